@@ -1,0 +1,5 @@
+"""``python -m memcglab``."""
+
+from memcglab.cli.main import entry
+
+entry()

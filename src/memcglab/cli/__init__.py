@@ -1,0 +1,1 @@
+"""The command line: ``memcglab check`` and ``memcglab demo``."""

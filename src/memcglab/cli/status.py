@@ -1,0 +1,12 @@
+"""Exit statuses (convention C11)."""
+
+from enum import IntEnum, unique
+
+
+@unique
+class ExitStatus(IntEnum):
+    SUCCESS = 0
+    VIOLATION_FOUND = 1
+    CONFIG_ERROR = 2
+    INTERNAL_ERROR = 3
+    INTERRUPTED = 130

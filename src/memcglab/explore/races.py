@@ -1,0 +1,91 @@
+"""Naming the known races in a counterexample trace.
+
+The seed patch (<1353955671-14385-2-git-send-email-mhocko@suse.cz>) describes two races of
+the unlocked v3.7 iterator; both break ``unique_claim``:
+
+* race 1: "Two racing reclaimers can see the same iter->position and so bang on the same
+  group": the two hand-outs of the group come from loads of ``iter->position`` that read the
+  same value with no store to it in between;
+* race 2: "a reclaimer can see an updated iter->position with and old generation so the
+  iteration might be restarted from the root of the hierarchy": the second hand-out comes
+  from a load of the reset position (0) stored by a reclaimer that had not yet bumped the
+  generation when the second reclaimer read it.
+
+A trace that matches neither keeps the property name alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memcglab.explore.system import TraceEntry
+from memcglab.model.layout import IterSlots
+from memcglab.runtime.machine import UNIQUE_CLAIM, Violation
+from memcglab.runtime.ops import Kind
+
+
+@dataclass(frozen=True, slots=True)
+class Race:
+    id: str
+    title: str
+    description: str
+
+
+RACE_1 = Race("race-1", "race 1: same position",
+              "two reclaimers read the same iter->position and reclaim the same group")
+RACE_2 = Race("race-2", "race 2: restart from the root",
+              "a reclaimer sees the reset iter->position with the old iter->generation and "
+              "restarts the walk from the root inside the old round")
+KNOWN_RACES = (RACE_1, RACE_2)
+
+
+def classify(trace: Sequence[TraceEntry], violation: Violation) -> Race | None:
+    if violation.prop != UNIQUE_CLAIM or not trace or trace[-1].op.kind is not Kind.CLAIM:
+        return None
+    last = trace[-1]
+    it: IterSlots = last.op.a
+    if "position" not in it.fields or "generation" not in it.fields:
+        return None
+    pos_slot, gen_slot = it.position, it.generation
+    first_idx = next((i for i, e in enumerate(trace[:-1])
+                      if e.op.kind is Kind.CLAIM and e.op.a is it and e.op.b == last.op.b),
+                     None)
+    if first_idx is None:
+        return None
+
+    def position_load(end: int, tid: int) -> int | None:
+        for i in range(end - 1, -1, -1):
+            e = trace[i]
+            if e.tid == tid and e.op.kind is Kind.LOAD and e.op.a == pos_slot:
+                return i
+        return None
+
+    a = position_load(first_idx, trace[first_idx].tid)
+    b = position_load(len(trace) - 1, last.tid)
+    if a is None or b is None:
+        return None
+    # Race 1: both hand-outs read the same position with no store to it between the loads.
+    lo, hi = sorted((a, b))
+    if trace[a].result == trace[b].result and not any(
+            e.op.kind is Kind.STORE and e.op.a == pos_slot for e in trace[lo + 1:hi]):
+        return RACE_1
+    # Race 2: b read a reset position stored by another CPU whose generation bump came after
+    # b's read of the generation.
+    if trace[b].result == 0:
+        reset = next((i for i in range(b - 1, -1, -1)
+                      if trace[i].op.kind is Kind.STORE and trace[i].op.a == pos_slot), None)
+        if reset is not None and trace[reset].op.b == 0 and trace[reset].tid != last.tid:
+            writer = trace[reset].tid
+            bump = next((i for i in range(reset + 1, len(trace))
+                         if trace[i].tid == writer and trace[i].op.kind is Kind.STORE
+                         and trace[i].op.a == gen_slot), None)
+            call = next((i for i in range(b, -1, -1) if trace[i].tid == last.tid
+                         and trace[i].op.kind is Kind.NOTE
+                         and trace[i].op.text.startswith("mem_cgroup_iter(")), 0)
+            gen_reads = [i for i in range(call, len(trace) - 1)
+                         if trace[i].tid == last.tid and trace[i].op.kind is Kind.LOAD
+                         and trace[i].op.a == gen_slot]
+            if gen_reads and (bump is None or bump > min(gen_reads)):
+                return RACE_2
+    return None

@@ -1,0 +1,72 @@
+"""Per-configuration kernel context and the small structs reclaim passes around.
+
+* :class:`ReclaimCookie` models ``struct mem_cgroup_reclaim_cookie`` (include/linux/
+  memcontrol.h v3.7: ``zone``, ``priority``, ``generation``).
+* :class:`ScanControl` models the part of ``struct scan_control`` (mm/vmscan.c v3.7) that the
+  walk uses: ``target_mem_cgroup`` (None for global reclaim) and ``priority``.
+* :class:`KernelContext` is static: the slot layout and the hierarchy, shared by all threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from memcglab.model.hierarchy import ROOT, Topology
+from memcglab.model.layout import IterSlots, Layout
+
+
+class KernelContext:
+    """What kernel-mirror code may look up without an op: the static shape of the system."""
+
+    _static_ = True
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.topology: Topology = layout.topology
+        self.root_mem_cgroup = ROOT
+
+    def iter(self, root: int, zone: int, priority: int) -> IterSlots:
+        """``&mem_cgroup_zoneinfo(root, nid, zid)->reclaim_iter[priority]``."""
+        return self.layout.iter(root, zone, priority)
+
+    def name(self, memcg: int | None) -> str:
+        return "NULL" if memcg is None else self.topology.name(memcg)
+
+    def use_hierarchy(self, memcg: int) -> bool:
+        return self.topology.groups[memcg].use_hierarchy
+
+
+class ReclaimCookie:
+    """Models ``struct mem_cgroup_reclaim_cookie``: owned by one reclaimer, mutated by
+    ``mem_cgroup_iter`` (it records the generation a fresh walk started in)."""
+
+    __slots__ = ("generation", "priority", "zone")
+
+    def __init__(self, zone: int, priority: int, generation: int = 0) -> None:
+        self.zone = zone
+        self.priority = priority
+        self.generation = generation
+
+    def __fingerprint__(self) -> Hashable:
+        return (self.zone, self.priority, self.generation)
+
+    def __repr__(self) -> str:
+        return f"cookie(zone={self.zone}, prio={self.priority}, gen={self.generation})"
+
+
+class ScanControl:
+    """Models the fields of ``struct scan_control`` that drive the memcg walk."""
+
+    __slots__ = ("priority", "target_mem_cgroup")
+
+    def __init__(self, target_mem_cgroup: int | None, priority: int) -> None:
+        self.target_mem_cgroup = target_mem_cgroup
+        self.priority = priority
+
+    def __fingerprint__(self) -> Hashable:
+        return (self.target_mem_cgroup, self.priority)
+
+
+def global_reclaim(sc: ScanControl) -> bool:
+    """mm/vmscan.c v3.7 ``global_reclaim()``: no target memcg."""
+    return sc.target_mem_cgroup is None

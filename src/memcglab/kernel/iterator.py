@@ -1,0 +1,94 @@
+"""The protocol every ``mem_cgroup_iter`` variant implements (built-in or user-written).
+
+A variant is a class with
+
+* ``name``: the registry name (``css-id``, ``seed-spinlock``, or your own);
+* ``kernels`` and ``source``: which kernels it models and the citation it follows;
+* ``iter_fields``: the fields of ``struct mem_cgroup_reclaim_iter`` it needs, each one slot
+  of shared memory per (root, zone, priority) iterator;
+* ``mem_cgroup_iter(root, prev, reclaim)`` and ``mem_cgroup_iter_break(root, prev)``:
+  generators that yield :class:`~memcglab.runtime.ops.Op` values for every shared access and
+  return the result, exactly like the kernel functions of the same names;
+* optionally ``semantics`` (era rules of the cgroup core) and ``invariants()`` (extra named
+  state predicates checked after every step).
+
+docs/variants.md shows how to write one in your own file and pass it to every command with
+``--variant path/to/file.py:ClassName``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from memcglab.kernel.context import KernelContext, ReclaimCookie
+from memcglab.runtime.machine import Semantics
+from memcglab.runtime.ops import Op
+
+IterGen = Generator[Op, Any, int | None]
+
+
+class StateView:
+    """Read-only access to one explored state, for variant invariants."""
+
+    def __init__(self, k: KernelContext, shared: Sequence[Any]) -> None:
+        self._k = k
+        self._shared = shared
+
+    def iter_field(self, root: int, zone: int, priority: int, field: str) -> Any:
+        return self._shared[self._k.iter(root, zone, priority)[field]]
+
+    def refcount(self, memcg: int) -> int:
+        return int(self._shared[self._k.layout.refcnt[memcg]])
+
+    def group_state(self, memcg: int) -> int:
+        return int(self._shared[self._k.layout.gstate[memcg]])
+
+    def css_id(self, memcg: int) -> int:
+        return int(self._shared[self._k.layout.cssid[memcg]])
+
+    @property
+    def iterators(self) -> list[tuple[int, int, int]]:
+        return [(i.key.root, i.key.zone, i.key.priority) for i in self._k.layout.iter_list]
+
+
+@dataclass(frozen=True, slots=True)
+class Invariant:
+    """A named state predicate a variant adds: ``check`` returns a message when it fails."""
+
+    name: str
+    description: str
+    check: Callable[[StateView], str | None]
+
+
+class MemcgIter:
+    """Base class of the variants. Subclasses override the two kernel functions."""
+
+    _static_ = True
+    name: ClassVar[str] = ""
+    kernels: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+    iter_fields: ClassVar[tuple[str, ...]] = ("position", "generation")
+    semantics: ClassVar[Semantics] = Semantics()
+
+    def __init__(self, k: KernelContext) -> None:
+        self.k = k
+
+    def mem_cgroup_iter(self, root: int | None, prev: int | None,
+                        reclaim: ReclaimCookie | None) -> IterGen:
+        """Return the next memcg under ``root`` after ``prev``, or None.
+
+        Contract (mm/memcontrol.c, all versions): the caller passes the returned memcg back
+        as ``prev`` on the next call, or calls :meth:`mem_cgroup_iter_break`. A reclaimer
+        passing a cookie shares the walk with every other reclaimer using the same
+        (root, zone, priority).
+        """
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def mem_cgroup_iter_break(self, root: int | None,
+                              prev: int | None) -> Generator[Op, Any, None]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def invariants(self) -> tuple[Invariant, ...]:
+        return ()

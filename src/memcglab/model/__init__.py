@@ -1,0 +1,1 @@
+"""Kernel constants and the static shape of a configuration (groups, zones, iterators)."""

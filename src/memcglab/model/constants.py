@@ -1,0 +1,12 @@
+"""Kernel constants, with where they come from.
+
+* ``DEF_PRIORITY = 12``: include/linux/mmzone.h (v3.7 and still today); reclaim scans
+  ``lru_size >> priority`` pages per pass, from DEF_PRIORITY down to 0.
+* ``SWAP_CLUSTER_MAX = 32``: include/linux/swap.h (v3.7 and still today).
+* ``ROOT_CSS_ID = 1``: kernel/cgroup.c v3.7, get_new_cssid() allocates ids from 1 upward
+  (``idr_get_new_above(..., 1, ...)``), and the root memcg is created first.
+"""
+
+DEF_PRIORITY = 12
+SWAP_CLUSTER_MAX = 32
+ROOT_CSS_ID = 1

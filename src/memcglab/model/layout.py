@@ -1,0 +1,133 @@
+"""The shared memory of a configuration, as numbered slots.
+
+Shared state is one flat tuple of values so that the explorer can hash it, compare it and
+copy it cheaply. This module decides which slot holds what:
+
+* per group: its css reference count, its lifecycle state and its css id;
+* the css id IDR (``ss->idr`` in kernel/cgroup.c v3.7): id -> group index, -1 when free;
+* per reclaim iterator: the fields the variant declares (for the 3.x variants ``position``,
+  ``generation`` and, in the seed patch, ``iter_lock``). One iterator exists per
+  (root memcg, zone, priority) in play: ``mem_cgroup_per_zone.reclaim_iter[DEF_PRIORITY + 1]``
+  in mm/memcontrol.c v3.7;
+* monitor slots per iterator (not kernel state): the groups handed out per generation, the
+  groups online when the current round began, and what each completed round owed, for the
+  round invariants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from memcglab.model.hierarchy import Topology
+
+
+class GroupState(IntEnum):
+    """Lifecycle of a memcg (kernel_iterators.md 2.0)."""
+
+    ABSENT = 0  # not created yet
+    ONLINE = 1
+    OFFLINE = 2  # rmdir'ed; css references may remain
+    RELEASED = 3  # reference count reached zero; RCU readers may still see it
+    FREED = 4  # after an RCU grace period
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """A (node, zone) pair: models ``struct zone`` as far as the iterator cares."""
+
+    nid: int
+    zid: int
+
+    def __str__(self) -> str:
+        return f"node{self.nid}/zone{self.zid}"
+
+
+@dataclass(frozen=True, slots=True)
+class IterKey:
+    """Which reclaim iterator: ``root->info.nodeinfo[nid]->zoneinfo[zid].reclaim_iter[prio]``."""
+
+    root: int
+    zone: int  # index into Layout.zones
+    priority: int
+
+
+class IterSlots:
+    """Slot numbers of one iterator's fields. Static: model code may keep it in locals."""
+
+    _static_ = True
+    __slots__ = ("baseline", "claims", "fields", "index", "key", "rounds")
+
+    def __init__(self, index: int, key: IterKey, fields: dict[str, int], claims: int,
+                 baseline: int, rounds: int) -> None:
+        self.rounds = rounds
+        self.index = index
+        self.key = key
+        self.fields = fields
+        self.claims = claims
+        self.baseline = baseline
+
+    def __getitem__(self, name: str) -> int:
+        return self.fields[name]
+
+    @property
+    def position(self) -> int:
+        return self.fields["position"]
+
+    @property
+    def generation(self) -> int:
+        return self.fields["generation"]
+
+    @property
+    def iter_lock(self) -> int:
+        return self.fields["iter_lock"]
+
+
+class Layout:
+    """Slot allocation for one configuration. Built once; never changes during a run."""
+
+    _static_ = True
+
+    def __init__(self, topology: Topology, zones: tuple[Zone, ...],
+                 priorities: tuple[int, ...], roots: tuple[int, ...],
+                 iter_fields: tuple[str, ...]) -> None:
+        self.topology = topology
+        self.zones = zones
+        self.priorities = priorities
+        self.roots = roots
+        self.iter_fields = iter_fields
+        self.names: list[str] = []
+        self.initial: list[object] = []
+        n = topology.size
+        self.refcnt = [self._slot(f"{topology.name(g)}.css.refcnt", 0) for g in range(n)]
+        self.gstate = [self._slot(f"{topology.name(g)}.state", 0) for g in range(n)]
+        self.cssid = [self._slot(f"{topology.name(g)}.css.id", 0) for g in range(n)]
+        self.max_id = n
+        # idr[0] is unused (ids start at 1) but keeps indexing direct.
+        self.idr = [self._slot(f"idr[{i}]", -1) for i in range(n + 1)]
+        self.next_id = self._slot("idr.next_id", 1)
+        self.iters: dict[IterKey, IterSlots] = {}
+        self.generation_iter: dict[int, IterSlots] = {}
+        for root in roots:
+            for z in range(len(zones)):
+                for prio in priorities:
+                    key = IterKey(root, z, prio)
+                    label = f"iter[{topology.name(root)},{zones[z]},prio {prio}]"
+                    fields = {f: self._slot(f"{label}.{f}", 0) for f in iter_fields}
+                    claims = self._slot(f"{label}.<claims>", frozenset())
+                    baseline = self._slot(f"{label}.<round-baseline>", frozenset())
+                    rounds = self._slot(f"{label}.<rounds-owed>", frozenset())
+                    slots = IterSlots(len(self.iters), key, fields, claims, baseline, rounds)
+                    self.iters[key] = slots
+                    if "generation" in fields:
+                        self.generation_iter[fields["generation"]] = slots
+        self.iter_list = list(self.iters.values())
+        self.size = len(self.names)
+
+    def _slot(self, name: str, initial: object) -> int:
+        self.names.append(name)
+        self.initial.append(initial)
+        return len(self.names) - 1
+
+    def iter(self, root: int, zone: int, priority: int) -> IterSlots:
+        return self.iters[IterKey(root, zone, priority)]

@@ -1,0 +1,1 @@
+"""Output: counterexample diagrams, text reports and JSON. The only layer that formats."""

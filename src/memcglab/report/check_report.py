@@ -1,0 +1,113 @@
+"""The text and JSON reports of ``memcglab check``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from memcglab import __version__
+from memcglab.explore.config import ExploreConfig, ModelConfig
+from memcglab.explore.result import CheckResult, Finding
+from memcglab.explore.system import System
+from memcglab.report.diagram import draw, step_text
+from memcglab.runtime.machine import PROPERTY_DOCS
+
+
+def _labels(system: System) -> dict[int, str]:
+    out = {}
+    for t, prog in enumerate(system.programs):
+        out[t] = f"CPU{t} (admin)" if prog.name == "admin" else f"CPU{t}"
+    return out
+
+
+def finding_text(system: System, f: Finding, replay_cmd: str) -> str:
+    names = [system.layout.topology.name(g) for g in range(system.layout.topology.size)]
+    head = f"{f.title}"
+    what = f.race.description if f.race else PROPERTY_DOCS.get(f.prop, f.prop)
+    size = (f"{f.steps} steps, {f.preemptions} preemption"
+            f"{'' if f.preemptions == 1 else 's'}")
+    minimal = ("minimal: no run breaks it this way in fewer steps, or in as few steps "
+               "with fewer preemptions" if f.minimal
+               else "as found (not shrunk)")
+    body = draw(f.trace, names, _labels(system), f.message)
+    return (f"{head}\n  {what}\n  {f.message}\n  {size} ({minimal})\n\n"
+            + "\n".join("  " + line for line in body.splitlines())
+            + f"\n\n  replay: {replay_cmd}\n")
+
+
+def text_report(system: System, model: ModelConfig, cfg: ExploreConfig, result: CheckResult,
+                replay_cmds: list[str], elapsed: float) -> str:
+    out = [f"memcglab check: {model.describe()}",
+           f"variant {system.variant_cls.name}: {system.variant_cls.kernels}",
+           f"  source: {system.variant_cls.source}"]
+    strat = result.strategy
+    if strat == "exhaustive":
+        out.append(f"strategy exhaustive: {result.states:,} states, "
+                   f"{result.transitions:,} transitions in {elapsed:.2f} s "
+                   f"(symmetry {'on' if cfg.symmetry else 'off'}, "
+                   f"partial-order reduction {'on' if cfg.por else 'off'})")
+    elif strat in ("random", "pct"):
+        extra = f", depth {cfg.pct_depth}" if strat == "pct" else ""
+        out.append(f"strategy {strat}: {result.executions:,} runs, seed {cfg.seed}{extra}, "
+                   f"in {elapsed:.2f} s")
+    else:
+        out.append(f"strategy replay: {result.bounds.get('schedule steps')} scheduled steps")
+    if result.interleaving_points and strat != "replay":
+        out.append("interleaving points: " + ", ".join(result.interleaving_points))
+    if result.data_races:
+        out.append("data races (plain accesses without a common lock): "
+                   + ", ".join(result.data_races))
+    out.append(f"search ended: {result.exit_reason.value}")
+    out.append("")
+    if not result.findings:
+        if result.proved:
+            out.append("PROVED within the bounds: every invariant holds in every reachable "
+                       "state:")
+            out += [f"  {p}: {d}" for p, d in PROPERTY_DOCS.items()]
+            out += [f"  {i.name}: {i.description}" for i in system.invariants]
+            out.append(f"  bounds: {_bounds(result)}")
+            out.append("  (states are stored as 64-bit fingerprints: the chance that two "
+                       "distinct states collided is below "
+                       f"{max(result.states, 1) ** 2 / 2 ** 64:.1e})")
+        else:
+            out.append(f"no violation found ({result.exit_reason.value}; not a proof)")
+        return "\n".join(out) + "\n"
+    out.append(f"{len(result.findings)} finding(s):")
+    out.append("")
+    for i, (f, cmd) in enumerate(zip(result.findings, replay_cmds, strict=True), start=1):
+        out.append(f"[{i}] " + finding_text(system, f, cmd))
+    return "\n".join(out)
+
+
+def _bounds(result: CheckResult) -> str:
+    return ", ".join(f"{k}={v}" for k, v in result.bounds.items())
+
+
+def json_report(system: System, model: ModelConfig, cfg: ExploreConfig,
+                result: CheckResult, replay_cmds: list[str]) -> str:
+    names = [system.layout.topology.name(g) for g in range(system.layout.topology.size)]
+    doc: dict[str, Any] = {
+        "memcglab": __version__,
+        "config": model.describe(),
+        "config_digest": model.digest(),
+        "variant": {"name": system.variant_cls.name, "kernels": system.variant_cls.kernels,
+                    "source": system.variant_cls.source},
+        "strategy": result.strategy,
+        "exit_reason": result.exit_reason.name.lower(),
+        "proved": result.proved,
+        "states": result.states,
+        "transitions": result.transitions,
+        "executions": result.executions,
+        "bounds": result.bounds,
+        "interleaving_points": result.interleaving_points,
+        "data_races": result.data_races,
+        "first_found_at_run": result.first_found_at,
+        "findings": [
+            {"property": f.prop, "race": f.race.id if f.race else None,
+             "title": f.title, "message": f.message, "steps": f.steps,
+             "preemptions": f.preemptions, "minimal": f.minimal,
+             "schedule": f.schedule.token(), "replay": cmd,
+             "trace": [{"cpu": e.tid, "step": step_text(e, names)} for e in f.trace]}
+            for f, cmd in zip(result.findings, replay_cmds, strict=True)],
+    }
+    return json.dumps(doc, indent=2) + "\n"

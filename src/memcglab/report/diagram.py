@@ -1,0 +1,57 @@
+"""Counterexamples drawn as CPU columns, the way kernel commit messages draw races::
+
+    CPU0                                 CPU1
+    pos = iter->position (0)
+                                         pos = iter->position (0)
+
+One row per operation, in the order they ran, so reading down the page is reading time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from memcglab.explore.system import TraceEntry
+from memcglab.runtime.ops import Kind
+
+_BOOL = {True: "true", False: "false"}
+MAX_COL = 48
+
+
+def step_text(e: TraceEntry, names: Sequence[str]) -> str:
+    """The kernel-level text of one step, with what it returned."""
+    op, r = e.op, e.result
+    k = op.kind
+    if k is Kind.LOAD:
+        return f"{op.text} ({r})"
+    if k is Kind.CSS_GET_NEXT:
+        return f"{op.text} -> NULL" if r is None else f"{op.text} -> {names[r[0]]} (id {r[1]})"
+    if k is Kind.TRYGET:
+        return f"{op.text} -> {_BOOL[bool(r)]}"
+    if k is Kind.MKDIR:
+        return f"{op.text} (css id {r})"
+    return op.text
+
+
+def draw(trace: Sequence[TraceEntry], names: Sequence[str], labels: dict[int, str],
+         failure: str) -> str:
+    """The diagram of a trace; ``failure`` is printed under the last step."""
+    tids = sorted({e.tid for e in trace})
+    col = {t: i for i, t in enumerate(tids)}
+    texts = []
+    for e in trace:
+        text = step_text(e, names)
+        if e.op.kind is not Kind.NOTE and e.op.kind is not Kind.WALK_START:
+            text = "  " + text
+        texts.append(text)
+    width = min(MAX_COL, max([len(t) for t in texts] + [len(labels.get(t, "")) for t in tids]))
+    width += 2
+    lines = ["".join(labels.get(t, f"CPU{t}").ljust(width) for t in tids).rstrip(),
+             "".join(("-" * (width - 2)).ljust(width) for _ in tids).rstrip()]
+    for e, text in zip(trace, texts, strict=True):
+        if len(text) > width - 1:
+            text = text[:width - 4] + "..."
+        lines.append((" " * (width * col[e.tid]) + text).rstrip())
+    marker = " " * (width * col[trace[-1].tid]) + "^^^ " if trace else ""
+    lines.append(marker + failure)
+    return "\n".join(lines)

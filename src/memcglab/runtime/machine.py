@@ -1,0 +1,383 @@
+"""The machine: applies one :class:`~memcglab.runtime.ops.Op` to shared state.
+
+This is where the cgroup core's semantics live (v3.7 unless said otherwise):
+
+* ``css_tryget()``: kernel/cgroup.c v3.7 ``__css_tryget`` fails once the css is deactivated
+  (rmdir adds ``CSS_DEACT_BIAS``), i.e. as soon as the group is offline; the root
+  (``CSS_ROOT``) always succeeds. ``tryget_fails_offline=False`` gives the later rule
+  (percpu_ref, v3.14+: tryget fails only once the count is zero).
+* ``css_put()``: dropping the last reference releases the group; it is freed, and its css id
+  given back to the IDR (``free_css_id`` from ``__mem_cgroup_free`` in mm/memcontrol.c v3.7),
+  only after every RCU reader that could have seen it has left (an RCU grace period).
+* ``css_get_next()``: the ascending IDR scan from a start id for the first published css in
+  the root's subtree, root included; one atomic RCU read (a concurrent mkdir or free is
+  ordered wholly before or after the scan).
+* cgroup creation allocates the lowest free css id (or a monotonic one, see
+  :mod:`memcglab.model.hierarchy`). Removal in v3.7 (kernel/cgroup.c ``cgroup_rmdir`` with
+  memcg's ``__DEPRECATED_clear_css_refs``): ``cgroup_clear_css_refs`` succeeds only when the
+  base reference is the last one; otherwise rmdir sleeps and retries. So RMDIR is enabled only
+  when the count is 1; it then marks the css removed (trygets fail from here on) and drops
+  the base reference, which releases the group.
+
+It also runs the monitors: it sees every group handed out to reclaim (``CLAIM``) and every
+store to an iterator's generation, and reports violations of the invariants.
+
+Thread components (per-thread machine state, part of the explored state) are tuples
+``(lsid, held_locks, rcu_depth, pending_frees, walk_len)``; see :data:`ThreadComp`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from memcglab.errors import InternalError
+from memcglab.model.layout import GroupState, IterSlots, Layout
+from memcglab.runtime.ops import Kind, Op
+
+ThreadComp = tuple[int, tuple[int, ...], int, tuple[int, ...], int]
+LSID, HELD, RCU, PENDING, WALK_LEN = range(5)
+
+# Invariant names (convention C10). Each violation carries one of these.
+UNIQUE_CLAIM = "unique_claim"
+ROUND_COMPLETE = "round_complete"
+TERMINATION = "termination"
+REFERENCE_SAFETY = "reference_safety"
+NO_DEADLOCK = "no_deadlock"
+GENERATION_MONOTONIC = "generation_monotonic"
+
+PROPERTY_DOCS: dict[str, str] = {
+    UNIQUE_CLAIM: "within one generation of one iterator no group is handed out twice",
+    ROUND_COMPLETE: "a completed round handed out every group online throughout it",
+    TERMINATION: "every walk and every reclaimer ends within the bounds",
+    REFERENCE_SAFETY: "no use of a released or freed group; every css reference put",
+    NO_DEADLOCK: "some thread can always run until all have finished",
+    GENERATION_MONOTONIC: "an iterator's generation only ever grows by one",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A broken invariant, found while applying an op (or at the end of a run)."""
+
+    prop: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Semantics:
+    """Era-dependent rules of the cgroup core that the machine applies."""
+
+    tryget_fails_offline: bool = True
+    rmdir_waits_for_refs: bool = True  # v3.7 cgroup_clear_css_refs(); see module docstring
+    walk_bound: int = 0  # 0 = derived: 2 * groups + 2 hand-outs per walk
+
+
+class Machine:
+    """Applies ops to a list of slot values and a list of thread components."""
+
+    _static_ = True
+
+    def __init__(self, layout: Layout, semantics: Semantics) -> None:
+        self.layout = layout
+        self.sem = semantics
+        self.walk_bound = semantics.walk_bound or 2 * layout.topology.size + 2
+        self._dispatch: dict[Kind, Callable[[list[Any], list[ThreadComp], int, Op],
+                                            tuple[Any, Violation | None]]] = {
+            Kind.NOTE: self._note,
+            Kind.LOAD: self._load,
+            Kind.STORE: self._store,
+            Kind.LOCK: self._lock,
+            Kind.UNLOCK: self._unlock,
+            Kind.RCU_LOCK: self._rcu_lock,
+            Kind.RCU_UNLOCK: self._rcu_unlock,
+            Kind.CSS_GET_NEXT: self._css_get_next,
+            Kind.TRYGET: self._tryget,
+            Kind.GET: self._get,
+            Kind.PUT: self._put,
+            Kind.CLAIM: self._claim,
+            Kind.WALK_START: self._walk_start,
+            Kind.MKDIR: self._mkdir,
+            Kind.RMDIR: self._rmdir,
+        }
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def initial_shared(self) -> list[Any]:
+        lay = self.layout
+        shared = list(lay.initial)
+        for g, spec in enumerate(lay.topology.groups):
+            if spec.initially_present:
+                self._create(shared, g)
+        for it in lay.iter_list:
+            shared[it.baseline] = self._online_under(shared, it.key.root)
+        return shared
+
+    def enabled(self, shared: list[Any] | tuple[Any, ...], op: Op) -> bool:
+        """Whether ``op`` can run now: a held spinlock blocks; so does a v3.7 rmdir while
+        anyone but the cgroup itself holds a css reference."""
+        if op.kind is Kind.LOCK:
+            return not shared[op.a]
+        if op.kind is Kind.RMDIR and self.sem.rmdir_waits_for_refs:
+            return bool(shared[self.layout.refcnt[op.a]] == 1)
+        return True
+
+    def apply(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+              op: Op) -> tuple[Any, Violation | None]:
+        return self._dispatch[op.kind](shared, threads, tid, op)
+
+    def end_checks(self, shared: tuple[Any, ...] | list[Any],
+                   threads: tuple[ThreadComp, ...] | list[ThreadComp]) -> Violation | None:
+        """Checks made once every thread has finished: references balanced, locks free."""
+        lay = self.layout
+        for tid, t in enumerate(threads):
+            if t[HELD]:
+                return Violation(TERMINATION, f"CPU{tid} finished holding a lock")
+            if t[RCU]:
+                return Violation(REFERENCE_SAFETY, f"CPU{tid} finished inside rcu_read_lock()")
+        for it in lay.iter_list:
+            for gen, owed in sorted(shared[it.rounds], key=lambda r: r[0]):
+                claimed = {g for (cgen, g) in shared[it.claims] if cgen == gen}
+                missing = sorted(owed - claimed)
+                if missing:
+                    names = ", ".join(self._name(g) for g in missing)
+                    return Violation(ROUND_COMPLETE,
+                                     f"round {gen} of {self._iter_name(it)} ended without "
+                                     f"visiting {names}")
+        for g in range(lay.topology.size):
+            state = shared[lay.gstate[g]]
+            ref = shared[lay.refcnt[g]]
+            name = lay.topology.name(g)
+            if state == GroupState.ONLINE and ref != 1:
+                return Violation(REFERENCE_SAFETY,
+                                 f"css reference leak: {name} ends with refcount {ref}, "
+                                 "expected 1 (its base reference)")
+            if state == GroupState.OFFLINE and ref != 0:
+                return Violation(REFERENCE_SAFETY,
+                                 f"css reference leak: removed group {name} still has "
+                                 f"{ref} references, so it is never freed")
+        return None
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _online_under(self, shared: list[Any], root: int) -> frozenset[int]:
+        lay = self.layout
+        return frozenset(g for g in lay.topology.subtree(root)
+                         if shared[lay.gstate[g]] == GroupState.ONLINE)
+
+    def _create(self, shared: list[Any], g: int) -> None:
+        lay = self.layout
+        if lay.topology.id_policy == "monotonic":
+            cid = shared[lay.next_id]
+            shared[lay.next_id] = cid + 1
+        else:
+            cid = next((i for i in range(1, lay.max_id + 1) if shared[lay.idr[i]] < 0), 0)
+        if not 1 <= cid <= lay.max_id or shared[lay.idr[cid]] >= 0:
+            raise InternalError(f"no free css id for {lay.topology.name(g)}")
+        shared[lay.idr[cid]] = g
+        shared[lay.cssid[g]] = cid
+        shared[lay.refcnt[g]] = 1
+        shared[lay.gstate[g]] = GroupState.ONLINE
+
+    def _release(self, shared: list[Any], threads: list[ThreadComp], g: int) -> None:
+        lay = self.layout
+        shared[lay.gstate[g]] = GroupState.RELEASED
+        waiting = False
+        for i, t in enumerate(threads):
+            if t[RCU]:
+                waiting = True
+                threads[i] = (t[0], t[1], t[2], tuple(sorted((*t[PENDING], g))), t[4])
+        if not waiting:
+            self._free(shared, g)
+
+    def _free(self, shared: list[Any], g: int) -> None:
+        lay = self.layout
+        shared[lay.gstate[g]] = GroupState.FREED
+        cid = shared[lay.cssid[g]]
+        if cid and shared[lay.idr[cid]] == g:
+            shared[lay.idr[cid]] = -1  # free_css_id(): the id may be reused
+
+    def _name(self, g: int) -> str:
+        return self.layout.topology.name(g)
+
+    # -- op semantics ---------------------------------------------------------------------
+
+    def _note(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+              op: Op) -> tuple[Any, Violation | None]:
+        return None, None
+
+    def _load(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+              op: Op) -> tuple[Any, Violation | None]:
+        return shared[op.a], None
+
+    def _store(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+               op: Op) -> tuple[Any, Violation | None]:
+        slot, new = op.a, op.b
+        it = self.layout.generation_iter.get(slot)
+        violation = None
+        if it is not None:
+            violation = self._generation_store(shared, it, shared[slot], new)
+        shared[slot] = new
+        return None, violation
+
+    def _generation_store(self, shared: list[Any], it: IterSlots, old: int,
+                          new: int) -> Violation | None:
+        if new != old + 1:
+            return Violation(GENERATION_MONOTONIC,
+                             f"generation of {self._iter_name(it)} went from {old} to {new}"
+                             " (a lost or out-of-order update)")
+        # The round's hand-outs may still be in flight (returned by mem_cgroup_iter but not
+        # yet reclaimed), so what the round owes is recorded now and checked at the end.
+        still_online = self._online_under(shared, it.key.root)
+        owed = shared[it.baseline] & still_online
+        shared[it.rounds] = shared[it.rounds] | {(old, owed)}
+        shared[it.baseline] = still_online
+        return None
+
+    def _iter_name(self, it: IterSlots) -> str:
+        k = it.key
+        return f"iter[{self._name(k.root)}, {self.layout.zones[k.zone]}, prio {k.priority}]"
+
+    def _lock(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+              op: Op) -> tuple[Any, Violation | None]:
+        if shared[op.a]:
+            raise InternalError("LOCK applied while held (the scheduler must not pick it)")
+        shared[op.a] = 1
+        t = threads[tid]
+        threads[tid] = (t[0], tuple(sorted((*t[HELD], op.a))), t[2], t[3], t[4])
+        return None, None
+
+    def _unlock(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                op: Op) -> tuple[Any, Violation | None]:
+        t = threads[tid]
+        if op.a not in t[HELD]:
+            return None, Violation(REFERENCE_SAFETY, f"CPU{tid} unlocks a lock it does not hold")
+        shared[op.a] = 0
+        threads[tid] = (t[0], tuple(x for x in t[HELD] if x != op.a), t[2], t[3], t[4])
+        return None, None
+
+    def _rcu_lock(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                  op: Op) -> tuple[Any, Violation | None]:
+        t = threads[tid]
+        threads[tid] = (t[0], t[1], t[2] + 1, t[3], t[4])
+        return None, None
+
+    def _rcu_unlock(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                    op: Op) -> tuple[Any, Violation | None]:
+        t = threads[tid]
+        if t[RCU] <= 0:
+            return None, Violation(REFERENCE_SAFETY, f"CPU{tid}: unbalanced rcu_read_unlock()")
+        depth = t[RCU] - 1
+        pending = t[PENDING] if depth else ()
+        threads[tid] = (t[0], t[1], depth, pending, t[4])
+        if not depth:
+            for g in t[PENDING]:
+                # The grace period for g ends when no reader that could see it remains.
+                if not any(g in u[PENDING] for u in threads):
+                    self._free(shared, g)
+        return None, None
+
+    def _css_get_next(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                      op: Op) -> tuple[Any, Violation | None]:
+        lay = self.layout
+        if not threads[tid][RCU]:
+            return None, Violation(REFERENCE_SAFETY,
+                                   f"CPU{tid}: css_get_next() outside rcu_read_lock()")
+        start, root = op.a, op.b
+        topo = lay.topology
+        for cid in range(max(start, 1), lay.max_id + 1):
+            g = shared[lay.idr[cid]]
+            if g >= 0 and topo.is_descendant(g, root):
+                return (g, cid), None
+        return None, None
+
+    def _tryget(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                op: Op) -> tuple[Any, Violation | None]:
+        lay, g = self.layout, op.a
+        state = shared[lay.gstate[g]]
+        if state == GroupState.FREED:
+            return False, Violation(REFERENCE_SAFETY,
+                                    f"use after free: css_tryget({self._name(g)}) on a freed "
+                                    "memcg")
+        if g == 0:
+            return True, None  # CSS_ROOT: the root is never refcounted
+        if state == GroupState.RELEASED or (
+                state == GroupState.OFFLINE and self.sem.tryget_fails_offline):
+            return False, None
+        shared[lay.refcnt[g]] += 1
+        return True, None
+
+    def _get(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+             op: Op) -> tuple[Any, Violation | None]:
+        lay, g = self.layout, op.a
+        state = shared[lay.gstate[g]]
+        if state in (GroupState.RELEASED, GroupState.FREED):
+            return None, Violation(REFERENCE_SAFETY,
+                                   f"css_get({self._name(g)}) on a {state.name.lower()} memcg")
+        if g:
+            shared[lay.refcnt[g]] += 1
+        return None, None
+
+    def _put(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+             op: Op) -> tuple[Any, Violation | None]:
+        lay, g = self.layout, op.a
+        if g == 0:
+            return None, None
+        state = shared[lay.gstate[g]]
+        if state in (GroupState.RELEASED, GroupState.FREED):
+            return None, Violation(REFERENCE_SAFETY,
+                                   f"css_put({self._name(g)}) on a {state.name.lower()} memcg"
+                                   " (a reference put twice)")
+        ref = shared[lay.refcnt[g]] - 1
+        shared[lay.refcnt[g]] = ref
+        if ref == 0:
+            self._release(shared, threads, g)
+        return None, None
+
+    def _claim(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+               op: Op) -> tuple[Any, Violation | None]:
+        lay = self.layout
+        it: IterSlots = op.a
+        gen, g = op.b
+        t = threads[tid]
+        walk_len = t[WALK_LEN] + 1
+        threads[tid] = (t[0], t[1], t[2], t[3], walk_len)
+        state = shared[lay.gstate[g]]
+        if state in (GroupState.RELEASED, GroupState.FREED):
+            return None, Violation(REFERENCE_SAFETY,
+                                   f"CPU{tid} reclaims {self._name(g)}, a "
+                                   f"{state.name.lower()} memcg")
+        claims = shared[it.claims]
+        if (gen, g) in claims:
+            return None, Violation(UNIQUE_CLAIM,
+                                   f"{self._name(g)} handed out twice in generation {gen} of "
+                                   f"{self._iter_name(it)}")
+        shared[it.claims] = claims | {(gen, g)}
+        if walk_len > self.walk_bound:
+            return None, Violation(TERMINATION,
+                                   f"CPU{tid}'s walk handed out {walk_len} groups, more than "
+                                   f"the bound {self.walk_bound}")
+        return None, None
+
+    def _walk_start(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                    op: Op) -> tuple[Any, Violation | None]:
+        t = threads[tid]
+        threads[tid] = (t[0], t[1], t[2], t[3], 0)
+        return None, None
+
+    def _mkdir(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+               op: Op) -> tuple[Any, Violation | None]:
+        g = op.a
+        if shared[self.layout.gstate[g]] != GroupState.ABSENT:
+            raise InternalError(f"mkdir of existing group {self._name(g)}")
+        self._create(shared, g)
+        return shared[self.layout.cssid[g]], None
+
+    def _rmdir(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+               op: Op) -> tuple[Any, Violation | None]:
+        lay, g = self.layout, op.a
+        if shared[lay.gstate[g]] != GroupState.ONLINE:
+            raise InternalError(f"rmdir of group {self._name(g)} that is not online")
+        shared[lay.gstate[g]] = GroupState.OFFLINE
+        return self._put(shared, threads, tid, Op(Kind.PUT, g))

@@ -1,0 +1,67 @@
+"""Operations: every shared-memory access of model code, as a value.
+
+A reclaimer never reads or writes shared state itself; it yields an :data:`Op` and receives
+the result. This is what makes every access an interleaving point (convention C8), and what
+lets the explorer treat a thread's code as a pure function of the results it received.
+
+Each op carries the kernel-level text shown in counterexample diagrams, for example
+``pos = iter->position``; the machine appends the value read.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any, NamedTuple
+
+
+class Kind(IntEnum):
+    """What an operation does. The machine dispatches on it."""
+
+    NOTE = 0  # no effect: a line in the diagram (function entry, return, ...)
+    LOAD = 1  # plain load of a slot (C: x = iter->position)
+    STORE = 2  # plain store (C: iter->position = x)
+    LOCK = 3  # spin_lock(); blocks while held
+    UNLOCK = 4  # spin_unlock()
+    RCU_LOCK = 5  # rcu_read_lock()
+    RCU_UNLOCK = 6  # rcu_read_unlock(); may end a grace period
+    CSS_GET_NEXT = 7  # css_get_next(): one RCU read of the css id IDR
+    TRYGET = 8  # css_tryget()
+    GET = 9  # css_get()
+    PUT = 10  # css_put(); may release the group
+    CLAIM = 11  # monitor: a group was handed out to reclaim (shrink_lruvec on it)
+    WALK_START = 12  # monitor: a new mem_cgroup_iter() walk starts
+    MKDIR = 13  # cgroup creation (css id allocated, online)
+    RMDIR = 14  # cgroup removal (offline, base reference dropped)
+
+
+class Op(NamedTuple):
+    """One operation. ``a`` and ``b`` are kind-specific operands; ``text`` is for humans."""
+
+    kind: Kind
+    a: Any = None
+    b: Any = None
+    text: str = ""
+
+
+def note(text: str) -> Op:
+    return Op(Kind.NOTE, None, None, text)
+
+
+def load(slot: int, text: str) -> Op:
+    return Op(Kind.LOAD, slot, None, text)
+
+
+def store(slot: int, value: int, text: str) -> Op:
+    return Op(Kind.STORE, slot, value, text)
+
+
+def spin_lock(slot: int, text: str = "spin_lock(&iter->iter_lock)") -> Op:
+    return Op(Kind.LOCK, slot, None, text)
+
+
+def spin_unlock(slot: int, text: str = "spin_unlock(&iter->iter_lock)") -> Op:
+    return Op(Kind.UNLOCK, slot, None, text)
+
+
+RCU_READ_LOCK = Op(Kind.RCU_LOCK, None, None, "rcu_read_lock()")
+RCU_READ_UNLOCK = Op(Kind.RCU_UNLOCK, None, None, "rcu_read_unlock()")

@@ -1,0 +1,153 @@
+"""Thread programs: generator code compiled lazily into a transition table.
+
+A thread's code is a generator that yields :class:`~memcglab.runtime.ops.Op` values and
+receives their results. It touches no shared state itself, so what it does next depends only
+on where it is suspended and on its local variables. :class:`Program` names that *local
+state* by a fingerprint of the suspended frames (code, instruction offset and local values of
+every frame in the ``yield from`` chain) and numbers it (an ``lsid``).
+
+The explorer then needs the generator only the first time it meets a pair (lsid, result):
+``step(lsid, result) -> lsid'`` is remembered in a table, and every later visit is a dict
+lookup. This is what lets readable, kernel-shaped generator code be explored like a compiled
+state machine (docs/internals.md has the argument and its limits).
+
+Rules for model code, checked here: local variables must hold values (None, bool, int, str,
+tuples, frozensets, enums, frozen dataclasses), objects with a ``__fingerprint__()`` method, or static objects
+(class attribute ``_static_ = True``, functions, classes). A local holding anything else
+makes the fingerprint unsound, so it is refused with :class:`~memcglab.errors.ModelError`.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Generator, Hashable
+from enum import Enum
+from typing import Any
+
+from memcglab.errors import ModelError, NondeterminismError
+from memcglab.runtime.ops import Op
+
+ThreadGen = Generator[Op, Any, None]
+DONE_FP: tuple[str] = ("<done>",)
+
+_PLAIN = (int, str, float, type(None), Enum)
+_STATIC_TYPES = (types.FunctionType, types.MethodType, types.BuiltinFunctionType, type,
+                 types.ModuleType, types.CodeType)
+
+
+def _freeze(value: Any, where: str) -> Hashable:
+    if isinstance(value, bool):
+        return ("<bool>", value)
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, tuple):
+        return tuple(_freeze(v, where) for v in value)
+    if isinstance(value, frozenset):
+        return frozenset(_freeze(v, where) for v in value)
+    params = getattr(type(value), "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        return value  # a frozen dataclass is a value (hashed and compared by its fields)
+    fp = getattr(value, "__fingerprint__", None)
+    if fp is not None:
+        return (type(value).__name__, fp())
+    if getattr(type(value), "_static_", False) or isinstance(value, _STATIC_TYPES):
+        return ("<static>", id(value))
+    raise ModelError(
+        f"{where} holds a {type(value).__name__}; model code may keep only values, objects "
+        "with __fingerprint__() or static objects (_static_ = True) in local variables")
+
+
+def fingerprint(gen: ThreadGen) -> Hashable:
+    """The local state of a suspended generator chain, as a hashable value."""
+    parts: list[Hashable] = []
+    g: Any = gen
+    while g is not None:
+        frame = g.gi_frame
+        if frame is None:
+            break
+        code = frame.f_code
+        local_items = sorted(frame.f_locals.items(), key=lambda kv: kv[0])
+        where = code.co_qualname
+        parts.append((code, frame.f_lasti,
+                      tuple((k, _freeze(v, f"local {k!r} of {where}()")) for k, v in local_items)))
+        g = getattr(g, "gi_yieldfrom", None)
+    return tuple(parts)
+
+
+class Program:
+    """One thread's code, with its lazily built transition table.
+
+    ``pending[lsid]`` is the op the thread will perform next in that local state (None once
+    it has finished); ``step(lsid, result)`` is the local state after that op returned
+    ``result``. Threads running the same program share the table.
+    """
+
+    _static_ = True
+
+    def __init__(self, name: str, factory: Callable[[], ThreadGen]) -> None:
+        self.name = name
+        self.factory = factory
+        self._ids: dict[Hashable, int] = {}
+        self._fps: list[Hashable] = []
+        self.pending: list[Op | None] = []
+        self._trans: dict[tuple[int, Hashable], int] = {}
+        self._recipe: list[tuple[int, Hashable] | None] = []
+        self._spares: dict[int, ThreadGen] = {}
+        gen = factory()
+        try:
+            op: Op | None = next(gen)
+        except StopIteration:
+            op = None
+        self.initial = self._intern(gen, op, None)
+
+    @property
+    def local_states(self) -> int:
+        return len(self.pending)
+
+    def step(self, lsid: int, result: Hashable) -> int:
+        key = (lsid, result)
+        nxt = self._trans.get(key)
+        if nxt is None:
+            nxt = self._compile(lsid, result)
+            self._trans[key] = nxt
+        return nxt
+
+    def _compile(self, lsid: int, result: Hashable) -> int:
+        gen = self._spares.pop(lsid, None) or self._materialize(lsid)
+        try:
+            op: Op | None = gen.send(result)
+        except StopIteration:
+            op = None
+        return self._intern(gen, op, (lsid, result))
+
+    def _intern(self, gen: ThreadGen, op: Op | None, recipe: tuple[int, Hashable] | None) -> int:
+        fp = fingerprint(gen) if op is not None else DONE_FP
+        lsid = self._ids.get(fp)
+        if lsid is None:
+            lsid = len(self.pending)
+            self._ids[fp] = lsid
+            self._fps.append(fp)
+            self.pending.append(op)
+            self._recipe.append(recipe)
+        elif self.pending[lsid] != op:
+            raise NondeterminismError(
+                f"{self.name}: two runs reached the same local state but then did "
+                f"{self.pending[lsid]} and {op}")
+        if op is not None and lsid not in self._spares:
+            self._spares[lsid] = gen
+        return lsid
+
+    def _materialize(self, lsid: int) -> ThreadGen:
+        """A live generator in local state ``lsid``, rebuilt by replaying its results."""
+        chain: list[Hashable] = []
+        x = lsid
+        while (r := self._recipe[x]) is not None:
+            chain.append(r[1])
+            x = r[0]
+        gen = self.factory()
+        next(gen)
+        for result in reversed(chain):
+            gen.send(result)
+        if fingerprint(gen) != self._fps[lsid]:
+            raise NondeterminismError(f"{self.name}: replaying its results reached another state")
+        return gen

@@ -1,0 +1,1 @@
+"""Input formats: check configurations from flags or TOML, validated with pydantic."""
