@@ -6,9 +6,10 @@ This is where the cgroup core's semantics live (v3.7 unless said otherwise):
   (rmdir adds ``CSS_DEACT_BIAS``), i.e. as soon as the group is offline; the root
   (``CSS_ROOT``) always succeeds. ``tryget_fails_offline=False`` gives the later rule
   (percpu_ref, v3.14+: tryget fails only once the count is zero).
-* ``css_put()``: dropping the last reference releases the group; it is freed, and its css id
-  given back to the IDR (``free_css_id`` from ``__mem_cgroup_free`` in mm/memcontrol.c v3.7),
-  only after every RCU reader that could have seen it has left (an RCU grace period).
+* ``css_put()``: dropping the last reference releases the group: ``__mem_cgroup_free`` in
+  mm/memcontrol.c v3.7 calls ``free_css_id`` (the css leaves the IDR at once and its id may
+  be reused) and frees the memcg with ``kfree_rcu``, i.e. only after every RCU reader that
+  could have seen it has left (a grace period).
 * ``css_get_next()``: the ascending IDR scan from a start id for the first published css in
   the root's subtree, root included; one atomic RCU read (a concurrent mkdir or free is
   ordered wholly before or after the scan).
@@ -181,8 +182,14 @@ class Machine:
         shared[lay.gstate[g]] = GroupState.ONLINE
 
     def _release(self, shared: list[Any], threads: list[ThreadComp], g: int) -> None:
+        # v3.7 __mem_cgroup_free(): free_css_id() unpublishes the css from the IDR at once
+        # (rcu_assign_pointer(id->css, NULL); idr_remove(): the id may be reused), and the
+        # memcg itself is freed with kfree_rcu(), after the readers that may still hold it.
         lay = self.layout
         shared[lay.gstate[g]] = GroupState.RELEASED
+        cid = shared[lay.cssid[g]]
+        if cid and shared[lay.idr[cid]] == g:
+            shared[lay.idr[cid]] = -1
         waiting = False
         for i, t in enumerate(threads):
             if t[RCU]:
@@ -192,11 +199,7 @@ class Machine:
             self._free(shared, g)
 
     def _free(self, shared: list[Any], g: int) -> None:
-        lay = self.layout
-        shared[lay.gstate[g]] = GroupState.FREED
-        cid = shared[lay.cssid[g]]
-        if cid and shared[lay.idr[cid]] == g:
-            shared[lay.idr[cid]] = -1  # free_css_id(): the id may be reused
+        shared[self.layout.gstate[g]] = GroupState.FREED
 
     def _name(self, g: int) -> str:
         return self.layout.topology.name(g)
