@@ -70,6 +70,8 @@ def add_check_args(p: argparse.ArgumentParser) -> None:
     e.add_argument("--time-budget", dest="time_budget", type=float, help="seconds")
     e.add_argument("--no-symmetry", dest="symmetry", action="store_false", default=None)
     e.add_argument("--no-por", dest="por", action="store_false", default=None)
+    e.add_argument("--first", dest="stop_on_first", action="store_true", default=None,
+                   help="stop at the first violation (as Spin does)")
     e.add_argument("--no-shrink", dest="shrink", action="store_false", default=True)
     e.add_argument("--replay", help="a schedule token printed with a counterexample")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -95,9 +97,9 @@ def load(args: argparse.Namespace) -> Loaded:
                                   f"12,11; got {value!r}") from None
         dest = raw if section is None else raw.setdefault(section, {})
         dest[field] = value
-    for flag in ("symmetry", "por"):
-        if getattr(args, flag, None) is False:
-            raw.setdefault("explore", {})[flag] = False
+    for flag in ("symmetry", "por", "stop_on_first"):
+        if getattr(args, flag, None) is not None:
+            raw.setdefault("explore", {})[flag] = getattr(args, flag)
     if args.tree:
         h = raw.setdefault("hierarchy", {})
         h["shape"] = "nested"

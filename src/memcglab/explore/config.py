@@ -82,6 +82,8 @@ class ExploreConfig:
     """Stop an exhaustive search after this many distinct states."""
     time_budget_s: float | None = None
     """Wall-clock budget; the search stops and says so when it runs out."""
+    stop_on_first: bool = False
+    """Stop at the first violation (as Spin does) instead of collecting one of each kind."""
     symmetry: bool = True
     """Treat reclaimers with identical parameters as interchangeable."""
     por: bool = True

@@ -11,7 +11,11 @@ the unlocked v3.7 iterator; both break ``unique_claim``:
   from a load of the reset position (0) stored by a reclaimer that had not yet bumped the
   generation when the second reclaimer read it.
 
-A trace that matches neither keeps the property name alone.
+A third pattern follows from race 1: the slower of two readers stores a stale position
+after the faster one advanced it (a *rewind*), and a group comes round again. A trace that
+matches none of these keeps the property name alone. A fourth follows from race 2's
+tear: a starting walker reads the position of the old round and the generation of the new
+one (the cookie generation is read after the position store), and the group comes again.
 """
 
 from __future__ import annotations
@@ -37,7 +41,19 @@ RACE_1 = Race("race-1", "race 1: same position",
 RACE_2 = Race("race-2", "race 2: restart from the root",
               "a reclaimer sees the reset iter->position with the old iter->generation and "
               "restarts the walk from the root inside the old round")
+REWIND = Race("rewind", "race 1 variant: position rewound",
+              "two reclaimers read the same iter->position; the slower one stores it after "
+              "the other has moved on, so the cursor moves back and a group comes again")
+LATE_GENERATION = Race(
+    "late-generation", "race 2 variant: generation recorded late",
+    "a starting reclaimer takes a group of the old round but reads iter->generation after "
+    "another reclaimer bumped it, so the group counts for the new round and comes again")
+NEW_ROUND = Race(
+    "old-generation", "race 2 variant: old generation, new round",
+    "a reclaimer passes the check with the old iter->generation, then reads the position of "
+    "the round another reclaimer has just begun, and hands its group out again as old")
 KNOWN_RACES = (RACE_1, RACE_2)
+ALL_RACES = (RACE_1, RACE_2, REWIND, LATE_GENERATION, NEW_ROUND)
 
 
 def classify(trace: Sequence[TraceEntry], violation: Violation) -> Race | None:
@@ -88,4 +104,27 @@ def classify(trace: Sequence[TraceEntry], violation: Violation) -> Race | None:
                          and trace[i].op.a == gen_slot]
             if gen_reads and (bump is None or bump > min(gen_reads)):
                 return RACE_2
+    # Late generation: a starting walker's cookie load saw a bump made after its position load.
+    for claim in (first_idx, len(trace) - 1):
+        tid = trace[claim].tid
+        pos = position_load(claim, tid)
+        cookie = next((i for i in range(claim - 1, -1, -1) if trace[i].tid == tid
+                       and trace[i].op.kind is Kind.LOAD and trace[i].op.a == gen_slot
+                       and trace[i].op.text.startswith("cookie->")), None)
+        if pos is not None and cookie is not None and cookie > pos and any(
+                e.tid != tid and e.op.kind is Kind.STORE and e.op.a == gen_slot
+                for e in trace[pos + 1:cookie]):
+            return LATE_GENERATION
+    # Old generation, new round: b's generation check came before another CPU reset the
+    # position, and b's position load after it.
+    check = next((i for i in range(b - 1, -1, -1) if trace[i].tid == last.tid
+                  and trace[i].op.kind is Kind.LOAD and trace[i].op.a == gen_slot), None)
+    if check is not None and any(
+            e.tid != last.tid and e.op.kind is Kind.STORE and e.op.a == pos_slot and e.op.b == 0
+            for e in trace[check + 1:b]):
+        return NEW_ROUND
+    # Rewind: before b's load a store moved the position back (not a wrap to 0).
+    stores = [e.op.b for e in trace[:b] if e.op.kind is Kind.STORE and e.op.a == pos_slot]
+    if any(0 < new < old for old, new in zip(stores, stores[1:], strict=False)):
+        return REWIND
     return None

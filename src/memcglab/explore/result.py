@@ -18,6 +18,7 @@ class ExitReason(Enum):
     MAX_STATES = "stopped at the state budget"
     TIME_BUDGET = "stopped at the time budget"
     REPLAYED = "replayed the schedule"
+    FIRST_FOUND = "stopped at the first violation"
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from memcglab.errors import ConfigError, NondeterminismError
 from memcglab.explore.config import ExploreConfig, Strategy
-from memcglab.explore.races import Race, classify
+from memcglab.explore.races import ALL_RACES, Race, classify
 from memcglab.explore.result import CheckResult, ExitReason, Finding
 from memcglab.explore.schedule import Schedule
 from memcglab.explore.system import State, System, TraceEntry
@@ -138,6 +138,9 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
             if len(parent) > cfg.max_states:
                 reason = ExitReason.MAX_STATES
                 break
+        if raws and cfg.stop_on_first:
+            reason = ExitReason.FIRST_FOUND
+            break
         enabled = system.enabled(state)
         if not enabled:
             v = system.stuck(state)
@@ -157,7 +160,7 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
                 continue
             parent[nkey] = (key, tid)
             frontier.append((new, nkey, depth + n))
-    if summary is not None and visible is not None:
+    if summary is not None and visible is not None and reason is not ExitReason.FIRST_FOUND:
         grown = summary.conflicting()
         if not grown <= visible:
             return CheckResult([], reason, "exhaustive"), {}, visible | grown
@@ -333,7 +336,8 @@ def _findings(system: System, cfg: ExploreConfig, raws: dict[FindingKey, _Raw],
               found_by: str) -> list[Finding]:
     out = []
     # Named races first, then the other properties, each in a stable order.
-    for key in sorted(raws, key=lambda k: (k[1] is None, k[0], k[1] or "")):
+    order = {r.id: i for i, r in enumerate(ALL_RACES)}
+    for key in sorted(raws, key=lambda k: (k[1] is None, order.get(k[1] or "", 0), k[0])):
         raw = raws[key]
         path, v, is_min = raw.path, raw.violation, False
         op_level = bool(path) and path[0] == -1

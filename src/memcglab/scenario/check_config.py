@@ -87,6 +87,7 @@ class ExploreSection(_Strict):
     time_budget: float | None = Field(default=None, gt=0)
     symmetry: bool = True
     por: bool = True
+    stop_on_first: bool = False
 
 
 class CheckFile(_Strict):
@@ -247,5 +248,6 @@ def build(f: CheckFile, where: str) -> Loaded:
     explore = ExploreConfig(strategy=Strategy(e.strategy), seed=e.seed, runs=e.runs,
                             pct_depth=e.pct_depth, max_steps=e.max_steps,
                             max_preemptions=e.max_preemptions, max_states=e.max_states,
-                            time_budget_s=e.time_budget, symmetry=e.symmetry, por=e.por)
+                            time_budget_s=e.time_budget, symmetry=e.symmetry, por=e.por,
+                            stop_on_first=e.stop_on_first)
     return Loaded(model, explore, f)

@@ -1,0 +1,512 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: ``memcglab check`` against the Spin model checker.
+
+Both tools explore the same configurations of the seed's reclaim iterator (flat hierarchy,
+global reclaim, one zone, one priority) and check the same invariant (unique claim: within one
+generation the shared iterator hands out each group at most once). Spin runs the Promela
+yardstick in ``shared/anchors/spin/memcg_iter.pml`` the way its ``run.sh`` does.
+
+Per row the runner reports
+
+* the search time of each tool: ``memcglab``'s ``check()`` timed in-process with
+  ``time.perf_counter`` (model construction excluded) and Spin's ``./pan`` run (``spin -a`` and
+  the gcc compile excluded), and their ratio;
+* the end-to-end wall time of each tool: the ``memcglab check ... --json`` CLI in a subprocess
+  (interpreter start-up and imports included) and ``spin -a`` + ``gcc`` + ``./pan``;
+* states: ``memcglab``'s distinct states (after its symmetry and partial-order reductions) and
+  Spin's "states, stored" (after Spin's own partial-order reduction) - not the same unit;
+* a verdict: both tools must reach the expected outcome (a violation or a full proof).
+
+Usage::
+
+    python benchmarks/bench_check.py [--quick] [--json PATH] [--repeat N] [--install]
+
+Exit status: 0 when every row agrees and matches its expectation, 1 when one does not, 2 when
+Spin, gcc or the Spin model is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import gc
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memcglab import __version__ as MEMCGLAB_VERSION
+from memcglab.cli.check_cmd import run_loaded
+from memcglab.explore.config import ExploreConfig
+from memcglab.scenario.check_config import CheckFile, ExploreSection, build
+
+SPIN_ENV = "MEMCGLAB_SPIN_DIR"
+SPIN_MODEL = "memcg_iter.pml"
+PAN_DEPTH = 1_000_000  # run.sh: ./pan -m1000000
+HAS_STOP_ON_FIRST = ("stop_on_first" in ExploreSection.model_fields
+                     and "stop_on_first" in ExploreConfig.__dataclass_fields__)
+
+VIOLATION = "violation"
+VERIFIED = "verified"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One configuration, run by both tools."""
+
+    variant: str  # memcglab variant name
+    locked: int  # Spin -DLOCKED
+    groups: int  # K: css ids including the root
+    reclaimers: int  # NR
+    walks: int  # WALKS per reclaimer
+    first: bool  # stop at the first counterexample (Spin always does)
+    expected: str  # VIOLATION or VERIFIED
+    slow: bool = False  # skipped by --quick
+
+    @property
+    def label(self) -> str:
+        mode = "first cex" if self.first else "verify"
+        return (f"{self.variant} K={self.groups} NR={self.reclaimers} "
+                f"W={self.walks} ({mode})")
+
+
+ROWS: tuple[Row, ...] = (
+    Row("css-id", 0, 4, 2, 1, first=True, expected=VIOLATION),
+    Row("seed-spinlock", 1, 4, 2, 2, first=False, expected=VERIFIED),
+    Row("seed-spinlock", 1, 4, 3, 2, first=False, expected=VERIFIED),
+    Row("seed-spinlock", 1, 8, 3, 2, first=False, expected=VERIFIED, slow=True),
+)
+
+
+@dataclass(slots=True)
+class MemcglabRun:
+    search_s: float  # median of the in-process check() times
+    samples_s: list[float]
+    states: int
+    transitions: int
+    findings: list[str]
+    exit_reason: str
+    proved: bool
+    outcome: str
+    cli_s: float  # end-to-end wall time of the CLI subprocess
+    cli_states: int | None
+    cli_exit: int
+    cli_command: list[str]
+    shrink: bool
+    stop_on_first: bool
+
+
+@dataclass(slots=True)
+class SpinRun:
+    pan_s: float  # median of the ./pan run times
+    samples_s: list[float]
+    generate_s: float  # spin -a
+    compile_s: float  # gcc
+    end_to_end_s: float  # spin -a + gcc + first ./pan run
+    states: int | None
+    errors: int | None
+    assertion: str | None
+    warnings: list[str]
+    pan_exit: int
+    outcome: str
+    commands: list[list[str]]
+
+
+@dataclass(slots=True)
+class Result:
+    row: Row
+    memcglab: MemcglabRun
+    spin: SpinRun
+    verdict: str
+    ok: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.memcglab.search_s / self.spin.pan_s if self.spin.pan_s > 0 else float("inf")
+
+    @property
+    def ratio_end_to_end(self) -> float:
+        s = self.spin.end_to_end_s
+        return self.memcglab.cli_s / s if s > 0 else float("inf")
+
+
+# -- locating the tools ---------------------------------------------------------------------
+
+
+def spin_dir() -> Path:
+    env = os.environ.get(SPIN_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(__file__).resolve().parents[2] / "shared" / "anchors" / "spin"
+
+
+def ensure_spin(install: bool) -> bool:
+    """True when spin and gcc are on PATH; with ``install``, try apt-get first."""
+    if shutil.which("spin") is None and install:
+        cmd = ["apt-get", "install", "-y", "spin"]
+        if os.geteuid() != 0 and shutil.which("sudo"):
+            cmd.insert(0, "sudo")
+        print("$ " + " ".join(cmd), flush=True)
+        rc = subprocess.run(cmd, check=False).returncode
+        if rc != 0:
+            print(f"apt-get failed (exit {rc}); try `apt-get update` first", file=sys.stderr)
+    missing = [t for t in ("spin", "gcc") if shutil.which(t) is None]
+    if "spin" in missing:
+        print("spin is not installed. Install it with:\n"
+              "    apt-get install spin        (Debian/Ubuntu; as root, or with sudo)\n"
+              "or rerun this script with --install to do that.", file=sys.stderr)
+    if "gcc" in missing:
+        print("gcc is not installed (Spin compiles its verifier): apt-get install gcc",
+              file=sys.stderr)
+    return not missing
+
+
+def memcglab_cli() -> list[str]:
+    script = Path(sys.executable).parent / "memcglab"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("memcglab")
+    return [found] if found else [sys.executable, "-m", "memcglab"]
+
+
+def _first_line(cmd: list[str]) -> str:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError:
+        return "unavailable"
+    lines = (p.stdout or p.stderr).strip().splitlines()
+    return lines[0].strip() if lines else "unavailable"
+
+
+def _git_head() -> str:
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}{' (uncommitted changes)' if dirty else ''}"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "spin": _first_line(["spin", "-V"]),
+        "gcc": _first_line(["gcc", "--version"]),
+        "memcglab": MEMCGLAB_VERSION,
+        "git": _git_head(),
+    }
+
+
+# -- memcglab ---------------------------------------------------------------------------------
+
+
+def check_dict(row: Row) -> dict[str, Any]:
+    explore: dict[str, Any] = {"strategy": "exhaustive"}
+    if row.first and HAS_STOP_ON_FIRST:
+        explore["stop_on_first"] = True
+    return {
+        "variant": row.variant,
+        "hierarchy": {"shape": "flat", "groups": row.groups},
+        "machine": {"nodes": 1, "zones": 1},
+        "reclaim": {"mode": "global", "reclaimers": row.reclaimers, "walks": row.walks,
+                    "priorities": [12]},
+        "explore": explore,
+    }
+
+
+def cli_args(row: Row, shrink: bool) -> list[str]:
+    args = ["check", "--variant", row.variant, "--shape", "flat", "--groups", str(row.groups),
+            "--nodes", "1", "--zones", "1", "--mode", "global",
+            "--reclaimers", str(row.reclaimers), "--walks", str(row.walks),
+            "--priorities", "12", "--strategy", "exhaustive"]
+    if row.first and HAS_STOP_ON_FIRST:
+        args.append("--first")
+    if not shrink:
+        args.append("--no-shrink")
+    return [*args, "--json"]
+
+
+def run_memcglab(row: Row, repeat: int, shrink: bool) -> MemcglabRun:
+    loaded = build(CheckFile.model_validate(check_dict(row)), "bench")
+    explore = loaded.explore if shrink else dataclasses.replace(loaded.explore, shrink=False)
+    samples: list[float] = []
+    for _ in range(repeat):
+        gc.collect()
+        result, _system, elapsed = run_loaded(loaded.model, explore)
+        samples.append(elapsed)
+    if result.findings:
+        outcome = VIOLATION
+    elif result.proved:
+        outcome = VERIFIED
+    else:
+        outcome = f"incomplete ({result.exit_reason.name.lower()})"
+
+    cmd = [*memcglab_cli(), *cli_args(row, shrink)]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    cli_s = time.perf_counter() - t0
+    cli_states: int | None = None
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        cli_states = int(json.loads(p.stdout)["states"])
+    return MemcglabRun(
+        search_s=statistics.median(samples), samples_s=samples, states=result.states,
+        transitions=result.transitions, findings=[f.title for f in result.findings],
+        exit_reason=result.exit_reason.name.lower(), proved=result.proved, outcome=outcome,
+        cli_s=cli_s, cli_states=cli_states, cli_exit=p.returncode, cli_command=cmd,
+        shrink=explore.shrink, stop_on_first=bool(getattr(explore, "stop_on_first", False)))
+
+
+# -- Spin ---------------------------------------------------------------------------------------
+
+_ERRORS = re.compile(r"errors:\s*(\d+)")
+_STATES = re.compile(r"^\s*([0-9.eE+]+)\s+states, stored", re.MULTILINE)
+_ASSERT = re.compile(r"assertion violated\s*(.*)")
+_INCOMPLETE = ("max search depth too small", "out of memory", "reached -DMEMLIM",
+               "search not completed", "aborted")
+
+
+def _timed(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    return time.perf_counter() - t0, p
+
+
+def _must(p: subprocess.CompletedProcess[str], what: str) -> None:
+    if p.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {p.returncode}):\n{p.stdout}{p.stderr}")
+
+
+def run_spin(row: Row, model_dir: Path, repeat: int) -> SpinRun:
+    gen = ["spin", f"-DLOCKED={row.locked}", f"-DK={row.groups}", f"-DNR={row.reclaimers}",
+           f"-DWALKS={row.walks}", "-a", SPIN_MODEL]
+    cc = ["gcc", "-O2", "-DSAFETY", "-w", "-o", "pan", "pan.c"]
+    pan = ["./pan", f"-m{PAN_DEPTH}"]
+    with tempfile.TemporaryDirectory(prefix="bench-spin-") as tmp:
+        d = Path(tmp)
+        shutil.copy(model_dir / SPIN_MODEL, d / SPIN_MODEL)
+        gen_s, p = _timed(gen, d)
+        _must(p, "spin -a")
+        cc_s, p = _timed(cc, d)
+        _must(p, "gcc")
+        samples: list[float] = []
+        out = ""
+        rc = 0
+        for _ in range(repeat):
+            s, p = _timed(pan, d)
+            samples.append(s)
+            out, rc = p.stdout + p.stderr, p.returncode
+    errors = int(m.group(1)) if (m := _ERRORS.search(out)) else None
+    states = int(float(m.group(1))) if (m := _STATES.search(out)) else None
+    assertion = m.group(1).strip() if (m := _ASSERT.search(out)) else None
+    warnings = [line.strip() for line in out.splitlines()
+                if any(w in line for w in _INCOMPLETE)]
+    if errors is None or states is None:
+        outcome = "unparsed pan output"
+    elif errors > 0:
+        outcome = VIOLATION
+    elif warnings:
+        outcome = "incomplete"
+    else:
+        outcome = VERIFIED
+    return SpinRun(pan_s=statistics.median(samples), samples_s=samples, generate_s=gen_s,
+                   compile_s=cc_s, end_to_end_s=gen_s + cc_s + samples[0], states=states,
+                   errors=errors, assertion=assertion, warnings=warnings, pan_exit=rc,
+                   outcome=outcome, commands=[gen, cc, pan])
+
+
+# -- verdicts and output --------------------------------------------------------------------
+
+
+def judge(row: Row, m: MemcglabRun, s: SpinRun) -> tuple[str, bool, list[str]]:
+    notes: list[str] = []
+    if m.cli_states is not None and m.cli_states != m.states:
+        notes.append(f"CLI states {m.cli_states:,} != in-process {m.states:,}")
+    expected_exit = 1 if row.expected == VIOLATION else 0
+    if m.cli_exit != expected_exit:
+        notes.append(f"memcglab CLI exit {m.cli_exit}, expected {expected_exit}")
+    if row.first and not m.stop_on_first:
+        notes.append("memcglab has no stop_on_first: full search timed")
+    if row.expected == VIOLATION and m.findings and not any(
+            t.startswith("unique_claim") for t in m.findings):
+        notes.append(f"memcglab found {m.findings[0]}, not unique_claim")
+    if s.assertion and "claimed" not in s.assertion:
+        notes.append(f"Spin broke a different assertion: {s.assertion}")
+    notes += [f"Spin: {w}" for w in s.warnings]
+    if m.outcome == s.outcome == row.expected:
+        verdict, ok = f"agree: {row.expected}", not notes
+        if notes:
+            verdict += " (see notes)"
+    elif m.outcome == s.outcome:
+        verdict, ok = f"agree, UNEXPECTED: {m.outcome}", False
+    else:
+        verdict, ok = f"DISAGREE: memcglab {m.outcome}, Spin {s.outcome}", False
+    return verdict, ok, notes
+
+
+def _secs(x: float) -> str:
+    return f"{x:.3f} s" if x < 10 else f"{x:.1f} s"
+
+
+def _num(x: int | None) -> str:
+    return "?" if x is None else f"{x:,}"
+
+
+def _ratio(x: float) -> str:
+    return f"{x:.2f}x" if x < 10 else f"{x:.1f}x"
+
+
+TABLE_HEAD = ("configuration", "memcglab time", "memcglab states", "Spin time", "Spin states",
+              "ratio m/S", "verdict", "memcglab e2e", "Spin e2e (gen+cc+pan)", "e2e ratio")
+RIGHT = {1, 2, 3, 4, 5, 7, 8, 9}
+
+
+def table_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for r in results:
+        s = r.spin
+        out.append((
+            r.row.label, _secs(r.memcglab.search_s), _num(r.memcglab.states), _secs(s.pan_s),
+            _num(s.states), _ratio(r.ratio), r.verdict, _secs(r.memcglab.cli_s),
+            f"{_secs(s.end_to_end_s)} ({s.generate_s:.2f}+{s.compile_s:.2f}+{s.samples_s[0]:.2f})",
+            _ratio(r.ratio_end_to_end)))
+    return out
+
+
+def render_table(results: Sequence[Result]) -> str:
+    rows = [TABLE_HEAD, *table_rows(results)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_HEAD))]
+
+    def fmt(r: tuple[str, ...]) -> str:
+        cells = [c.rjust(w) if i in RIGHT else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        return "| " + " | ".join(cells) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([fmt(TABLE_HEAD), rule, *(fmt(r) for r in rows[1:])])
+
+
+def header(info: dict[str, Any], args: argparse.Namespace, model_dir: Path) -> str:
+    return "\n".join([
+        "memcglab check vs Spin: flat hierarchy, global reclaim, 1 zone, 1 priority",
+        f"machine: nproc={info['nproc']} ({info['cpu']}), {info['platform']}",
+        f"python {info['python']}; {info['spin']}; {info['gcc']}",
+        f"memcglab {info['memcglab']} at {info['git']}; Spin model {model_dir / SPIN_MODEL}",
+        f"repeat={args.repeat} (times are medians); "
+        f"memcglab shrink={'on' if args.shrink else 'off'}; pan -m{PAN_DEPTH}, gcc -O2 -DSAFETY",
+    ])
+
+
+LEGEND = """\
+time: memcglab = check() in-process (perf_counter); Spin = ./pan run (spin -a and gcc excluded).
+e2e: memcglab = `memcglab check ... --json` subprocess; Spin = spin -a + gcc + ./pan.
+states: memcglab distinct states after symmetry + POR; Spin "states, stored" (not one unit).
+ratio m/S: memcglab time / Spin time (>1: memcglab slower)."""
+
+
+def to_json(info: dict[str, Any], args: argparse.Namespace, model_dir: Path,
+            results: Sequence[Result]) -> dict[str, Any]:
+    return {
+        "machine": info,
+        "options": {"quick": args.quick, "repeat": args.repeat, "shrink": args.shrink,
+                    "spin_dir": str(model_dir), "pan_depth": PAN_DEPTH,
+                    "stop_on_first_available": HAS_STOP_ON_FIRST},
+        "rows": [{
+            "configuration": r.row.label,
+            "row": dataclasses.asdict(r.row),
+            "memcglab": dataclasses.asdict(r.memcglab),
+            "spin": dataclasses.asdict(r.spin),
+            "ratio_time": r.ratio,
+            "ratio_end_to_end": r.ratio_end_to_end,
+            "verdict": r.verdict,
+            "ok": r.ok,
+            "notes": r.notes,
+        } for r in results],
+        "ok": all(r.ok for r in results),
+    }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--quick", action="store_true",
+                   help="skip the slow row (K=8, NR=3, WALKS=2: Spin needs minutes)")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="search runs per tool and row; the median is reported (default 1)")
+    p.add_argument("--no-shrink", dest="shrink", action="store_false",
+                   help="memcglab: skip minimising the counterexample (Spin does not minimise)")
+    p.add_argument("--install", action="store_true",
+                   help="if spin is missing, run `apt-get install -y spin`")
+    args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not ensure_spin(args.install):
+        return 2
+    model_dir = spin_dir()
+    if not (model_dir / SPIN_MODEL).is_file():
+        print(f"Spin model not found: {model_dir / SPIN_MODEL}\n"
+              f"set {SPIN_ENV} to the folder holding {SPIN_MODEL}", file=sys.stderr)
+        return 2
+    info = machine()
+    print(header(info, args, model_dir), flush=True)
+    rows = [r for r in ROWS if not (args.quick and r.slow)]
+    results: list[Result] = []
+    for i, row in enumerate(rows, 1):
+        print(f"[{i}/{len(rows)}] {row.label}: memcglab ...", end="", flush=True)
+        m = run_memcglab(row, args.repeat, args.shrink)
+        print(f" {_secs(m.search_s)}; Spin ...", end="", flush=True)
+        s = run_spin(row, model_dir, args.repeat)
+        print(f" {_secs(s.pan_s)}", flush=True)
+        verdict, ok, notes = judge(row, m, s)
+        results.append(Result(row, m, s, verdict, ok, notes))
+    print()
+    print(render_table(results))
+    print()
+    print(LEGEND)
+    for r in results:
+        for n in r.notes:
+            print(f"note: {r.row.label}: {n}")
+    if args.quick:
+        print("--quick: skipped " + ", ".join(r.label for r in ROWS if r.slow))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(to_json(info, args, model_dir, results), indent=2)
+                             + "\n")
+        print(f"wrote {args.json}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
