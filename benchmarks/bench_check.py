@@ -117,6 +117,7 @@ class SpinRun:
     states: int | None
     errors: int | None
     assertion: str | None
+    memory_mb: float | None  # pan's "total actual memory usage"
     warnings: list[str]
     pan_exit: int
     outcome: str
@@ -289,7 +290,10 @@ def run_memcglab(row: Row, repeat: int, shrink: bool) -> MemcglabRun:
 _ERRORS = re.compile(r"errors:\s*(\d+)")
 _STATES = re.compile(r"^\s*([0-9.eE+]+)\s+states, stored", re.MULTILINE)
 _ASSERT = re.compile(r"assertion violated\s*(.*)")
-_INCOMPLETE = ("max search depth too small", "out of memory", "reached -DMEMLIM",
+_MEMORY = re.compile(r"^\s*([0-9.]+)\s+total actual memory usage", re.MULTILINE)
+# lines that mean the search did not cover the whole space (pan also says "Search not completed"
+# after an error, which is expected when it stops at its first counterexample)
+_INCOMPLETE = ("max search depth too small", "out of memory", "reached -dmemlim",
                "search not completed", "aborted")
 
 
@@ -326,8 +330,9 @@ def run_spin(row: Row, model_dir: Path, repeat: int) -> SpinRun:
     errors = int(m.group(1)) if (m := _ERRORS.search(out)) else None
     states = int(float(m.group(1))) if (m := _STATES.search(out)) else None
     assertion = m.group(1).strip() if (m := _ASSERT.search(out)) else None
+    memory_mb = float(m.group(1)) if (m := _MEMORY.search(out)) else None
     warnings = [line.strip() for line in out.splitlines()
-                if any(w in line for w in _INCOMPLETE)]
+                if any(w in line.lower() for w in _INCOMPLETE)]
     if errors is None or states is None:
         outcome = "unparsed pan output"
     elif errors > 0:
@@ -338,7 +343,8 @@ def run_spin(row: Row, model_dir: Path, repeat: int) -> SpinRun:
         outcome = VERIFIED
     return SpinRun(pan_s=statistics.median(samples), samples_s=samples, generate_s=gen_s,
                    compile_s=cc_s, end_to_end_s=gen_s + cc_s + samples[0], states=states,
-                   errors=errors, assertion=assertion, warnings=warnings, pan_exit=rc,
+                   errors=errors, assertion=assertion, memory_mb=memory_mb,
+                   warnings=warnings, pan_exit=rc,
                    outcome=outcome, commands=[gen, cc, pan])
 
 
@@ -359,7 +365,8 @@ def judge(row: Row, m: MemcglabRun, s: SpinRun) -> tuple[str, bool, list[str]]:
         notes.append(f"memcglab found {m.findings[0]}, not unique_claim")
     if s.assertion and "claimed" not in s.assertion:
         notes.append(f"Spin broke a different assertion: {s.assertion}")
-    notes += [f"Spin: {w}" for w in s.warnings]
+    if s.errors == 0:
+        notes += [f"Spin: {w}" for w in s.warnings]
     if m.outcome == s.outcome == row.expected:
         verdict, ok = f"agree: {row.expected}", not notes
         if notes:

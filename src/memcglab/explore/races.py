@@ -20,6 +20,7 @@ one (the cookie generation is read after the position store), and the group come
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,7 +66,7 @@ def classify(trace: Sequence[TraceEntry], violation: Violation) -> Race | None:
         return None
     pos_slot, gen_slot = it.position, it.generation
     first_idx = next((i for i, e in enumerate(trace[:-1])
-                      if e.op.kind is Kind.CLAIM and e.op.a is it and e.op.b == last.op.b),
+                      if e.op.kind is Kind.CLAIM and e.op.a is it and e.op.b[:2] == last.op.b[:2]),
                      None)
     if first_idx is None:
         return None
@@ -125,6 +126,6 @@ def classify(trace: Sequence[TraceEntry], violation: Violation) -> Race | None:
         return NEW_ROUND
     # Rewind: before b's load a store moved the position back (not a wrap to 0).
     stores = [e.op.b for e in trace[:b] if e.op.kind is Kind.STORE and e.op.a == pos_slot]
-    if any(0 < new < old for old, new in zip(stores, stores[1:], strict=False)):
+    if any(0 < new < old for old, new in itertools.pairwise(stores)):
         return REWIND
     return None

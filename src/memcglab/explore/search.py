@@ -26,7 +26,7 @@ from memcglab.explore.races import ALL_RACES, Race, classify
 from memcglab.explore.result import CheckResult, ExitReason, Finding
 from memcglab.explore.schedule import Schedule
 from memcglab.explore.system import State, System, TraceEntry
-from memcglab.explore.visibility import AccessSummary, object_name
+from memcglab.explore.visibility import object_name
 from memcglab.runtime.machine import TERMINATION, Violation
 
 Clock = Callable[[], float]
@@ -51,7 +51,8 @@ def check(system: System, cfg: ExploreConfig, clock: Clock) -> CheckResult:
     if cfg.strategy is Strategy.EXHAUSTIVE:
         result, raws = _exhaustive(system, cfg, clock, deadline)
     else:
-        result, raws = _random_runs(system, cfg, cfg.strategy is Strategy.PCT)
+        result, raws = _random_runs(system, cfg, cfg.strategy is Strategy.PCT, clock,
+                                    deadline)
     result.findings = _findings(system, cfg, raws, result.strategy)
     return result
 
@@ -65,7 +66,7 @@ def _exhaustive(system: System, cfg: ExploreConfig, clock: Clock,
     rounds = 0
     while True:
         system.set_visible(visible)
-        system.summary = AccessSummary(system.layout) if cfg.por else None
+        system.reset_summary(cfg.por)
         result, raws, restart = _bfs(system, cfg, clock, deadline, visible)
         if restart is None:
             break
@@ -93,11 +94,15 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
     """One breadth-first pass. Returns a grown visible set when the pass learned that more
     objects conflict (the caller restarts), else None."""
     sym = cfg.symmetry
-    canon = system.canonical if sym else (lambda s, last=-1: s)
+    bound = cfg.max_preemptions
+    canon = system.canonical if sym else (lambda s, last=-1: (s, last))
     init = system.initial()
-    ikey = hash(canon(init))
+    ikey = hash(canon(init, -1))
     parent: dict[int, tuple[int, int]] = {ikey: (0, -1)}
-    frontier: deque[tuple[State, int, int]] = deque([(init, ikey, 0)])
+    # With a preemption bound a state is keyed with the thread that ran last, and is
+    # expanded again when reached with fewer preemptions.
+    fewest: dict[int, int] = {ikey: 0}
+    frontier: deque[tuple[State, int, int, int, int]] = deque([(init, ikey, 0, -1, 0)])
     raws: dict[FindingKey, _Raw] = {}
     transitions = classified = 0
     reason = ExitReason.EXHAUSTED
@@ -125,7 +130,9 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
 
     n_expanded = 0
     while frontier:
-        state, key, depth = frontier.popleft()
+        state, key, depth, last, pre = frontier.popleft()
+        if bound is not None and fewest.get(key, pre) < pre:
+            continue
         n_expanded += 1
         if n_expanded % check_every == 0:
             if summary is not None and visible is not None:
@@ -148,6 +155,11 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
                 found(v, path_to(key))
             continue
         for tid in enabled:
+            npre = pre
+            if bound is not None:
+                npre += 1 if last >= 0 and tid != last and last in enabled else 0
+                if npre > bound:
+                    continue
             new, n, v = system.block(state, tid)
             transitions += 1
             if v is None and depth + n > cfg.max_steps:
@@ -155,11 +167,14 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
             if v is not None:
                 found(v, [*path_to(key), tid])
                 continue
-            nkey = hash(canon(new))
-            if nkey in parent:
+            nlast = tid if bound is not None else -1
+            nkey = hash(canon(new, nlast))
+            if nkey in parent and (bound is None or fewest[nkey] <= npre):
                 continue
             parent[nkey] = (key, tid)
-            frontier.append((new, nkey, depth + n))
+            if bound is not None:
+                fewest[nkey] = npre
+            frontier.append((new, nkey, depth + n, nlast, npre))
     if summary is not None and visible is not None and reason is not ExitReason.FIRST_FOUND:
         grown = summary.conflicting()
         if not grown <= visible:
@@ -167,6 +182,8 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
     result = CheckResult([], reason, "exhaustive", states=len(parent), transitions=transitions)
     result.bounds = {"max_steps": cfg.max_steps, "symmetry": sym, "por": cfg.por,
                      "max_states": cfg.max_states}
+    if bound is not None:
+        result.bounds["max_preemptions"] = bound
     return result, raws, None
 
 
@@ -265,16 +282,22 @@ def _pick(rng: random.Random, n: int) -> int:
     return min(int(rng.random() * n), n - 1)
 
 
-def _random_runs(system: System, cfg: ExploreConfig,
-                 pct: bool) -> tuple[CheckResult, dict[FindingKey, _Raw]]:
+def _random_runs(system: System, cfg: ExploreConfig, pct: bool, clock: Clock,
+                 deadline: float | None) -> tuple[CheckResult, dict[FindingKey, _Raw]]:
     rng = random.Random(cfg.seed)
     visible: frozenset[int] | None = frozenset() if cfg.por else None
-    system.summary = AccessSummary(system.layout) if cfg.por else None
+    system.reset_summary(cfg.por)
     raws: dict[FindingKey, _Raw] = {}
     first_at: dict[str, int] = {}
     k_est = 1
     n = system.nthreads
+    done = 0
+    reason = ExitReason.RUNS_DONE
     for run in range(1, cfg.runs + 1):
+        if deadline is not None and clock() > deadline:
+            reason = ExitReason.TIME_BUDGET
+            break
+        done = run
         system.set_visible(visible)
         state = system.initial()
         path: list[int] = []
@@ -319,7 +342,7 @@ def _random_runs(system: System, cfg: ExploreConfig,
         if system.summary is not None and visible is not None:
             visible = visible | system.summary.conflicting()
     name = "pct" if pct else "random"
-    result = CheckResult([], ExitReason.RUNS_DONE, name, executions=cfg.runs)
+    result = CheckResult([], reason, name, executions=done)
     result.first_found_at = first_at
     result.bounds = {"runs": cfg.runs, "seed": cfg.seed, "max_steps": cfg.max_steps,
                      **({"pct_depth": cfg.pct_depth} if pct else {})}

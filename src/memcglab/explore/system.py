@@ -31,10 +31,12 @@ from memcglab.runtime.machine import (
     ThreadComp,
     Violation,
 )
-from memcglab.runtime.ops import Op
+from memcglab.runtime.ops import Kind, Op
 from memcglab.runtime.program import Program
 
 State = tuple[tuple[Any, ...], tuple[ThreadComp, ...]]
+_BLOCKING = frozenset({Kind.LOCK, Kind.RMDIR})
+_STATEFUL_REF = frozenset({Kind.TRYGET, Kind.GET, Kind.PUT, Kind.RMDIR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,8 @@ class System:
         self.nthreads = len(self.programs)
         self.summary: AccessSummary | None = None
         self.visible: frozenset[int] | None = frozenset()
-        self._vis_cache: dict[tuple[int, int], bool] = {}
+        self._vis_lists: dict[int, list[bool | None]] = {}
+        self._recorded: set[tuple[int, int, int, tuple[int, ...]]] = set()
 
     # -- states -----------------------------------------------------------------------------
 
@@ -105,16 +108,21 @@ class System:
 
     def set_visible(self, visible: frozenset[int] | None) -> None:
         self.visible = visible
-        self._vis_cache.clear()
+        self._vis_lists.clear()
+
+    def reset_summary(self, enabled: bool) -> None:
+        self.summary = AccessSummary(self.layout) if enabled else None
+        self._recorded = set()
 
     def is_visible(self, tid: int, lsid: int) -> bool:
         prog = self.programs[tid]
-        key = (id(prog), lsid)
-        v = self._vis_cache.get(key)
+        lst = self._visible_list(prog)
+        while len(lst) <= lsid:
+            lst.append(None)
+        v = lst[lsid]
         if v is None:
             op = prog.pending[lsid]
-            v = op is not None and op_visible(op, self.visible, self.layout)
-            self._vis_cache[key] = v
+            v = lst[lsid] = op is not None and op_visible(op, self.visible, self.layout)
         return v
 
     def pending(self, state: State, tid: int) -> Op | None:
@@ -154,39 +162,62 @@ class System:
         shared = list(shared_t)
         threads = list(threads_t)
         prog = self.programs[tid]
+        pending = prog.pending
+        vis = self._visible_list(prog)
         machine = self.machine
         summary = self.summary
+        recorded = self._recorded
         lsid = threads[tid][LSID]
         steps = 0
         violation: Violation | None = None
         while True:
-            op = prog.pending[lsid]
+            op = pending[lsid]
             if op is None:
                 break
-            if steps and (single or self.is_visible(tid, lsid)
-                          or not machine.enabled(shared, op)):
-                break
+            if steps:
+                if single:
+                    break
+                v = vis[lsid] if lsid < len(vis) else None
+                if v is None:
+                    v = self.is_visible(tid, lsid)
+                if v or (op.kind in _BLOCKING and not machine.enabled(shared, op)):
+                    break
             held = threads[tid][HELD]
             result, violation = machine.apply(shared, threads, tid, op)
             if summary is not None:
-                summary.record(op, tid, held, result, shared)
+                # Accesses are idempotent for the summary, except reference-count operations
+                # whose effect depends on the state: record each (thread, op, locks) once.
+                key = (tid, id(prog), lsid, held)
+                if op.kind in _STATEFUL_REF or key not in recorded:
+                    recorded.add(key)
+                    summary.record(op, tid, held, result, shared)
             if trace is not None:
                 trace.append(TraceEntry(tid, op, result))
             lsid = prog.step(lsid, result)
-            t = threads[tid]
-            threads[tid] = (lsid, t[1], t[2], t[3], t[4])
             steps += 1
+            if violation is None and self.invariants:
+                # After every operation, not only at interleaving points: the reduction
+                # hides no state from a variant's state predicates.
+                violation = self._check_invariants(shared)
             if violation is not None:
                 break
-        new = (tuple(shared), tuple(threads))
-        if violation is None and self.invariants:
-            view = StateView(self.k, new[0])
-            for inv in self.invariants:
-                msg = inv.check(view)
-                if msg:
-                    violation = Violation(inv.name, msg)
-                    break
-        return new, steps, violation
+        t = threads[tid]
+        threads[tid] = (lsid, t[1], t[2], t[3], t[4])
+        return (tuple(shared), tuple(threads)), steps, violation
+
+    def _visible_list(self, prog: Program) -> list[bool | None]:
+        lst = self._vis_lists.get(id(prog))
+        if lst is None:
+            lst = self._vis_lists[id(prog)] = []
+        return lst
+
+    def _check_invariants(self, shared: list[Any]) -> Violation | None:
+        view = StateView(self.k, shared)
+        for inv in self.invariants:
+            msg = inv.check(view)
+            if msg:
+                return Violation(inv.name, msg)
+        return None
 
     def stuck(self, state: State) -> Violation | None:
         """End-of-run checks when no thread can run: deadlock, or the final invariants."""

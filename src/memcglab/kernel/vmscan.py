@@ -52,7 +52,10 @@ def shrink_lruvec(k: KernelContext, it_root: int, memcg: int, reclaim: ReclaimCo
                   sc: ScanControl) -> Thread:
     """``shrink_lruvec(mem_cgroup_zone_lruvec(zone, memcg), sc)``: here, the claim."""
     it = k.iter(it_root, reclaim.zone, reclaim.priority)
-    yield Op(Kind.CLAIM, it, (reclaim.generation, memcg),
+    # A limit-reclaim root without use_hierarchy never uses the shared iterator (the
+    # shortcut in mem_cgroup_iter): its hand-outs belong to no round.
+    shared = it_root == k.root_mem_cgroup or k.use_hierarchy(it_root)
+    yield Op(Kind.CLAIM, it, (reclaim.generation, memcg, shared),
              f"shrink_lruvec({k.name(memcg)}) [gen {reclaim.generation}]")
 
 

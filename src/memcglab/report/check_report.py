@@ -57,6 +57,10 @@ def text_report(system: System, model: ModelConfig, cfg: ExploreConfig, result: 
     if result.data_races:
         out.append("data races (plain accesses without a common lock): "
                    + ", ".join(result.data_races))
+    if result.first_found_at:
+        out.append("first found at run: " + ", ".join(
+            f"{k.rstrip(':')} #{v}" for k, v in sorted(result.first_found_at.items(),
+                                                       key=lambda kv: kv[1])))
     out.append(f"search ended: {result.exit_reason.value}")
     out.append("")
     if not result.findings:

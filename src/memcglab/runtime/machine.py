@@ -31,14 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from memcglab.errors import InternalError
 from memcglab.model.layout import GroupState, IterSlots, Layout
 from memcglab.runtime.ops import Kind, Op
 
 ThreadComp = tuple[int, tuple[int, ...], int, tuple[int, ...], int]
-LSID, HELD, RCU, PENDING, WALK_LEN = range(5)
+LSID: Final = 0
+HELD: Final = 1
+RCU: Final = 2
+PENDING: Final = 3
+WALK_LEN: Final = 4
 
 # Invariant names (convention C10). Each violation carries one of these.
 UNIQUE_CLAIM = "unique_claim"
@@ -342,7 +346,7 @@ class Machine:
                op: Op) -> tuple[Any, Violation | None]:
         lay = self.layout
         it: IterSlots = op.a
-        gen, g = op.b
+        gen, g, shared_walk = op.b
         t = threads[tid]
         walk_len = t[WALK_LEN] + 1
         threads[tid] = (t[0], t[1], t[2], t[3], walk_len)
@@ -352,6 +356,8 @@ class Machine:
                                    f"CPU{tid} reclaims {self._name(g)}, a "
                                    f"{state.name.lower()} memcg")
         claims = shared[it.claims]
+        if not shared_walk:
+            return None, None
         if (gen, g) in claims:
             return None, Violation(UNIQUE_CLAIM,
                                    f"{self._name(g)} handed out twice in generation {gen} of "

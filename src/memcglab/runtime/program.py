@@ -12,9 +12,10 @@ lookup. This is what lets readable, kernel-shaped generator code be explored lik
 state machine (docs/internals.md has the argument and its limits).
 
 Rules for model code, checked here: local variables must hold values (None, bool, int, str,
-tuples, frozensets, enums, frozen dataclasses), objects with a ``__fingerprint__()`` method, or static objects
-(class attribute ``_static_ = True``, functions, classes). A local holding anything else
-makes the fingerprint unsound, so it is refused with :class:`~memcglab.errors.ModelError`.
+tuples, frozensets, enums, frozen dataclasses), objects with a ``__fingerprint__()``
+method, or static objects (class attribute ``_static_ = True``, functions, classes). A local
+holding anything else makes the fingerprint unsound, so it is refused with
+:class:`~memcglab.errors.ModelError`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _freeze(value: Any, where: str) -> Hashable:
         return frozenset(_freeze(v, where) for v in value)
     params = getattr(type(value), "__dataclass_params__", None)
     if params is not None and params.frozen:
-        return value  # a frozen dataclass is a value (hashed and compared by its fields)
+        return value  # type: ignore[no-any-return]  # a frozen dataclass is a value
     fp = getattr(value, "__fingerprint__", None)
     if fp is not None:
         return (type(value).__name__, fp())

@@ -180,27 +180,26 @@ def build(f: CheckFile, where: str) -> Loaded:
                               "entries (name, parent)")
         index = {"root": 0}
         created = {c.group for c in f.change if c.op == "mkdir"}
-        groups = [GroupSpec("root", None, h.use_hierarchy)]
+        specs = [GroupSpec("root", None, h.use_hierarchy)]
         for g in h.group:
             if g.name in index:
                 raise ConfigError(f"{where}: group {g.name!r} declared twice")
             if g.parent not in index:
                 raise ConfigError(f"{where}: group {g.name!r}: parent {g.parent!r} is not "
                                   f"declared before it; declared: {', '.join(index)}")
-            index[g.name] = len(groups)
-            groups.append(GroupSpec(g.name, index[g.parent], g.use_hierarchy,
-                                    initially_present=g.name not in created))
-        topo = Topology(tuple(groups), h.id_policy)
+            index[g.name] = len(specs)
+            specs.append(GroupSpec(g.name, index[g.parent], g.use_hierarchy,
+                                   initially_present=g.name not in created))
+        topo = Topology(tuple(specs), h.id_policy)
     names = {topo.name(i): i for i in range(topo.size)}
     created_names = {c.group for c in f.change if c.op == "mkdir"}
     if h.shape == "flat" and created_names:
         # flat hierarchies mark groups created later by name
-        groups = tuple(GroupSpec(g.name, g.parent, g.use_hierarchy,
-                                 initially_present=g.name not in created_names)
-                       for g in topo.groups)
-        topo = Topology(groups, h.id_policy)
+        topo = Topology(tuple(GroupSpec(g.name, g.parent, g.use_hierarchy,
+                                        initially_present=g.name not in created_names)
+                              for g in topo.groups), h.id_policy)
     actions = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for c in f.change:
         if c.group not in names or c.group == "root":
             raise ConfigError(f"{where}: change {c.op} {c.group!r}: no such group; groups: "
@@ -209,7 +208,7 @@ def build(f: CheckFile, where: str) -> Loaded:
             raise ConfigError(f"{where}: change {c.op} {c.group!r} given twice")
         if c.op == "rmdir" and ("mkdir", c.group) not in seen and c.group in created_names:
             raise ConfigError(f"{where}: rmdir {c.group!r} comes before its mkdir")
-        seen.add((c.op, c.group))  # type: ignore[arg-type]
+        seen.add((c.op, c.group))
         actions.append(AdminAction(c.op, names[c.group]))
     for a in actions:
         if a.op == "rmdir" and topo.children(a.memcg):

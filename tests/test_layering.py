@@ -1,0 +1,34 @@
+"""The pure core imports nothing from the shell (convention C1)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "memcglab"
+CORE = ("model", "runtime", "kernel", "explore")
+SHELL = ("memcglab.scenario", "memcglab.report", "memcglab.cli")
+
+
+def test_core_does_not_import_the_shell() -> None:
+    offenders = []
+    for pkg in CORE:
+        for path in (SRC / pkg).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                offenders += [f"{path.relative_to(SRC)}: {n}" for n in names
+                              if n.startswith(SHELL)]
+    assert offenders == []
+
+
+def test_core_reads_no_environment_or_clock() -> None:
+    for pkg in CORE:
+        for path in (SRC / pkg).rglob("*.py"):
+            text = path.read_text()
+            assert "os.environ" not in text, path
+            assert "time.time(" not in text and "perf_counter" not in text, path
