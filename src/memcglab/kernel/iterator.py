@@ -18,6 +18,7 @@ docs/variants.md shows how to write one in your own file and pass it to every co
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -62,8 +63,8 @@ class Invariant:
     check: Callable[[StateView], str | None]
 
 
-class MemcgIter:
-    """Base class of the variants. Subclasses override the two kernel functions."""
+class MemcgIter(ABC):
+    """Base class of the variants. Subclasses implement the two kernel functions."""
 
     _static_ = True
     name: ClassVar[str] = ""
@@ -75,6 +76,7 @@ class MemcgIter:
     def __init__(self, k: KernelContext) -> None:
         self.k = k
 
+    @abstractmethod
     def mem_cgroup_iter(self, root: int | None, prev: int | None,
                         reclaim: ReclaimCookie | None) -> IterGen:
         """Return the next memcg under ``root`` after ``prev``, or None.
@@ -84,11 +86,11 @@ class MemcgIter:
         passing a cookie shares the walk with every other reclaimer using the same
         (root, zone, priority).
         """
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def mem_cgroup_iter_break(self, root: int | None,
                               prev: int | None) -> Generator[Op, Any, None]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Models ``mem_cgroup_iter_break()``: drop the reference on ``prev`` (not root)."""
 
     def invariants(self) -> tuple[Invariant, ...]:
         return ()
