@@ -11,6 +11,7 @@ from typing import TextIO
 from memcglab import __version__
 from memcglab.cli.check_cmd import add_check_args, run_check
 from memcglab.cli.demo import run_demo
+from memcglab.cli.run_cmd import add_run_args, run_compare, run_run
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError, InternalError, MemcglabError, ModelError
 
@@ -24,6 +25,11 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="explore reclaimer interleavings: prove the invariants "
                                      "within bounds or print a minimal counterexample")
     add_check_args(c)
+    r = sub.add_parser("run", help="simulate a scenario: per-group reclaim, fairness, "
+                                   "iterator contention; tables, JSON, plots, HTML")
+    add_run_args(r, compare=False)
+    cmp = sub.add_parser("compare", help="run several variants on one scenario, side by side")
+    add_run_args(cmp, compare=True)
     sub.add_parser("demo", help="the seed patch's story: both races found and drawn, the "
                                 "fix proved")
     return p
@@ -40,6 +46,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     try:
         if args.command == "check":
             return run_check(args, out)
+        if args.command == "run":
+            return run_run(args, out, err)
+        if args.command == "compare":
+            return run_compare(args, out, err)
         return run_demo(out)
     except ConfigError as e:
         err.write(f"memcglab: error: {e}\n")

@@ -20,10 +20,14 @@ class KernelContext:
 
     _static_ = True
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, *, simulating: bool = False) -> None:
         self.layout = layout
         self.topology: Topology = layout.topology
         self.root_mem_cgroup = ROOT
+        # memcglab run: shrink_lruvec() scans pages, and diagram notes are skipped (they
+        # cost a generator round trip each and nobody draws a diagram of a simulation).
+        self.simulating = simulating
+        self.notes = not simulating
 
     def iter(self, root: int, zone: int, priority: int) -> IterSlots:
         """``&mem_cgroup_zoneinfo(root, nid, zid)->reclaim_iter[priority]``."""
@@ -54,17 +58,28 @@ class ReclaimCookie:
         return f"cookie(zone={self.zone}, prio={self.priority}, gen={self.generation})"
 
 
+NO_TARGET = 1 << 62
+"""``nr_to_reclaim`` of the explorer's reclaimers: no pages, so the target is never met."""
+
+
 class ScanControl:
-    """Models the fields of ``struct scan_control`` that drive the memcg walk."""
+    """Models the fields of ``struct scan_control`` (mm/vmscan.c v3.7) that reclaim uses."""
 
-    __slots__ = ("priority", "target_mem_cgroup")
+    __slots__ = ("may_swap", "nr_reclaimed", "nr_scanned", "nr_to_reclaim", "priority",
+                 "target_mem_cgroup")
 
-    def __init__(self, target_mem_cgroup: int | None, priority: int) -> None:
+    def __init__(self, target_mem_cgroup: int | None, priority: int,
+                 nr_to_reclaim: int = NO_TARGET, may_swap: bool = True) -> None:
         self.target_mem_cgroup = target_mem_cgroup
         self.priority = priority
+        self.nr_to_reclaim = nr_to_reclaim
+        self.nr_reclaimed = 0
+        self.nr_scanned = 0
+        self.may_swap = may_swap
 
     def __fingerprint__(self) -> Hashable:
-        return (self.target_mem_cgroup, self.priority)
+        return (self.target_mem_cgroup, self.priority, self.nr_to_reclaim, self.nr_reclaimed,
+                self.nr_scanned, self.may_swap)
 
 
 def global_reclaim(sc: ScanControl) -> bool:

@@ -55,7 +55,8 @@ class CssIdIter(MemcgIter):
         id = 0
         if root is None:
             root = k.root_mem_cgroup
-        yield note(f"mem_cgroup_iter({k.name(root)}, prev={k.name(prev)})")
+        if k.notes:
+            yield note(f"mem_cgroup_iter({k.name(root)}, prev={k.name(prev)})")
         if prev is not None and reclaim is None:
             id = yield load(k.layout.cssid[prev], "id = css_id(prev)")
         # v3.7 drops the caller's reference on prev first (moved to the exit by the seed
@@ -76,7 +77,9 @@ class CssIdIter(MemcgIter):
                     if reclaim.generation != gen:
                         if self.use_iter_lock:
                             yield spin_unlock(it.iter_lock)
-                        yield note(f"cookie gen {reclaim.generation} != {gen}: return NULL")
+                        if k.notes:
+                            yield note(f"cookie gen {reclaim.generation} != {gen}: "
+                                       "return NULL")
                         return None
                 id = yield load(it.position, "pos = iter->position")
 
@@ -102,9 +105,11 @@ class CssIdIter(MemcgIter):
                     yield spin_unlock(it.iter_lock)
 
             if prev is not None and css is None:
-                yield note("end of round: return NULL")
+                if k.notes:
+                    yield note("end of round: return NULL")
                 return None
-        yield note(f"return {k.name(memcg)}")
+        if k.notes:
+            yield note(f"return {k.name(memcg)}")
         return memcg
 
     def mem_cgroup_iter_break(self, root: int | None,

@@ -1,4 +1,4 @@
-"""Reclaim paths of v3.7 over the memcg walk, as explorer threads.
+"""Reclaim paths of v3.7 over the memcg walk: explorer threads and simulation tasks.
 
 Models Linux v3.7 mm/vmscan.c (read from a v3.7 copy, see docs/kernel-sources.md):
 
@@ -10,10 +10,16 @@ Models Linux v3.7 mm/vmscan.c (read from a v3.7 copy, see docs/kernel-sources.md
 * ``shrink_zones()``: ``shrink_zone()`` for every zone of the zonelist.
 * ``do_try_to_free_pages()``: ``do { shrink_zones(); if (nr_reclaimed >= nr_to_reclaim)
   goto out; } while (--sc->priority >= 0)`` from DEF_PRIORITY.
+* ``shrink_lruvec()`` / ``get_scan_count()`` / ``shrink_list()`` (simulation only): scan
+  ``lru_size >> priority`` pages of each evictable list in SWAP_CLUSTER_MAX batches (at
+  least SWAP_CLUSTER_MAX with ``force_scan``, which v3.7 sets for limit reclaim), stop early
+  once ``nr_to_reclaim`` is met below DEF_PRIORITY, then rebalance the anon lists.
+* ``balance_pgdat()`` (kswapd, simulation only): priorities 12..0 over the zones below their
+  high watermark, with v1 soft-limit reclaim first (``mem_cgroup_soft_limit_reclaim``).
 
-The explorer has no pages: ``shrink_lruvec()`` is the *claim* of the group by this reclaimer
-(what the invariants are about), and the priority loop runs through the priorities the
-configuration puts in play, as if the reclaim target were met only after the last one.
+In ``memcglab check`` there are no pages: ``shrink_lruvec()`` is the *claim* of the group by
+this reclaimer (what the invariants are about), and the priority loop runs through the
+priorities the configuration puts in play, as if the reclaim target were never met.
 """
 
 from __future__ import annotations
@@ -23,16 +29,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from memcglab.kernel.cgroup import cgroup_mkdir, cgroup_rmdir
-from memcglab.kernel.context import KernelContext, ReclaimCookie, ScanControl, global_reclaim
+from memcglab.kernel.context import (
+    NO_TARGET,
+    KernelContext,
+    ReclaimCookie,
+    ScanControl,
+    global_reclaim,
+)
 from memcglab.kernel.iterator import MemcgIter
+from memcglab.model.constants import DEF_PRIORITY, SWAP_CLUSTER_MAX
 from memcglab.runtime.ops import Kind, Op, note
 
 Thread = Generator[Op, Any, None]
 
+# enum lru_list (include/linux/mmzone.h v3.7), evictable lists only
+LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE = range(4)
+ALL_PRIORITIES = tuple(range(DEF_PRIORITY, -1, -1))
+
 
 @dataclass(frozen=True, slots=True)
 class ReclaimerSpec:
-    """What one reclaimer does: ``walks`` calls of do_try_to_free_pages()."""
+    """What one explorer reclaimer does: ``walks`` calls of do_try_to_free_pages()."""
 
     target: int | None  # None: global reclaim (kswapd / direct); else limit reclaim of target
     zones: tuple[int, ...]
@@ -50,13 +67,35 @@ class AdminAction:
 
 def shrink_lruvec(k: KernelContext, it_root: int, memcg: int, reclaim: ReclaimCookie,
                   sc: ScanControl) -> Thread:
-    """``shrink_lruvec(mem_cgroup_zone_lruvec(zone, memcg), sc)``: here, the claim."""
+    """``shrink_lruvec(mem_cgroup_zone_lruvec(zone, memcg), sc)``."""
     it = k.iter(it_root, reclaim.zone, reclaim.priority)
     # A limit-reclaim root without use_hierarchy never uses the shared iterator (the
     # shortcut in mem_cgroup_iter): its hand-outs belong to no round.
     shared = it_root == k.root_mem_cgroup or k.use_hierarchy(it_root)
     yield Op(Kind.CLAIM, it, (reclaim.generation, memcg, shared),
              f"shrink_lruvec({k.name(memcg)}) [gen {reclaim.generation}]")
+    if not k.simulating:
+        return
+    zone = reclaim.zone
+    # get_scan_count(): v3.7 forces a minimum scan for limit reclaim.
+    nr = list((yield Op(Kind.GET_SCAN_COUNT, (memcg, zone),
+                        (sc.priority, not global_reclaim(sc), sc.may_swap))))
+    nr_reclaimed = 0
+    while nr[LRU_INACTIVE_ANON] or nr[LRU_ACTIVE_FILE] or nr[LRU_INACTIVE_FILE]:
+        for lru in range(4):
+            if nr[lru]:
+                nr_to_scan = min(nr[lru], SWAP_CLUSTER_MAX)
+                nr[lru] -= nr_to_scan
+                scanned, reclaimed = yield Op(Kind.SHRINK_LIST, (memcg, zone, lru),
+                                              nr_to_scan)
+                sc.nr_scanned += scanned
+                nr_reclaimed += reclaimed
+        if nr_reclaimed >= sc.nr_to_reclaim and sc.priority < DEF_PRIORITY:
+            break
+    sc.nr_reclaimed += nr_reclaimed
+    if sc.may_swap:
+        # inactive_anon_is_low() -> shrink_active_list(SWAP_CLUSTER_MAX, ACTIVE_ANON)
+        yield Op(Kind.SHRINK_LIST, (memcg, zone, LRU_ACTIVE_ANON), SWAP_CLUSTER_MAX)
 
 
 def shrink_zone(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanControl) -> Thread:
@@ -79,16 +118,21 @@ def shrink_zones(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
         yield from shrink_zone(k, variant, zone, sc)
 
 
-def do_try_to_free_pages(k: KernelContext, variant: MemcgIter, spec: ReclaimerSpec) -> Thread:
-    for priority in spec.priorities:  # from DEF_PRIORITY downwards, as configured
-        sc = ScanControl(spec.target, priority)
-        yield from shrink_zones(k, variant, spec.zones, sc)
+def do_try_to_free_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
+                         sc: ScanControl, priorities: tuple[int, ...] = ALL_PRIORITIES
+                         ) -> Thread:
+    for priority in priorities:  # from DEF_PRIORITY downwards
+        sc.priority = priority
+        yield from shrink_zones(k, variant, zones, sc)
+        if sc.nr_reclaimed >= sc.nr_to_reclaim:
+            break
 
 
 def reclaimer(k: KernelContext, variant: MemcgIter, spec: ReclaimerSpec) -> Thread:
-    """One reclaiming CPU: ``spec.walks`` reclaim calls one after another."""
+    """One explorer CPU: ``spec.walks`` reclaim calls one after another."""
     for _ in range(spec.walks):
-        yield from do_try_to_free_pages(k, variant, spec)
+        sc = ScanControl(spec.target, spec.priorities[0], NO_TARGET)
+        yield from do_try_to_free_pages(k, variant, spec.zones, sc, spec.priorities)
 
 
 def admin(k: KernelContext, actions: tuple[AdminAction, ...]) -> Thread:
@@ -99,3 +143,76 @@ def admin(k: KernelContext, actions: tuple[AdminAction, ...]) -> Thread:
             yield note(f"{k.name(action.memcg)} got css id {cid}")
         else:
             yield from cgroup_rmdir(k, action.memcg)
+
+
+# -- simulation entry points ------------------------------------------------------------------
+
+
+def try_to_free_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
+                      may_swap: bool) -> Generator[Op, Any, int]:
+    """Direct reclaim (global): ``nr_to_reclaim = SWAP_CLUSTER_MAX``."""
+    sc = ScanControl(None, DEF_PRIORITY, SWAP_CLUSTER_MAX, may_swap)
+    yield Op(Kind.EVENT, "reclaim_call", ("direct", SWAP_CLUSTER_MAX))
+    yield from do_try_to_free_pages(k, variant, zones, sc)
+    yield Op(Kind.EVENT, "reclaim_done", ("direct", sc.nr_reclaimed, sc.nr_scanned))
+    return sc.nr_reclaimed
+
+
+def try_to_free_mem_cgroup_pages(k: KernelContext, variant: MemcgIter, memcg: int,
+                                 zones: tuple[int, ...], may_swap: bool
+                                 ) -> Generator[Op, Any, int]:
+    """Limit reclaim of ``memcg``: v3.7 ``nr_to_reclaim = SWAP_CLUSTER_MAX``, all zones."""
+    sc = ScanControl(memcg, DEF_PRIORITY, SWAP_CLUSTER_MAX, may_swap)
+    yield Op(Kind.EVENT, "reclaim_call", ("limit", SWAP_CLUSTER_MAX))
+    yield from do_try_to_free_pages(k, variant, zones, sc)
+    yield Op(Kind.EVENT, "reclaim_done", ("limit", sc.nr_reclaimed, sc.nr_scanned))
+    return sc.nr_reclaimed
+
+
+def mem_cgroup_soft_limit_reclaim(k: KernelContext, variant: MemcgIter, zone: int,
+                                  may_swap: bool) -> Generator[Op, Any, int]:
+    """v1 soft limits, simplified: walk the group most over its soft limit (cookie at
+    priority 0, as mem_cgroup_soft_reclaim() does) until a quarter of its excess is gone."""
+    victim = yield Op(Kind.SOFT_VICTIM, zone)
+    if victim is None:
+        return 0
+    group, excess = victim
+    sc = ScanControl(group, 0, SWAP_CLUSTER_MAX, may_swap)
+    goal = max(excess >> 2, 1)
+    reclaim = ReclaimCookie(zone, 0)
+    total = 0
+    memcg = yield from variant.mem_cgroup_iter(group, None, reclaim)
+    while memcg is not None:
+        sc.nr_reclaimed = 0
+        yield from shrink_lruvec(k, group, memcg, reclaim, sc)
+        total += sc.nr_reclaimed
+        if total >= goal:
+            yield from variant.mem_cgroup_iter_break(group, memcg)
+            break
+        memcg = yield from variant.mem_cgroup_iter(group, memcg, reclaim)
+    yield Op(Kind.EVENT, "soft_reclaim", (group, total))
+    return total
+
+
+def kswapd(k: KernelContext, variant: MemcgIter, nid: int, zones: tuple[int, ...],
+           may_swap: bool, soft_limits: bool) -> Thread:
+    """``kswapd()`` / ``balance_pgdat()``: sleep until woken, then reclaim the node's zones
+    from DEF_PRIORITY down until every zone is above its high watermark."""
+    while True:
+        yield Op(Kind.KSWAPD_WAIT, nid)
+        yield Op(Kind.EVENT, "reclaim_call", ("kswapd", 0))
+        sc = ScanControl(None, DEF_PRIORITY, NO_TARGET, may_swap)
+        for priority in ALL_PRIORITIES:
+            sc.priority = priority
+            unbalanced = False
+            for zone in zones:
+                if (yield Op(Kind.ZONE_BALANCED, zone)):
+                    continue
+                unbalanced = True
+                if soft_limits:
+                    sc.nr_reclaimed += yield from mem_cgroup_soft_limit_reclaim(
+                        k, variant, zone, may_swap)
+                yield from shrink_zone(k, variant, zone, sc)
+            if not unbalanced:
+                break
+        yield Op(Kind.EVENT, "reclaim_done", ("kswapd", sc.nr_reclaimed, sc.nr_scanned))

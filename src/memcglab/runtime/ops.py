@@ -32,6 +32,18 @@ class Kind(IntEnum):
     WALK_START = 12  # monitor: a new mem_cgroup_iter() walk starts
     MKDIR = 13  # cgroup creation (css id allocated, online)
     RMDIR = 14  # cgroup removal (offline, base reference dropped)
+    # Simulation only (memcglab run): pages, LRU lists, time. See memcglab.sim.machine.
+    GET_SCAN_COUNT = 20  # get_scan_count(): pages to scan per LRU list of a lruvec
+    SHRINK_LIST = 21  # shrink_list(): one SWAP_CLUSTER_MAX batch of one LRU list
+    SLEEP = 22  # the task waits (workload think time, kswapd between passes)
+    ACCESS = 23  # a process touches one page of its file / working set
+    TRY_CHARGE = 24  # res_counter_charge(): charge a page up the hierarchy
+    ALLOC_PAGE = 25  # get_page_from_freelist() at the min watermark
+    ADD_PAGE = 26  # add the new page to the LRU and the process's mapping
+    KSWAPD_WAIT = 27  # kswapd sleeps until woken below the low watermark
+    ZONE_BALANCED = 28  # zone_watermark_ok(high) for kswapd
+    EVENT = 29  # a metrics event (allocation stall, OOM, reclaim call)
+    SOFT_VICTIM = 30  # mem_cgroup_largest_soft_limit_node(): the group most over its soft limit
 
 
 class Op(NamedTuple):

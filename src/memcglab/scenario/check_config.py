@@ -24,19 +24,18 @@ where it can, the field, what was expected and what was found.
 
 from __future__ import annotations
 
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from memcglab.errors import ConfigError
 from memcglab.explore.config import ExploreConfig, ModelConfig, Strategy
 from memcglab.kernel.vmscan import AdminAction, ReclaimerSpec
 from memcglab.model.constants import DEF_PRIORITY
 from memcglab.model.hierarchy import GroupSpec, Topology, flat
+from memcglab.scenario.validation import read_toml, validate_model
 
 
 class _Strict(BaseModel):
@@ -106,63 +105,13 @@ class Loaded:
     file: CheckFile
 
 
-def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort line number of the field at ``loc`` in the TOML text."""
-    keys = [k for k in loc if isinstance(k, str)]
-    if not keys:
-        return None
-    lines = text.splitlines()
-    section_start = 0
-    if len(keys) > 1:
-        header = re.compile(r"^\s*\[+\s*" + re.escape(".".join(keys[:-1])) + r"\s*\]+")
-        for i, line in enumerate(lines):
-            if header.match(line):
-                section_start = i
-                break
-    pat = re.compile(r"^\s*" + re.escape(keys[-1]) + r"\s*=")
-    for i in range(section_start, len(lines)):
-        if pat.match(lines[i]):
-            return i + 1
-    return None
-
-
 def parse_file(path: Path) -> tuple[CheckFile, str]:
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML: {e}") from e
+    raw, text = read_toml(path)
     return validate(raw, str(path), text), text
 
 
 def validate(raw: dict[str, Any], where: str, text: str = "") -> CheckFile:
-    try:
-        return CheckFile.model_validate(raw)
-    except ValidationError as e:
-        msgs = []
-        for err in e.errors():
-            loc = tuple(err["loc"])
-            field = ".".join(str(x) for x in loc)
-            line = _line_of(text, loc) if text else None
-            at = f"{where}:{line}" if line else where
-            got = err.get("input")
-            got_s = "" if err["type"] == "missing" else f"; got {got!r}"
-            if err["type"] == "extra_forbidden":
-                parent = loc[:-1]
-                model: Any = CheckFile
-                for p in parent:
-                    if isinstance(p, str):
-                        ann = model.model_fields[p].annotation
-                        model = getattr(ann, "__args__", (ann,))[0] if p in (
-                            "group", "change") else ann
-                valid = ", ".join(model.model_fields) if hasattr(model, "model_fields") else ""
-                msgs.append(f"{at}: unknown field {field!r}; valid fields here: {valid}")
-            else:
-                msgs.append(f"{at}: field {field!r}: {err['msg']}{got_s}")
-        raise ConfigError("\n".join(msgs)) from None
+    return validate_model(CheckFile, raw, where, text)
 
 
 def build(f: CheckFile, where: str) -> Loaded:

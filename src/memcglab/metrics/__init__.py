@@ -1,0 +1,1 @@
+"""Fairness and contention metrics: pure functions over what a simulation counted."""

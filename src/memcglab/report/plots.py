@@ -1,0 +1,74 @@
+"""PNG plots of simulations. The only module that imports matplotlib (lazily)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from memcglab.sim.engine import SimRun
+from memcglab.sim.machine import RECLAIMED
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 100, "font.size": 9, "svg.hashsalt": "memcglab",
+                         "path.simplify": True})
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    # No timestamp or software tag: the same data gives the same bytes.
+    fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight")
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def plotted_groups(run: SimRun, limit: int = 12) -> list[int]:
+    """Groups worth a line: workload groups first, then the busiest others."""
+    plan = run.plan
+    wl = sorted({w.group for w in plan.workloads})
+    return wl[:limit]
+
+
+def usage_and_reclaim(run: SimRun) -> bytes:
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    t = [s.t_ns / 1e6 for s in run.samples]
+    topo = run.plan.topology
+    for g in plotted_groups(run):
+        ax1.plot(t, [s.usage[g] * 4 / 1024 for s in run.samples], label=topo.name(g))
+        ax2.plot(t, [s.cumulative[g][RECLAIMED] * 4 / 1024 for s in run.samples],
+                 label=topo.name(g))
+    ax1.set_ylabel("usage (MiB)")
+    ax1.set_title("usage per group")
+    ax2.set_ylabel("reclaimed (MiB, cumulative)")
+    ax2.set_xlabel("simulated time (ms)")
+    ax2.set_title("reclaim per group")
+    ax1.legend(loc="upper left", fontsize=7, ncol=2)
+    return _png(fig)
+
+
+def shares(labels: Sequence[str], series: dict[str, Sequence[float]],
+           fair: Sequence[float]) -> bytes:
+    """Bars of reclaim share per group (one bar per series) against the fair share."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    n = max(1, len(series))
+    width = 0.8 / (n + 1)
+    xs = range(len(labels))
+    ax.bar([x - 0.4 + width / 2 for x in xs], fair, width, label="usage share (fair)",
+           color="#bbbbbb")
+    for i, (name, vals) in enumerate(series.items(), start=1):
+        ax.bar([x - 0.4 + width / 2 + i * width for x in xs], vals, width,
+               label=f"reclaim share: {name}")
+    ax.set_xticks(list(xs), list(labels), rotation=30 if len(labels) > 8 else 0)
+    ax.set_ylabel("share")
+    ax.set_title("reclaim share against usage share")
+    ax.legend(fontsize=7)
+    return _png(fig)

@@ -1,0 +1,214 @@
+"""Reports of ``memcglab run`` and ``memcglab compare``: terminal tables, files, HTML.
+
+``write_outputs`` writes everything into a temporary folder beside ``--out`` and renames it
+into place at the end, so a failure leaves no half-written directory behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from memcglab.metrics.summary import SERIES_COLUMNS, series_rows
+from memcglab.report import plots
+from memcglab.sim.engine import SimRun
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.3f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def group_table(m: dict[str, Any], title: str) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in ("group", "limit", "usage", "mean usage", "scanned", "reclaimed", "visits",
+                "first", "reclaim share", "usage share", "OOMs"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for g in m["groups"]:
+        if not (g["workload"] or g["visits"] or g["limit_pages"]):
+            continue
+        t.add_row(g["name"], _fmt(g["limit_pages"]), _fmt(g["usage_pages"]),
+                  f"{g['mean_usage_pages']:,.0f}", _fmt(g["scanned"]), _fmt(g["reclaimed"]),
+                  _fmt(g["visits"]), _fmt(g["first_visits"]), _fmt(g.get("reclaim_share")),
+                  _fmt(g.get("usage_share")), _fmt(g["ooms"]))
+    return t
+
+
+def summary_lines(m: dict[str, Any]) -> list[str]:
+    f, it = m["fairness"], m["iterator"]
+    out = [f"fairness over {', '.join(f['groups_measured'])}: "
+           f"Jain(reclaim/usage share) {_fmt(f['jain_index_reclaim_per_usage'])}, "
+           f"stddev/mean(reclaimed) {_fmt(f['reclaim_stddev_over_mean'])}, "
+           f"reclaimed/requested {_fmt(f['reclaimed_over_requested'])}",
+           f"iterator: {it['walks_completed']:,} walks completed, "
+           f"{it['duplicate_claims']:,} duplicate claims in a generation, "
+           f"{it['restarts_from_root']:,} restarts from the root, "
+           f"{it['lock_acquisitions']:,} lock acquisitions, {it['lock_waits']:,} lock waits"]
+    for kind, r in m["reclaimers"].items():
+        if r["calls"]:
+            out.append(f"{kind} reclaim: {r['calls']:,} calls, {r['reclaimed']:,} pages "
+                       f"reclaimed of {r['requested']:,} requested, "
+                       f"{_fmt(r['visits_per_call'])} visits per call "
+                       f"(max {r['max_visits_per_call']})")
+    out.append(f"allocation stalls {m['allocation_stalls']:,}, global OOMs "
+               f"{m['global_ooms']:,}, memcg OOMs {m['memcg_ooms']:,}")
+    return out
+
+
+def print_run(console: Console, m: dict[str, Any], replay: str) -> None:
+    s = m["scenario"]
+    console.print(f"memcglab run: {s['name']} (variant {s['variant']}, seed {s['seed']}, "
+                  f"{s['duration_ms']:g} ms simulated, {s['cpus']} CPUs, "
+                  f"{s['processes']} processes)")
+    if s["description"]:
+        console.print(f"  {s['description']}")
+    console.print(group_table(m, "per group (pages of 4K)"))
+    for line in summary_lines(m):
+        console.print(line)
+    console.print(f"replay: {replay}")
+
+
+def print_compare(console: Console, results: dict[str, dict[str, Any]]) -> None:
+    t = Table(title="variants side by side", title_justify="left")
+    t.add_column("metric")
+    for v in results:
+        t.add_column(v, justify="right")
+    rows = [
+        ("Jain(reclaim/usage share)", lambda m: m["fairness"]["jain_index_reclaim_per_usage"]),
+        ("stddev/mean(reclaimed)", lambda m: m["fairness"]["reclaim_stddev_over_mean"]),
+        ("reclaimed/requested", lambda m: m["fairness"]["reclaimed_over_requested"]),
+        ("walks completed", lambda m: m["iterator"]["walks_completed"]),
+        ("duplicate claims", lambda m: m["iterator"]["duplicate_claims"]),
+        ("restarts from the root", lambda m: m["iterator"]["restarts_from_root"]),
+        ("lock acquisitions", lambda m: m["iterator"]["lock_acquisitions"]),
+        ("lock waits", lambda m: m["iterator"]["lock_waits"]),
+        ("allocation stalls", lambda m: m["allocation_stalls"]),
+        ("memcg OOMs", lambda m: m["memcg_ooms"]),
+    ]
+    for label, get in rows:
+        t.add_row(label, *[_fmt(get(m)) for m in results.values()])
+    first = next(iter(results.values()))
+    for g in first["groups"]:
+        if g["workload"]:
+            t.add_row(f"reclaim share {g['name']}",
+                      *[_fmt(next(x for x in m["groups"] if x["name"] == g["name"])
+                             .get("reclaim_share")) for m in results.values()])
+    console.print(t)
+
+
+def _share_plot(results: dict[str, dict[str, Any]]) -> bytes:
+    first = next(iter(results.values()))
+    wl = [g for g in first["groups"] if g["workload"]]
+    labels = [g["name"] for g in wl]
+    fair = [g.get("usage_share", 0.0) for g in wl]
+    series = {v: [next(x for x in m["groups"] if x["name"] == n).get("reclaim_share", 0.0)
+                  for n in labels] for v, m in results.items()}
+    return plots.shares(labels, series, fair)
+
+
+def _html(title: str, metrics: dict[str, dict[str, Any]], images: dict[str, bytes],
+          series_note: str) -> str:
+    """A self-contained page: images inline as data URIs, no script or font from outside."""
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+             "</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+             "padding:2px 8px;text-align:right}th:first-child,td:first-child{text-align:left}"
+             "img{max-width:100%}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    for variant, m in metrics.items():
+        s = m["scenario"]
+        parts.append(f"<h2>{html.escape(variant)}</h2><p>{html.escape(s['description'])}</p>"
+                     f"<p>seed {s['seed']}, {s['duration_ms']:g} ms simulated, {s['cpus']} CPUs,"
+                     f" scheduler {s['scheduler']}</p><ul>")
+        parts += [f"<li>{html.escape(line)}</li>" for line in summary_lines(m)]
+        parts.append("</ul><table><tr>" + "".join(
+            f"<th>{h}</th>" for h in ("group", "limit", "usage", "mean usage", "scanned",
+                                      "reclaimed", "visits", "first", "reclaim share",
+                                      "usage share", "OOMs")) + "</tr>")
+        for g in m["groups"]:
+            if g["workload"] or g["visits"] or g["limit_pages"]:
+                cells = (g["name"], g["limit_pages"], g["usage_pages"], g["mean_usage_pages"],
+                         g["scanned"], g["reclaimed"], g["visits"], g["first_visits"],
+                         g.get("reclaim_share"), g.get("usage_share"), g["ooms"])
+                parts.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>"
+                                              for c in cells) + "</tr>")
+        parts.append("</table>")
+    for name, png in images.items():
+        b64 = base64.b64encode(png).decode()
+        parts.append(f"<h2>{html.escape(name)}</h2><img class='plot' alt='{html.escape(name)}'"
+                     f" src='data:image/png;base64,{b64}'>")
+    parts.append(f"<p>{html.escape(series_note)}</p>")
+    # Marks the page once every plot has decoded: a headless browser test reads it.
+    parts.append("<script>window.addEventListener('load',function(){var i=document."
+                 "querySelectorAll('img.plot'),ok=0;i.forEach(function(x){if(x.complete&&"
+                 "x.naturalWidth>0)ok++});document.body.setAttribute('data-plots-rendered',"
+                 "ok+'/'+i.length)});</script></body></html>")
+    return "\n".join(parts)
+
+
+def write_outputs(out: Path, runs: dict[str, SimRun], metrics: dict[str, dict[str, Any]],
+                  parquet: bool = True) -> list[str]:
+    """Write metrics, series, plots and report.html into ``out``, atomically."""
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    tmp.chmod(0o755)
+    try:
+        images: dict[str, bytes] = {}
+        single = len(runs) == 1
+        for variant, run in runs.items():
+            sub = tmp if single else tmp / variant
+            sub.mkdir(mode=0o755, exist_ok=True)
+            (sub / "metrics.json").write_text(json.dumps(metrics[variant], indent=2) + "\n")
+            rows = series_rows(run)
+            with (sub / "timeseries.csv").open("w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(SERIES_COLUMNS)
+                w.writerows(rows)
+            if parquet:
+                _parquet(sub / "timeseries.parquet", rows)
+            png = plots.usage_and_reclaim(run)
+            (sub / "usage_reclaim.png").write_bytes(png)
+            images[f"usage and reclaim over time ({variant})"] = png
+        share = _share_plot(metrics)
+        (tmp / "shares.png").write_bytes(share)
+        images["reclaim share against usage share"] = share
+        if not single:
+            (tmp / "compare.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        title = ("memcglab run: " if single else "memcglab compare: ") + \
+            next(iter(metrics.values()))["scenario"]["name"]
+        (tmp / "report.html").write_text(_html(title, metrics, images,
+                                               "Time series: timeseries.csv / .parquet"))
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+
+
+def _parquet(path: Path, rows: Sequence[tuple[Any, ...]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in SERIES_COLUMNS]
+    table = pa.table({name: list(col) for name, col in zip(SERIES_COLUMNS, cols, strict=True)})
+    pq.write_table(table, path)

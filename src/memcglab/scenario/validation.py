@@ -1,0 +1,81 @@
+"""Turning pydantic validation errors into messages with file, line, field, expected, got."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from memcglab.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of the field at ``loc`` in TOML text."""
+    keys = [k for k in loc if isinstance(k, str)]
+    if not keys:
+        return None
+    lines = text.splitlines()
+    start = 0
+    if len(keys) > 1:
+        header = re.compile(r"^\s*\[+\s*" + re.escape(".".join(keys[:-1])) + r"\s*\]+")
+        nth = next((k for k in loc if isinstance(k, int)), 0)
+        seen = -1
+        for i, line in enumerate(lines):
+            if header.match(line):
+                seen += 1
+                start = i
+                if seen == nth:
+                    break
+    pat = re.compile(r"^\s*" + re.escape(keys[-1]) + r"\s*=")
+    for i in range(start, len(lines)):
+        if pat.match(lines[i]):
+            return i + 1
+    return None
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML: {e}") from e
+
+
+def validate_model(cls: type[M], raw: dict[str, Any], where: str, text: str = "") -> M:
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            field = ".".join(str(x) for x in loc)
+            line = line_of(text, loc) if text else None
+            at = f"{where}:{line}" if line else where
+            if err["type"] == "extra_forbidden":
+                valid = ", ".join(_fields_at(cls, loc[:-1]))
+                msgs.append(f"{at}: unknown field {field!r}; valid fields here: {valid}")
+                continue
+            got = "" if err["type"] == "missing" else f"; got {err.get('input')!r}"
+            msg = err["msg"].removeprefix("Value error, ")
+            msgs.append(f"{at}: field {field!r}: {msg}{got}")
+        raise ConfigError("\n".join(msgs)) from None
+
+
+def _fields_at(cls: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    model: Any = cls
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        ann = model.model_fields[part].annotation
+        args = getattr(ann, "__args__", None)
+        model = next((a for a in (args or (ann,)) if isinstance(a, type)
+                      and issubclass(a, BaseModel)), ann)
+    return list(getattr(model, "model_fields", {}))

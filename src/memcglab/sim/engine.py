@@ -1,0 +1,234 @@
+"""The simulation loop: tasks on CPUs, a scheduler choosing interleavings, simulated time.
+
+Tasks are generators of :class:`~memcglab.runtime.ops.Op` (workload processes, kswapd per
+node, a cgroup admin), the same kernel-mirror code ``memcglab check`` explores. At most
+``cpus`` tasks are runnable at a time (ready at the current simulated time); the scheduler
+picks which of them performs its next operation: seeded random by default, or round-robin.
+So two reclaimers interleave operation by operation, and the races ``memcglab check`` finds
+happen here at their natural rate.
+
+Time: memory operations cost ``OP_NS`` each, scanning a page ``SCAN_NS``, a spinning lock
+attempt ``SPIN_NS``; a task leaves the CPU when it has used ``QUANTUM_NS`` or sleeps. The
+costs are round figures for the model's sake, not measurements of any machine.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from memcglab.errors import ConfigError
+from memcglab.kernel.context import KernelContext
+from memcglab.kernel.registry import resolve_variant
+from memcglab.kernel.vmscan import kswapd
+from memcglab.model.layout import Layout, Zone
+from memcglab.runtime.ops import Kind, Op
+from memcglab.scenario.sim_scenario import Plan
+from memcglab.sim.machine import SimMachine, ZoneSpec
+from memcglab.sim.workloads import ProcessSpec, cgroup_admin, process
+
+OP_NS = 20
+SCAN_NS = 1000
+SPIN_NS = 50
+QUANTUM_NS = 2_000
+
+_LCG_A = 6364136223846793005
+_LCG_C = 1442695040888963407
+_MASK = (1 << 64) - 1
+
+
+@dataclass(slots=True)
+class Task:
+    tid: int
+    name: str
+    kind: str  # process | kswapd | admin
+    gen: Generator[Op, Any, None]
+    pending: Op | None = None
+    debt: int = 0
+
+
+@dataclass(slots=True)
+class Sample:
+    t_ns: int
+    usage: list[int]
+    cumulative: list[list[int]]  # per group [scanned, reclaimed, visits, first]
+
+
+@dataclass(slots=True)
+class SimRun:
+    """What a simulation produced: counters, samples and where it ended."""
+
+    plan: Plan
+    machine: SimMachine
+    samples: list[Sample] = field(default_factory=list)
+    end_ns: int = 0
+    ops: int = 0
+    tasks: list[Task] = field(default_factory=list)
+
+
+class Simulation:
+    """One run of one scenario with one variant."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        variant_cls = resolve_variant(plan.variant)
+        topo = plan.topology
+        zones = tuple(Zone(z.nid, i % plan.zones_per_node) for i, z in enumerate(plan.zones))
+        roots = tuple(sorted({0} | {g for g, lim in enumerate(plan.limits) if lim is not None}
+                             | {g for g, s in enumerate(plan.soft_limits) if s is not None}))
+        layout = Layout(topo, zones, tuple(range(12, -1, -1)), roots, variant_cls.iter_fields)
+        self.k = KernelContext(layout, simulating=True)
+        self.variant = variant_cls(self.k)
+        nmap = sum(w.processes for w in plan.workloads)
+        self.machine = SimMachine(
+            layout, variant_cls.semantics,
+            tuple(ZoneSpec(z.pages, z.min, z.low, z.high, z.nid) for z in plan.zones),
+            list(plan.limits), list(plan.soft_limits), plan.swap, nmap)
+        self.shared = self.machine.initial_shared()
+        self.tasks: list[Task] = []
+        all_zones = tuple(range(len(plan.zones)))
+        mapping = 0
+        for wi, w in enumerate(plan.workloads):
+            for p in range(w.processes):
+                nid = (wi + p) % max(1, len(plan.zones) // plan.zones_per_node)
+                # the local node's zones first, highest zone first (zonelist order)
+                local = tuple(z for z in reversed(all_zones) if plan.zones[z].nid == nid)
+                order = local + tuple(z for z in all_zones if z not in local)
+                spec = ProcessSpec(w.group, w.pattern, w.anon, w.pages, w.interval_ns,
+                                   w.start_ns, w.stop_ns, mapping,
+                                   (plan.seed * 1_000_003 + mapping * 7919 + 1) & _MASK,
+                                   order, plan.swap)
+                self._add(f"{topo.name(w.group)}/p{p}", "process",
+                          process(self.k, self.variant, spec))
+                mapping += 1
+        if plan.kswapd:
+            nodes = sorted({z.nid for z in plan.zones})
+            for nid in nodes:
+                zs = tuple(z for z in all_zones if plan.zones[z].nid == nid)
+                self._add(f"kswapd{nid}", "kswapd",
+                          kswapd(self.k, self.variant, nid, zs, plan.swap,
+                                 any(s is not None for s in plan.soft_limits)))
+        if plan.changes:
+            self._add("cgroup-admin", "admin", cgroup_admin(self.k, plan.changes))
+        self.threads = [(0, (), 0, (), 0) for _ in self.tasks]
+        self._rng = plan.seed & _MASK
+
+    def _add(self, name: str, kind: str, gen: Generator[Op, Any, None]) -> None:
+        t = Task(len(self.tasks), name, kind, gen)
+        t.pending = next(gen)
+        self.tasks.append(t)
+
+    def _pick(self, n: int) -> int:
+        # A 64-bit LCG: integer-only, so identical on every Python version.
+        self._rng = (self._rng * _LCG_A + _LCG_C) & _MASK
+        return (self._rng >> 33) % n
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> SimRun:
+        plan, machine, shared, threads = self.plan, self.machine, self.shared, self.threads
+        tasks = self.tasks
+        end = plan.duration_ns
+        cpus = plan.cpus
+        rr = plan.scheduler == "round-robin"
+        heap: list[tuple[int, int, int]] = [(0, t.tid, t.tid) for t in tasks]
+        heapq.heapify(heap)
+        seq = len(tasks)
+        parked: list[int] = []  # kswapd tasks asleep until woken
+        runnable: list[int] = []
+        now = 0
+        next_sample = 0
+        run = SimRun(plan, machine, tasks=tasks)
+        rr_next = 0
+        ops = 0
+        counters = machine.c
+        dispatch = machine.apply
+        usage = machine.usage
+
+        def take_sample(t: int) -> None:
+            run.samples.append(Sample(t, list(usage),
+                                      [list(row) for row in counters.group]))
+
+        while True:
+            if parked:
+                for tid in list(parked):
+                    if machine.kswapd_wake[tasks[tid].pending.a]:  # type: ignore[union-attr]
+                        parked.remove(tid)
+                        heapq.heappush(heap, (now, seq, tid))
+                        seq += 1
+            while len(runnable) < cpus and heap and heap[0][0] <= now:
+                runnable.append(heapq.heappop(heap)[2])
+            if not runnable:
+                if not heap:
+                    break
+                nxt = heap[0][0]
+                while next_sample <= min(nxt, end):
+                    take_sample(next_sample)
+                    next_sample += plan.sample_ns
+                if nxt >= end:
+                    break
+                now = nxt
+                if progress is not None:
+                    progress(now, end)
+                continue
+            if rr:
+                i = rr_next % len(runnable)
+                rr_next += 1
+            else:
+                i = self._pick(len(runnable)) if len(runnable) > 1 else 0
+            tid = runnable[i]
+            task = tasks[tid]
+            op = task.pending
+            assert op is not None
+            kind = op.kind
+            cost = OP_NS
+            if kind is Kind.SLEEP:
+                wake = now + op.a
+                runnable.pop(i)
+                task.debt = 0
+                try:
+                    task.pending = task.gen.send(wake)
+                except StopIteration:
+                    task.pending = None
+                    continue
+                heapq.heappush(heap, (wake, seq, tid))
+                seq += 1
+                continue
+            if not machine.enabled(shared, op):
+                runnable.pop(i)
+                if kind is Kind.KSWAPD_WAIT:
+                    parked.append(tid)
+                else:  # spinning on iter_lock (or rmdir waiting for references)
+                    if kind is Kind.LOCK:
+                        counters.lock_waits += 1
+                    heapq.heappush(heap, (now + SPIN_NS, seq, tid))
+                    seq += 1
+                continue
+            result, _ = dispatch(shared, threads, tid, op)
+            ops += 1
+            if kind is Kind.SHRINK_LIST:
+                cost += result[0] * SCAN_NS
+            try:
+                task.pending = task.gen.send(result)
+            except StopIteration:
+                task.pending = None
+                runnable.pop(i)
+                continue
+            task.debt += cost
+            if task.debt >= QUANTUM_NS:
+                runnable.pop(i)
+                heapq.heappush(heap, (now + task.debt, seq, tid))
+                seq += 1
+                task.debt = 0
+        while next_sample <= end:
+            take_sample(next_sample)
+            next_sample += plan.sample_ns
+        run.end_ns = end
+        run.ops = ops
+        return run
+
+
+def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None) -> SimRun:
+    if plan.cpus < 1:
+        raise ConfigError("cpus must be at least 1")
+    return Simulation(plan).run(progress)

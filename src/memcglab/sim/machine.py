@@ -1,0 +1,311 @@
+"""The simulation machine: the explorer's machine plus pages, charges, zones and metrics.
+
+Adds the simulation-only operations (:class:`~memcglab.runtime.ops.Kind` 20+) and replaces
+the explorer's invariant monitors by counters: where ``memcglab check`` reports a violation
+of ``unique_claim``, ``memcglab run`` counts a *duplicate claim*; a continuing walker handed
+the root of its iterator counts as a *restart from the root*.
+
+Charging follows v3.7 ``res_counter`` semantics: a page is charged to its group and to every
+ancestor whose child has ``use_hierarchy`` set; a charge that would exceed a limit fails at
+the lowest group over its limit (``mem_over_limit``), which the caller then reclaims.
+Zones follow the v3.7 watermark rules: allocation succeeds above the min watermark, kswapd
+is woken below the low watermark and reclaims to the high one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from memcglab.model.layout import GroupState, IterSlots, Layout
+from memcglab.runtime.machine import WALK_LEN, Machine, Semantics, ThreadComp, Violation
+from memcglab.runtime.ops import Kind, Op
+from memcglab.sim.pages import NONE, Pages
+
+SCANNED, RECLAIMED, VISITS, FIRST = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSpec:
+    pages: int
+    min: int
+    low: int
+    high: int
+    nid: int
+
+
+@dataclass(slots=True)
+class CallStats:
+    """Per reclaimer kind (direct, limit, kswapd): what its reclaim calls did."""
+
+    calls: int = 0
+    requested: int = 0
+    reclaimed: int = 0
+    scanned: int = 0
+    visits: int = 0
+    max_visits: int = 0
+
+
+@dataclass(slots=True)
+class SimCounters:
+    """Everything the machine counts; the engine samples it over time."""
+
+    ngroups: int
+    group: list[list[int]] = field(default_factory=list)  # [scanned, reclaimed, visits, first]
+    walks_completed: int = 0
+    duplicate_claims: int = 0
+    restarts_from_root: int = 0
+    lock_acquisitions: int = 0
+    lock_waits: int = 0
+    stalls: int = 0  # allocations that entered direct reclaim
+    ooms: list[int] = field(default_factory=list)  # per group
+    global_ooms: int = 0
+    calls: dict[str, CallStats] = field(default_factory=dict)
+    soft_reclaimed: int = 0
+
+    def __post_init__(self) -> None:
+        self.group = [[0, 0, 0, 0] for _ in range(self.ngroups)]
+        self.ooms = [0] * self.ngroups
+        self.calls = {k: CallStats() for k in ("direct", "limit", "kswapd")}
+
+
+class SimMachine(Machine):
+    """Applies explorer ops and simulation ops to mutable state, counting as it goes."""
+
+    def __init__(self, layout: Layout, semantics: Semantics, zones: tuple[ZoneSpec, ...],
+                 limits: list[int | None], soft_limits: list[int | None], swap: bool,
+                 nmappings: int) -> None:
+        super().__init__(layout, semantics)
+        topo = layout.topology
+        self.zone_specs = zones
+        self.pages = Pages(tuple(z.pages for z in zones), topo.size)
+        self.limits = limits
+        self.soft_limits = soft_limits
+        self.swap = swap
+        n = topo.size
+        self.usage = [0] * n  # pages charged to the group itself
+        self.husage = [0] * n  # res_counter usage: the group and its hierarchy
+        # res_counter parents: charges propagate while the child has use_hierarchy (v3.7
+        # mem_cgroup_create: res_counter_init(&memcg->res, &parent->res) if use_hierarchy).
+        self.chain: list[tuple[int, ...]] = []
+        for g in range(n):
+            c = [g]
+            x = g
+            while topo.parent(x) is not None and topo.groups[x].use_hierarchy:
+                x = topo.parent(x)  # type: ignore[assignment]
+                c.append(x)
+            self.chain.append(tuple(c))
+        self.mappings: list[dict[int, int]] = [{} for _ in range(nmappings)]
+        self.kswapd_wake = [False] * (max(z.nid for z in zones) + 1)
+        self.c = SimCounters(n)
+        self._iter_claims: dict[int, dict[int, set[int]]] = {}
+        self._call_visits: dict[int, int] = {}
+        self._dispatch.update({
+            Kind.GET_SCAN_COUNT: self._get_scan_count,
+            Kind.SHRINK_LIST: self._shrink_list,
+            Kind.SLEEP: self._note,
+            Kind.ACCESS: self._access,
+            Kind.TRY_CHARGE: self._try_charge,
+            Kind.ALLOC_PAGE: self._alloc_page,
+            Kind.ADD_PAGE: self._add_page,
+            Kind.KSWAPD_WAIT: self._kswapd_wait,
+            Kind.ZONE_BALANCED: self._zone_balanced,
+            Kind.EVENT: self._event,
+            Kind.SOFT_VICTIM: self._soft_victim,
+        })
+
+    def enabled(self, shared: list[Any] | tuple[Any, ...], op: Op) -> bool:
+        if op.kind is Kind.KSWAPD_WAIT:
+            return self.kswapd_wake[op.a]
+        return super().enabled(shared, op)
+
+    # -- monitors become counters --------------------------------------------------------
+
+    def _claim(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+               op: Op) -> tuple[Any, Violation | None]:
+        it: IterSlots = op.a
+        gen, g, shared_walk = op.b
+        t = threads[tid]
+        wl = t[WALK_LEN]
+        threads[tid] = (t[0], t[1], t[2], t[3], wl + 1)
+        row = self.c.group[g]
+        row[VISITS] += 1
+        if wl == 0:
+            row[FIRST] += 1
+        self._call_visits[tid] = self._call_visits.get(tid, 0) + 1
+        if shared_walk:
+            gens = self._iter_claims.setdefault(it.index, {})
+            seen = gens.get(gen)
+            if seen is None:
+                seen = gens[gen] = set()
+                for old in [x for x in gens if x < gen - 2]:
+                    del gens[old]
+            if g in seen:
+                self.c.duplicate_claims += 1
+            else:
+                seen.add(g)
+            if wl > 0 and g == it.key.root:
+                self.c.restarts_from_root += 1
+        return None, None
+
+    def _generation_store(self, shared: list[Any], it: IterSlots, old: int,
+                          new: int) -> Violation | None:
+        if new > old:
+            self.c.walks_completed += 1
+        return None
+
+    def _lock(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+              op: Op) -> tuple[Any, Violation | None]:
+        self.c.lock_acquisitions += 1
+        return super()._lock(shared, threads, tid, op)
+
+    def _rmdir(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+               op: Op) -> tuple[Any, Violation | None]:
+        g = op.a
+        parent = self.layout.topology.parent(g)
+        assert parent is not None
+        # mem_cgroup_force_empty() (v3.7 pre_destroy): charges and pages move to the parent.
+        moved = len(self.pages.reparent(g, parent))
+        self.usage[g] -= moved
+        self.usage[parent] += moved
+        for x in self.chain[g]:
+            self.husage[x] -= moved
+        for x in self.chain[parent]:
+            self.husage[x] += moved
+        return super()._rmdir(shared, threads, tid, op)
+
+    # -- pages and charges ---------------------------------------------------------------
+
+    def _get_scan_count(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                        op: Op) -> tuple[Any, Violation | None]:
+        memcg, zone = op.a
+        priority, force_scan, may_swap = op.b
+        sizes = self.pages.lruvec(memcg, zone).sizes
+        out = []
+        for lru, size in enumerate(sizes):
+            if lru < 2 and not (may_swap and self.swap):
+                out.append(0)  # no swap: anon is unreclaimable (get_scan_count noswap)
+                continue
+            scan = size >> priority
+            if not scan and force_scan:
+                scan = min(size, 32)
+            out.append(scan)
+        return tuple(out), None
+
+    def _shrink_list(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                     op: Op) -> tuple[Any, Violation | None]:
+        memcg, zone, lru = op.a
+        scanned, victims = self.pages.shrink_list(memcg, zone, lru, op.b, self.swap)
+        pages = self.pages
+        for page in victims:
+            owner = pages.owner[page]
+            self._uncharge(owner)
+            m = pages.mapping[page]
+            if m != NONE:
+                self.mappings[m].pop(pages.index[page], None)
+            pages.release(page)
+        row = self.c.group[memcg]
+        row[SCANNED] += scanned
+        row[RECLAIMED] += len(victims)
+        return (scanned, len(victims)), None
+
+    def _uncharge(self, g: int) -> None:
+        self.usage[g] -= 1
+        for x in self.chain[g]:
+            self.husage[x] -= 1
+
+    def _access(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                op: Op) -> tuple[Any, Violation | None]:
+        page = self.mappings[op.a].get(op.b)
+        if page is None:
+            return False, None
+        self.pages.mark_accessed(page)
+        return True, None
+
+    def _try_charge(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                    op: Op) -> tuple[Any, Violation | None]:
+        g = op.a
+        for x in self.chain[g]:
+            lim = self.limits[x]
+            if lim is not None and self.husage[x] + 1 > lim:
+                return x, None
+        self.usage[g] += 1
+        for x in self.chain[g]:
+            self.husage[x] += 1
+        return None, None
+
+    def _alloc_page(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                    op: Op) -> tuple[Any, Violation | None]:
+        """get_page_from_freelist(): the first zone of the zonelist above its min watermark;
+        wakes kswapd of a zone that falls below its low watermark."""
+        for z in op.a:
+            spec = self.zone_specs[z]
+            free = self.pages.free_pages(z)
+            if free > spec.min:
+                page = self.pages.alloc(z)
+                if free - 1 < spec.low:
+                    self.kswapd_wake[spec.nid] = True
+                return page, None
+        for z in op.a:
+            self.kswapd_wake[self.zone_specs[z].nid] = True
+        return None, None
+
+    def _add_page(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                  op: Op) -> tuple[Any, Violation | None]:
+        page = op.a
+        if op.b is None:
+            self.pages.unalloc(page)
+            return None, None
+        memcg, anon, mapping, index = op.b
+        self.pages.commit(page, memcg, anon, mapping, index)
+        self.mappings[mapping][index] = page
+        return None, None
+
+    def _kswapd_wait(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                     op: Op) -> tuple[Any, Violation | None]:
+        self.kswapd_wake[op.a] = False
+        return None, None
+
+    def _zone_balanced(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                       op: Op) -> tuple[Any, Violation | None]:
+        return self.pages.free_pages(op.a) >= self.zone_specs[op.a].high, None
+
+    def _soft_victim(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                     op: Op) -> tuple[Any, Violation | None]:
+        best: tuple[int, int] | None = None
+        for g, soft in enumerate(self.soft_limits):
+            if soft is None or shared[self.layout.gstate[g]] != GroupState.ONLINE:
+                continue
+            excess = self.husage[g] - soft
+            if excess > 0 and (best is None or excess > best[1]):
+                best = (g, excess)
+        return best, None
+
+    def _event(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+               op: Op) -> tuple[Any, Violation | None]:
+        name, data = op.a, op.b
+        c = self.c
+        if name == "reclaim_call":
+            kind, requested = data
+            st = c.calls[kind]
+            st.calls += 1
+            st.requested += requested
+            self._call_visits[tid] = 0
+            if kind == "direct":
+                c.stalls += 1
+        elif name == "reclaim_done":
+            kind, reclaimed, scanned = data
+            st = c.calls[kind]
+            st.reclaimed += reclaimed
+            st.scanned += scanned
+            v = self._call_visits.get(tid, 0)
+            st.visits += v
+            st.max_visits = max(st.max_visits, v)
+        elif name == "oom":
+            if data is None:
+                c.global_ooms += 1
+            else:
+                c.ooms[data] += 1
+        elif name == "soft_reclaim":
+            c.soft_reclaimed += data[1]
+        return None, None
