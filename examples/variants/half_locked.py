@@ -45,7 +45,7 @@ class HalfLockedIter(MemcgIter):
         if reclaim is None:
             raise ValueError("this example only supports cookie walks")
         if prev is not None and prev != root:
-            yield from css_put(k, prev)
+            yield css_put(k, prev)
         it = k.iter(root, reclaim.zone, reclaim.priority)
         memcg: int | None = None
         while memcg is None:
@@ -56,19 +56,21 @@ class HalfLockedIter(MemcgIter):
                     return None
             yield spin_lock(it.iter_lock)
             id = yield load(it.position, "pos = iter->position")
-            yield RCU_READ_LOCK
-            css = yield from css_get_next(k, id + 1, root)
+            if k.rcu:
+                yield RCU_READ_LOCK
+            css = yield css_get_next(k, id + 1, root)
             if css is not None:
                 found, id = css
-                if found == root or (yield from css_tryget(k, found)):
+                if found == root or (yield css_tryget(k, found)):
                     memcg = found
             else:
                 id = 0
-            yield RCU_READ_UNLOCK
-            yield store(it.position, id, f"iter->position = {id}")
+            if k.rcu:
+                yield RCU_READ_UNLOCK
+            yield store(it.position, id, "iter->position")
             if css is None:
                 g = yield load(it.generation, "g = iter->generation")
-                yield store(it.generation, g + 1, f"iter->generation = {g + 1}")
+                yield store(it.generation, g + 1, "iter->generation")
             elif prev is None and memcg is not None:
                 reclaim.generation = yield load(it.generation,
                                                 "cookie->generation = iter->generation")
@@ -80,7 +82,7 @@ class HalfLockedIter(MemcgIter):
 
     def mem_cgroup_iter_break(self, root: int | None, prev: int | None):  # type: ignore[no-untyped-def]
         if prev is not None and prev != (root if root is not None else 0):
-            yield from css_put(self.k, prev)
+            yield css_put(self.k, prev)
 
     def invariants(self) -> tuple[Invariant, ...]:
         def position_in_range(view: StateView) -> str | None:

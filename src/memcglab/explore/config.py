@@ -50,7 +50,8 @@ class ModelConfig:
 
 def _plain(x: object) -> object:
     if hasattr(x, "__dataclass_fields__"):
-        return {k: _plain(getattr(x, k)) for k in x.__dataclass_fields__}
+        return {k: _plain(getattr(x, k)) for k in x.__dataclass_fields__
+                if not k.startswith("_")}
     if isinstance(x, tuple | list):
         return [_plain(v) for v in x]
     return x

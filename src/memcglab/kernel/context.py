@@ -20,7 +20,7 @@ class KernelContext:
 
     _static_ = True
 
-    def __init__(self, layout: Layout, *, simulating: bool = False) -> None:
+    def __init__(self, layout: Layout, *, simulating: bool = False, rcu: bool = True) -> None:
         self.layout = layout
         self.topology: Topology = layout.topology
         self.root_mem_cgroup = ROOT
@@ -28,16 +28,20 @@ class KernelContext:
         # cost a generator round trip each and nobody draws a diagram of a simulation).
         self.simulating = simulating
         self.notes = not simulating
+        # RCU read sections only delay frees. A simulation in which no group is ever removed
+        # frees nothing, so it may leave them out (two operations per mem_cgroup_iter call).
+        self.rcu = rcu
+        self._use_hierarchy = tuple(g.use_hierarchy for g in self.topology.groups)
 
     def iter(self, root: int, zone: int, priority: int) -> IterSlots:
         """``&mem_cgroup_zoneinfo(root, nid, zid)->reclaim_iter[priority]``."""
-        return self.layout.iter(root, zone, priority)
+        return self.layout._by_tuple[(root, zone, priority)]
 
     def name(self, memcg: int | None) -> str:
         return "NULL" if memcg is None else self.topology.name(memcg)
 
     def use_hierarchy(self, memcg: int) -> bool:
-        return self.topology.groups[memcg].use_hierarchy
+        return self._use_hierarchy[memcg]
 
 
 class ReclaimCookie:

@@ -9,7 +9,9 @@
   (``try_to_free_mem_cgroup_pages``) and retry, ``MEM_CGROUP_RECLAIM_RETRIES`` = 5 times,
   then a memcg OOM (counted for that group; the page is given back).
 
-The page is allocated first and charged second, as v3.7 does for both anon
+Reclaim is entered with ``yield call(...)`` (:func:`memcglab.runtime.ops.call`): the
+engine runs it on the task's own stack, so each reclaim step does not re-enter the fault
+path's frames. The page is allocated first and charged second, as v3.7 does for both anon
 (``do_anonymous_page`` -> ``mem_cgroup_newpage_charge``) and page cache
 (``add_to_page_cache_locked`` -> ``mem_cgroup_cache_charge``).
 """
@@ -22,7 +24,7 @@ from typing import Any
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.iterator import MemcgIter
 from memcglab.kernel.vmscan import try_to_free_mem_cgroup_pages, try_to_free_pages
-from memcglab.runtime.ops import Kind, Op
+from memcglab.runtime.ops import Kind, Op, call
 
 MEM_CGROUP_RECLAIM_RETRIES = 5  # mm/memcontrol.c v3.7
 MAX_DIRECT_RETRIES = 16  # a bound on should_alloc_retry() looping while progress is made
@@ -34,7 +36,7 @@ def alloc_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
     if page is not None:
         return page
     for _ in range(MAX_DIRECT_RETRIES):
-        progress = yield from try_to_free_pages(k, variant, zones, may_swap)
+        progress = yield call(try_to_free_pages(k, variant, zones, may_swap))
         page = yield Op(Kind.ALLOC_PAGE, zones)
         if page is not None:
             return page
@@ -56,7 +58,7 @@ def mem_cgroup_try_charge(k: KernelContext, variant: MemcgIter, memcg: int,
             yield Op(Kind.EVENT, "oom", memcg)
             return False
         nr_retries -= 1
-        yield from try_to_free_mem_cgroup_pages(k, variant, over, zones, may_swap)
+        yield call(try_to_free_mem_cgroup_pages(k, variant, over, zones, may_swap))
 
 
 def handle_mm_fault(k: KernelContext, variant: MemcgIter, memcg: int, anon: bool,

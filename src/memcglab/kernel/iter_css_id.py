@@ -62,7 +62,7 @@ class CssIdIter(MemcgIter):
         # v3.7 drops the caller's reference on prev first (moved to the exit by the seed
         # series' patch 2/6).
         if prev is not None and prev != root:
-            yield from css_put(k, prev)
+            yield css_put(k, prev)
         if not k.use_hierarchy(root) and root != k.root_mem_cgroup:
             return None if prev is not None else root
 
@@ -83,21 +83,23 @@ class CssIdIter(MemcgIter):
                         return None
                 id = yield load(it.position, "pos = iter->position")
 
-            yield RCU_READ_LOCK
-            css = yield from css_get_next(k, id + 1, root)
+            if k.rcu:
+                yield RCU_READ_LOCK
+            css = yield css_get_next(k, id + 1, root)
             if css is not None:
                 found, id = css
-                if found == root or (yield from css_tryget(k, found)):
+                if found == root or (yield css_tryget(k, found)):
                     memcg = found
             else:
                 id = 0
-            yield RCU_READ_UNLOCK
+            if k.rcu:
+                yield RCU_READ_UNLOCK
 
             if it is not None and reclaim is not None:
-                yield store(it.position, id, f"iter->position = {id}")
+                yield store(it.position, id, "iter->position")
                 if css is None:
                     g = yield load(it.generation, "g = iter->generation")
-                    yield store(it.generation, g + 1, f"iter->generation = {g + 1}")
+                    yield store(it.generation, g + 1, "iter->generation")
                 elif prev is None and memcg is not None:
                     reclaim.generation = yield load(it.generation,
                                                     "cookie->generation = iter->generation")
@@ -118,4 +120,4 @@ class CssIdIter(MemcgIter):
         if root is None:
             root = k.root_mem_cgroup
         if prev is not None and prev != root:
-            yield from css_put(k, prev)
+            yield css_put(k, prev)

@@ -24,6 +24,7 @@ priorities the configuration puts in play, as if the reclaim target were never m
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -34,13 +35,15 @@ from memcglab.kernel.context import (
     KernelContext,
     ReclaimCookie,
     ScanControl,
-    global_reclaim,
 )
 from memcglab.kernel.iterator import MemcgIter
 from memcglab.model.constants import DEF_PRIORITY, SWAP_CLUSTER_MAX
+from memcglab.model.layout import IterSlots
 from memcglab.runtime.ops import Kind, Op, note
 
 Thread = Generator[Op, Any, None]
+_new_op = tuple.__new__  # builds an Op without the NamedTuple constructor's extra frame
+_CLAIM = Kind.CLAIM
 
 # enum lru_list (include/linux/mmzone.h v3.7), evictable lists only
 LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE = range(4)
@@ -65,29 +68,27 @@ class AdminAction:
     memcg: int
 
 
-def shrink_lruvec(k: KernelContext, it_root: int, memcg: int, reclaim: ReclaimCookie,
+def shrink_lruvec(k: KernelContext, it: IterSlots, memcg: int, reclaim: ReclaimCookie,
                   sc: ScanControl) -> Thread:
-    """``shrink_lruvec(mem_cgroup_zone_lruvec(zone, memcg), sc)``."""
-    it = k.iter(it_root, reclaim.zone, reclaim.priority)
-    # A limit-reclaim root without use_hierarchy never uses the shared iterator (the
-    # shortcut in mem_cgroup_iter): its hand-outs belong to no round.
-    shared = it_root == k.root_mem_cgroup or k.use_hierarchy(it_root)
-    yield Op(Kind.CLAIM, it, (reclaim.generation, memcg, shared),
-             f"shrink_lruvec({k.name(memcg)}) [gen {reclaim.generation}]")
+    """``shrink_lruvec(mem_cgroup_zone_lruvec(zone, memcg), sc)``.
+
+    ``it`` is the iterator the walk used; only the monitor needs it (the claim)."""
+    yield _new_op(Op, (_CLAIM, it, (reclaim.generation, memcg, it.shared_walk),
+                       f"shrink_lruvec({k.name(memcg)}) [gen {reclaim.generation}]"
+                       if k.notes else ""))
     if not k.simulating:
         return
     zone = reclaim.zone
     # get_scan_count(): v3.7 forces a minimum scan for limit reclaim.
-    nr = list((yield Op(Kind.GET_SCAN_COUNT, (memcg, zone),
-                        (sc.priority, not global_reclaim(sc), sc.may_swap))))
+    nr = list((yield _get_scan_count(memcg, zone, sc.priority,
+                                     sc.target_mem_cgroup is not None, sc.may_swap)))
     nr_reclaimed = 0
     while nr[LRU_INACTIVE_ANON] or nr[LRU_ACTIVE_FILE] or nr[LRU_INACTIVE_FILE]:
         for lru in range(4):
             if nr[lru]:
                 nr_to_scan = min(nr[lru], SWAP_CLUSTER_MAX)
                 nr[lru] -= nr_to_scan
-                scanned, reclaimed = yield Op(Kind.SHRINK_LIST, (memcg, zone, lru),
-                                              nr_to_scan)
+                scanned, reclaimed = yield _shrink_list(memcg, zone, lru, nr_to_scan)
                 sc.nr_scanned += scanned
                 nr_reclaimed += reclaimed
         if nr_reclaimed >= sc.nr_to_reclaim and sc.priority < DEF_PRIORITY:
@@ -98,15 +99,26 @@ def shrink_lruvec(k: KernelContext, it_root: int, memcg: int, reclaim: ReclaimCo
         yield Op(Kind.SHRINK_LIST, (memcg, zone, LRU_ACTIVE_ANON), SWAP_CLUSTER_MAX)
 
 
+@functools.cache
+def _get_scan_count(memcg: int, zone: int, priority: int, force_scan: bool,
+                    may_swap: bool) -> Op:
+    return Op(Kind.GET_SCAN_COUNT, (memcg, zone), (priority, force_scan, may_swap))
+
+
+@functools.cache
+def _shrink_list(memcg: int, zone: int, lru: int, nr: int) -> Op:
+    return Op(Kind.SHRINK_LIST, (memcg, zone, lru), nr)
+
+
 def shrink_zone(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanControl) -> Thread:
     root = sc.target_mem_cgroup
-    it_root = k.root_mem_cgroup if root is None else root
+    it = k.iter(k.root_mem_cgroup if root is None else root, zone, sc.priority)
     reclaim = ReclaimCookie(zone, sc.priority)
     yield Op(Kind.WALK_START, None, None, f"shrink_zone(zone {zone}, priority {sc.priority})")
     memcg = yield from variant.mem_cgroup_iter(root, None, reclaim)
     while memcg is not None:
-        yield from shrink_lruvec(k, it_root, memcg, reclaim, sc)
-        if not global_reclaim(sc):
+        yield from shrink_lruvec(k, it, memcg, reclaim, sc)
+        if root is not None:  # !global_reclaim(sc)
             yield from variant.mem_cgroup_iter_break(root, memcg)
             break
         memcg = yield from variant.mem_cgroup_iter(root, memcg, reclaim)
@@ -180,11 +192,12 @@ def mem_cgroup_soft_limit_reclaim(k: KernelContext, variant: MemcgIter, zone: in
     sc = ScanControl(group, 0, SWAP_CLUSTER_MAX, may_swap)
     goal = max(excess >> 2, 1)
     reclaim = ReclaimCookie(zone, 0)
+    it = k.iter(group, zone, 0)
     total = 0
     memcg = yield from variant.mem_cgroup_iter(group, None, reclaim)
     while memcg is not None:
         sc.nr_reclaimed = 0
-        yield from shrink_lruvec(k, group, memcg, reclaim, sc)
+        yield from shrink_lruvec(k, it, memcg, reclaim, sc)
         total += sc.nr_reclaimed
         if total >= goal:
             yield from variant.mem_cgroup_iter_break(group, memcg)

@@ -17,7 +17,7 @@ run time is dynamic state (:mod:`memcglab.runtime.machine`); the parent relation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 IdPolicy = Literal["lowest-free", "monotonic"]
@@ -43,6 +43,8 @@ class Topology:
 
     groups: tuple[GroupSpec, ...]
     id_policy: IdPolicy = "lowest-free"
+    _ancestors: tuple[frozenset[int], ...] = field(default=(), init=False, repr=False,
+                                                   compare=False)
 
     def __post_init__(self) -> None:
         if not self.groups or self.groups[0].parent is not None:
@@ -50,6 +52,12 @@ class Topology:
         for i, g in enumerate(self.groups[1:], start=1):
             if g.parent is None or not 0 <= g.parent < i:
                 raise ValueError(f"group {g.name!r}: parent must be declared before it")
+        # Derived once: ancestors of every group (self first), for O(depth) subtree tests.
+        ancestors: list[frozenset[int]] = []
+        for g in self.groups:
+            ancestors.append(frozenset({len(ancestors)}) | (
+                ancestors[g.parent] if g.parent is not None else frozenset()))
+        object.__setattr__(self, "_ancestors", tuple(ancestors))
 
     @property
     def size(self) -> int:
@@ -71,12 +79,7 @@ class Topology:
 
     def is_descendant(self, g: int, root: int) -> bool:
         """True if ``g`` is ``root`` or below it (css_is_ancestor(), inclusive)."""
-        x: int | None = g
-        while x is not None:
-            if x == root:
-                return True
-            x = self.groups[x].parent
-        return False
+        return root in self._ancestors[g]
 
     def subtree(self, root: int) -> tuple[int, ...]:
         return tuple(g for g in range(self.size) if self.is_descendant(g, root))

@@ -56,31 +56,27 @@ class IterSlots:
     """Slot numbers of one iterator's fields. Static: model code may keep it in locals."""
 
     _static_ = True
-    __slots__ = ("baseline", "claims", "fields", "index", "key", "rounds")
+    __slots__ = ("baseline", "claims", "fields", "generation", "index", "iter_lock", "key",
+                 "position", "rounds", "shared_walk")
 
     def __init__(self, index: int, key: IterKey, fields: dict[str, int], claims: int,
-                 baseline: int, rounds: int) -> None:
+                 baseline: int, rounds: int, shared_walk: bool) -> None:
         self.rounds = rounds
         self.index = index
         self.key = key
         self.fields = fields
         self.claims = claims
         self.baseline = baseline
+        # Plain attributes for the common fields: model code reads them on every step.
+        self.position = fields.get("position", -1)
+        self.generation = fields.get("generation", -1)
+        self.iter_lock = fields.get("iter_lock", -1)
+        # A limit-reclaim root without use_hierarchy never uses its shared iterator (the
+        # shortcut in mem_cgroup_iter): hand-outs under it belong to no round.
+        self.shared_walk = shared_walk
 
     def __getitem__(self, name: str) -> int:
         return self.fields[name]
-
-    @property
-    def position(self) -> int:
-        return self.fields["position"]
-
-    @property
-    def generation(self) -> int:
-        return self.fields["generation"]
-
-    @property
-    def iter_lock(self) -> int:
-        return self.fields["iter_lock"]
 
 
 class Layout:
@@ -117,11 +113,14 @@ class Layout:
                     claims = self._slot(f"{label}.<claims>", frozenset())
                     baseline = self._slot(f"{label}.<round-baseline>", frozenset())
                     rounds = self._slot(f"{label}.<rounds-owed>", frozenset())
-                    slots = IterSlots(len(self.iters), key, fields, claims, baseline, rounds)
+                    shared = root == 0 or topology.groups[root].use_hierarchy
+                    slots = IterSlots(len(self.iters), key, fields, claims, baseline, rounds,
+                                      shared)
                     self.iters[key] = slots
                     if "generation" in fields:
                         self.generation_iter[fields["generation"]] = slots
         self.iter_list = list(self.iters.values())
+        self._by_tuple = {(k.root, k.zone, k.priority): v for k, v in self.iters.items()}
         self.size = len(self.names)
 
     def _slot(self, name: str, initial: object) -> int:
@@ -130,4 +129,4 @@ class Layout:
         return len(self.names) - 1
 
     def iter(self, root: int, zone: int, priority: int) -> IterSlots:
-        return self.iters[IterKey(root, zone, priority)]
+        return self._by_tuple[(root, zone, priority)]

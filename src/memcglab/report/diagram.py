@@ -30,6 +30,8 @@ def step_text(e: TraceEntry, names: Sequence[str]) -> str:
         return f"{op.text} -> {_BOOL[bool(r)]}"
     if k is Kind.MKDIR:
         return f"{op.text} (css id {r})"
+    if k is Kind.STORE:
+        return f"{op.text} = {op.b}"
     return op.text
 
 

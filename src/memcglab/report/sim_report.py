@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ def print_compare(console: Console, results: dict[str, dict[str, Any]]) -> None:
     t.add_column("metric")
     for v in results:
         t.add_column(v, justify="right")
-    rows = [
+    rows: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
         ("Jain(reclaim/usage share)", lambda m: m["fairness"]["jain_index_reclaim_per_usage"]),
         ("stddev/mean(reclaimed)", lambda m: m["fairness"]["reclaim_stddev_over_mean"]),
         ("reclaimed/requested", lambda m: m["fairness"]["reclaimed_over_requested"]),
@@ -115,8 +115,9 @@ def _share_plot(results: dict[str, dict[str, Any]]) -> bytes:
     wl = [g for g in first["groups"] if g["workload"]]
     labels = [g["name"] for g in wl]
     fair = [g.get("usage_share", 0.0) for g in wl]
-    series = {v: [next(x for x in m["groups"] if x["name"] == n).get("reclaim_share", 0.0)
-                  for n in labels] for v, m in results.items()}
+    series: dict[str, Sequence[float]] = {
+        v: [next(x for x in m["groups"] if x["name"] == n).get("reclaim_share", 0.0)
+            for n in labels] for v, m in results.items()}
     return plots.shares(labels, series, fair)
 
 
@@ -206,9 +207,10 @@ def write_outputs(out: Path, runs: dict[str, SimRun], metrics: dict[str, dict[st
 
 
 def _parquet(path: Path, rows: Sequence[tuple[Any, ...]]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in SERIES_COLUMNS]
+    cols: list[Sequence[Any]] = (list(zip(*rows, strict=True)) if rows
+                                 else [[] for _ in SERIES_COLUMNS])
     table = pa.table({name: list(col) for name, col in zip(SERIES_COLUMNS, cols, strict=True)})
     pq.write_table(table, path)

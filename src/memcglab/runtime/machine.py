@@ -88,6 +88,7 @@ class Machine:
         self.layout = layout
         self.sem = semantics
         self.walk_bound = semantics.walk_bound or 2 * layout.topology.size + 2
+        self.check_rcu = True  # off only when the kernel context elides RCU sections
         self._dispatch: dict[Kind, Callable[[list[Any], list[ThreadComp], int, Op],
                                             tuple[Any, Violation | None]]] = {
             Kind.NOTE: self._note,
@@ -111,12 +112,18 @@ class Machine:
 
     def initial_shared(self) -> list[Any]:
         lay = self.layout
-        shared = list(lay.initial)
-        for g, spec in enumerate(lay.topology.groups):
-            if spec.initially_present:
-                self._create(shared, g)
+        shared = self._create_initial(list(lay.initial))
         for it in lay.iter_list:
             shared[it.baseline] = self._online_under(shared, it.key.root)
+        return shared
+
+    def _create_initial(self, shared: list[Any]) -> list[Any]:
+        # Groups present at the start are created in order into an empty IDR: ids 1, 2, ...
+        created = 0
+        for g, spec in enumerate(self.layout.topology.groups):
+            if spec.initially_present:
+                created += 1
+                self._create(shared, g, hint=created)
         return shared
 
     def enabled(self, shared: list[Any] | tuple[Any, ...], op: Op) -> bool:
@@ -171,13 +178,15 @@ class Machine:
         return frozenset(g for g in lay.topology.subtree(root)
                          if shared[lay.gstate[g]] == GroupState.ONLINE)
 
-    def _create(self, shared: list[Any], g: int) -> None:
+    def _create(self, shared: list[Any], g: int, hint: int = 1) -> None:
+        """Create ``g`` with the lowest free css id at or above ``hint`` (callers that know
+        every id below ``hint`` is taken pass it to skip the scan)."""
         lay = self.layout
         if lay.topology.id_policy == "monotonic":
             cid = shared[lay.next_id]
             shared[lay.next_id] = cid + 1
         else:
-            cid = next((i for i in range(1, lay.max_id + 1) if shared[lay.idr[i]] < 0), 0)
+            cid = next((i for i in range(hint, lay.max_id + 1) if shared[lay.idr[i]] < 0), 0)
         if not 1 <= cid <= lay.max_id or shared[lay.idr[cid]] >= 0:
             raise InternalError(f"no free css id for {lay.topology.name(g)}")
         shared[lay.idr[cid]] = g
@@ -288,7 +297,7 @@ class Machine:
     def _css_get_next(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                       op: Op) -> tuple[Any, Violation | None]:
         lay = self.layout
-        if not threads[tid][RCU]:
+        if not threads[tid][RCU] and self.check_rcu:
             return None, Violation(REFERENCE_SAFETY,
                                    f"CPU{tid}: css_get_next() outside rcu_read_lock()")
         start, root = op.a, op.b

@@ -10,6 +10,7 @@ Each op carries the kernel-level text shown in counterexample diagrams, for exam
 
 from __future__ import annotations
 
+import functools
 from enum import IntEnum
 from typing import Any, NamedTuple
 
@@ -44,6 +45,7 @@ class Kind(IntEnum):
     ZONE_BALANCED = 28  # zone_watermark_ok(high) for kswapd
     EVENT = 29  # a metrics event (allocation stall, OOM, reclaim call)
     SOFT_VICTIM = 30  # mem_cgroup_largest_soft_limit_node(): the group most over its soft limit
+    CALL = 31  # run a sub-generator on the task's own stack (simulation engine trampoline)
 
 
 class Op(NamedTuple):
@@ -55,16 +57,23 @@ class Op(NamedTuple):
     text: str = ""
 
 
+# Ops are immutable values, so the frequent ones are built once and reused: building a
+# NamedTuple costs more than the operation it describes (measured in benchmarks/bench_sim.py).
+
+
 def note(text: str) -> Op:
     return Op(Kind.NOTE, None, None, text)
 
 
+@functools.cache
 def load(slot: int, text: str) -> Op:
     return Op(Kind.LOAD, slot, None, text)
 
 
-def store(slot: int, value: int, text: str) -> Op:
-    return Op(Kind.STORE, slot, value, text)
+@functools.cache
+def store(slot: int, value: int, lvalue: str) -> Op:
+    """``lvalue = value``; the diagram shows ``iter->position = 2`` from ``iter->position``."""
+    return Op(Kind.STORE, slot, value, lvalue)
 
 
 def spin_lock(slot: int, text: str = "spin_lock(&iter->iter_lock)") -> Op:
@@ -73,6 +82,13 @@ def spin_lock(slot: int, text: str = "spin_lock(&iter->iter_lock)") -> Op:
 
 def spin_unlock(slot: int, text: str = "spin_unlock(&iter->iter_lock)") -> Op:
     return Op(Kind.UNLOCK, slot, None, text)
+
+
+def call(gen: Any) -> Op:
+    """``result = yield call(f(...))`` is ``result = yield from f(...)`` run by the simulation
+    engine on the task's own stack: later steps resume ``f`` directly instead of passing
+    through every caller's frame. Used on the fault path's entry into reclaim (sim only)."""
+    return Op(Kind.CALL, gen)
 
 
 RCU_READ_LOCK = Op(Kind.RCU_LOCK, None, None, "rcu_read_lock()")

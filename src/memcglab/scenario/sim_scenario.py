@@ -229,11 +229,11 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
                                       w.processes))
     if not workloads:
         raise ConfigError(f"{where}: no [[workload]]: nothing would allocate memory")
-    for g, (born, dies) in lifetimes.items():
+    for gi, (_, dies) in lifetimes.items():
         if dies < duration:
-            alive_kids = [topo.name(c) for c in topo.children(g) if lifetimes[c][1] > dies]
+            alive_kids = [topo.name(c) for c in topo.children(gi) if lifetimes[c][1] > dies]
             if alive_kids:
-                raise ConfigError(f"{where}: group {topo.name(g)!r} is removed while its "
+                raise ConfigError(f"{where}: group {topo.name(gi)!r} is removed while its "
                                   f"children {', '.join(alive_kids)} still exist")
     digest = f"{zlib.crc32(f.model_dump_json().encode()):08x}"
     return Plan(name=name, description=f.description, digest=digest, seed=f.seed,

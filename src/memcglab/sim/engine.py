@@ -34,6 +34,15 @@ SCAN_NS = 1000
 SPIN_NS = 50
 QUANTUM_NS = 2_000
 
+# Operations that touch nothing another task can observe in between: monitors, the task's
+# own lruvec size reads, and, while no group is created or removed, RCU sections, the IDR
+# scan and reference counts (nothing can drop to zero). Iterator loads and stores, locks and
+# page-level operations remain interleaving points.
+PRIVATE_WITH_CHURN = frozenset({Kind.NOTE, Kind.WALK_START, Kind.CLAIM, Kind.EVENT,
+                                Kind.GET_SCAN_COUNT, Kind.ZONE_BALANCED})
+PRIVATE = PRIVATE_WITH_CHURN | {Kind.RCU_LOCK, Kind.RCU_UNLOCK, Kind.CSS_GET_NEXT,
+                                Kind.TRYGET, Kind.GET, Kind.PUT}
+
 _LCG_A = 6364136223846793005
 _LCG_C = 1442695040888963407
 _MASK = (1 << 64) - 1
@@ -44,9 +53,35 @@ class Task:
     tid: int
     name: str
     kind: str  # process | kswapd | admin
-    gen: Generator[Op, Any, None]
+    gen: Generator[Op, Any, Any]
     pending: Op | None = None
     debt: int = 0
+    stack: list[Generator[Op, Any, Any]] = field(default_factory=list)
+
+
+def _enter(task: Task, op: Op | None) -> Op | None:
+    """Start the callee of a CALL op on the task's stack; returns the task's next op."""
+    while op is not None and op.kind is Kind.CALL:
+        task.stack.append(task.gen)
+        task.gen = op.a
+        try:
+            op = next(task.gen)
+        except StopIteration as stop:
+            op = _unwind(task, stop.value)
+    return op
+
+
+def _unwind(task: Task, value: Any) -> Op | None:
+    """The running generator returned ``value``: resume its caller (None: task finished)."""
+    while task.stack:
+        task.gen = task.stack.pop()
+        try:
+            op = task.gen.send(value)
+        except StopIteration as stop:
+            value = stop.value
+            continue
+        return _enter(task, op) if op.kind is Kind.CALL else op
+    return None
 
 
 @dataclass(slots=True)
@@ -79,13 +114,14 @@ class Simulation:
         roots = tuple(sorted({0} | {g for g, lim in enumerate(plan.limits) if lim is not None}
                              | {g for g, s in enumerate(plan.soft_limits) if s is not None}))
         layout = Layout(topo, zones, tuple(range(12, -1, -1)), roots, variant_cls.iter_fields)
-        self.k = KernelContext(layout, simulating=True)
+        self.k = KernelContext(layout, simulating=True, rcu=bool(plan.changes))
         self.variant = variant_cls(self.k)
         nmap = sum(w.processes for w in plan.workloads)
         self.machine = SimMachine(
             layout, variant_cls.semantics,
             tuple(ZoneSpec(z.pages, z.min, z.low, z.high, z.nid) for z in plan.zones),
             list(plan.limits), list(plan.soft_limits), plan.swap, nmap)
+        self.machine.check_rcu = self.k.rcu
         self.shared = self.machine.initial_shared()
         self.tasks: list[Task] = []
         all_zones = tuple(range(len(plan.zones)))
@@ -117,13 +153,8 @@ class Simulation:
 
     def _add(self, name: str, kind: str, gen: Generator[Op, Any, None]) -> None:
         t = Task(len(self.tasks), name, kind, gen)
-        t.pending = next(gen)
+        t.pending = _enter(t, next(gen))
         self.tasks.append(t)
-
-    def _pick(self, n: int) -> int:
-        # A 64-bit LCG: integer-only, so identical on every Python version.
-        self._rng = (self._rng * _LCG_A + _LCG_C) & _MASK
-        return (self._rng >> 33) % n
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> SimRun:
         plan, machine, shared, threads = self.plan, self.machine, self.shared, self.threads
@@ -142,23 +173,35 @@ class Simulation:
         rr_next = 0
         ops = 0
         counters = machine.c
-        dispatch = machine.apply
         usage = machine.usage
 
         def take_sample(t: int) -> None:
             run.samples.append(Sample(t, list(usage),
                                       [list(row) for row in counters.group]))
 
+        handlers = machine._dispatch
+        blocking = (Kind.LOCK, Kind.RMDIR, Kind.KSWAPD_WAIT)
+        private = PRIVATE if not plan.changes else PRIVATE_WITH_CHURN
+        kswapd_wake = machine.kswapd_wake
+        rng = self._rng
+        woke = False
+        # Enum members as locals: attribute lookups on the Kind class cost in a hot loop.
+        k_sleep, k_kswapd_wait, k_lock = Kind.SLEEP, Kind.KSWAPD_WAIT, Kind.LOCK
+        k_shrink, k_alloc, k_call = Kind.SHRINK_LIST, Kind.ALLOC_PAGE, Kind.CALL
+        heappush, heappop = heapq.heappush, heapq.heappop
         while True:
-            if parked:
+            if woke and parked:
+                woke = False
                 for tid in list(parked):
-                    if machine.kswapd_wake[tasks[tid].pending.a]:  # type: ignore[union-attr]
+                    if kswapd_wake[tasks[tid].pending.a]:  # type: ignore[union-attr]
                         parked.remove(tid)
-                        heapq.heappush(heap, (now, seq, tid))
+                        heappush(heap, (now, seq, tid))
                         seq += 1
-            while len(runnable) < cpus and heap and heap[0][0] <= now:
-                runnable.append(heapq.heappop(heap)[2])
-            if not runnable:
+            if len(runnable) < cpus and heap and heap[0][0] <= now:
+                while len(runnable) < cpus and heap and heap[0][0] <= now:
+                    runnable.append(heappop(heap)[2])
+            nrun = len(runnable)
+            if not nrun:
                 if not heap:
                     break
                 nxt = heap[0][0]
@@ -171,55 +214,86 @@ class Simulation:
                 if progress is not None:
                     progress(now, end)
                 continue
-            if rr:
-                i = rr_next % len(runnable)
+            if nrun == 1:
+                i = 0
+            elif rr:
+                i = rr_next % nrun
                 rr_next += 1
             else:
-                i = self._pick(len(runnable)) if len(runnable) > 1 else 0
+                # A 64-bit LCG: integer-only, so identical on every Python version.
+                rng = (rng * _LCG_A + _LCG_C) & _MASK
+                i = (rng >> 33) % nrun
             tid = runnable[i]
             task = tasks[tid]
             op = task.pending
-            assert op is not None
-            kind = op.kind
-            cost = OP_NS
-            if kind is Kind.SLEEP:
-                wake = now + op.a
+            kind = op.kind  # type: ignore[union-attr]
+            if kind is k_sleep:
+                wake = now + op.a  # type: ignore[union-attr]
                 runnable.pop(i)
                 task.debt = 0
+                after: Op | None
                 try:
-                    task.pending = task.gen.send(wake)
-                except StopIteration:
-                    task.pending = None
+                    after = task.gen.send(wake)
+                except StopIteration as stop:
+                    after = _unwind(task, stop.value)
+                else:
+                    if after.kind is k_call:
+                        after = _enter(task, after)
+                task.pending = after
+                if after is None:
                     continue
-                heapq.heappush(heap, (wake, seq, tid))
+                heappush(heap, (wake, seq, tid))
                 seq += 1
                 continue
-            if not machine.enabled(shared, op):
+            if kind in blocking and not machine.enabled(shared, op):  # type: ignore[arg-type]
                 runnable.pop(i)
-                if kind is Kind.KSWAPD_WAIT:
+                if kind is k_kswapd_wait:
                     parked.append(tid)
                 else:  # spinning on iter_lock (or rmdir waiting for references)
-                    if kind is Kind.LOCK:
+                    if kind is k_lock:
                         counters.lock_waits += 1
-                    heapq.heappush(heap, (now + SPIN_NS, seq, tid))
+                    heappush(heap, (now + SPIN_NS, seq, tid))
                     seq += 1
                 continue
-            result, _ = dispatch(shared, threads, tid, op)
-            ops += 1
-            if kind is Kind.SHRINK_LIST:
-                cost += result[0] * SCAN_NS
-            try:
-                task.pending = task.gen.send(result)
-            except StopIteration:
-                task.pending = None
+            debt = task.debt
+            gen = task.gen
+            while True:
+                result = handlers[kind](shared, threads, tid, op)[0]  # type: ignore
+                ops += 1
+                if kind is k_shrink:
+                    debt += OP_NS + result[0] * SCAN_NS
+                else:
+                    debt += OP_NS
+                    if kind is k_alloc:
+                        woke = True
+                try:
+                    op = gen.send(result)
+                except StopIteration as stop:
+                    op = _unwind(task, stop.value)
+                    gen = task.gen
+                    if op is None:
+                        break
+                kind = op.kind
+                if kind is k_call:
+                    op = _enter(task, op)
+                    gen = task.gen
+                    if op is None:
+                        break
+                    kind = op.kind
+                # Operations no other task can observe run on without a scheduling
+                # decision (the simulator's counterpart of the explorer's reduction).
+                if kind not in private:
+                    break
+            task.pending = op
+            if op is None:
                 runnable.pop(i)
                 continue
-            task.debt += cost
-            if task.debt >= QUANTUM_NS:
+            if debt >= QUANTUM_NS:
                 runnable.pop(i)
-                heapq.heappush(heap, (now + task.debt, seq, tid))
+                heappush(heap, (now + debt, seq, tid))
                 seq += 1
-                task.debt = 0
+                debt = 0
+            task.debt = debt
         while next_sample <= end:
             take_sample(next_sample)
             next_sample += plan.sample_ns

@@ -23,6 +23,8 @@ from memcglab.runtime.ops import Kind, Op
 from memcglab.sim.pages import NONE, Pages
 
 SCANNED, RECLAIMED, VISITS, FIRST = range(4)
+_NONE2: tuple[None, None] = (None, None)
+_ZERO_SCAN = ((0, 0, 0, 0), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +116,13 @@ class SimMachine(Machine):
             Kind.SOFT_VICTIM: self._soft_victim,
         })
 
+    def initial_shared(self) -> list[Any]:
+        # The simulation counts instead of checking rounds: no per-iterator baselines.
+        return self._create_initial(list(self.layout.initial))
+
     def enabled(self, shared: list[Any] | tuple[Any, ...], op: Op) -> bool:
         if op.kind is Kind.KSWAPD_WAIT:
-            return self.kswapd_wake[op.a]
+            return bool(self.kswapd_wake[op.a])
         return super().enabled(shared, op)
 
     # -- monitors become counters --------------------------------------------------------
@@ -130,11 +136,14 @@ class SimMachine(Machine):
         threads[tid] = (t[0], t[1], t[2], t[3], wl + 1)
         row = self.c.group[g]
         row[VISITS] += 1
-        if wl == 0:
+        if not wl:
             row[FIRST] += 1
-        self._call_visits[tid] = self._call_visits.get(tid, 0) + 1
+        cv = self._call_visits
+        cv[tid] = cv.get(tid, 0) + 1
         if shared_walk:
-            gens = self._iter_claims.setdefault(it.index, {})
+            gens = self._iter_claims.get(it.index)
+            if gens is None:
+                gens = self._iter_claims[it.index] = {}
             seen = gens.get(gen)
             if seen is None:
                 seen = gens[gen] = set()
@@ -144,9 +153,9 @@ class SimMachine(Machine):
                 self.c.duplicate_claims += 1
             else:
                 seen.add(g)
-            if wl > 0 and g == it.key.root:
+            if wl and g == it.key.root:  # a continuing walker handed the root
                 self.c.restarts_from_root += 1
-        return None, None
+        return _NONE2
 
     def _generation_store(self, shared: list[Any], it: IterSlots, old: int,
                           new: int) -> Violation | None:
@@ -178,9 +187,11 @@ class SimMachine(Machine):
 
     def _get_scan_count(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                         op: Op) -> tuple[Any, Violation | None]:
-        memcg, zone = op.a
         priority, force_scan, may_swap = op.b
-        sizes = self.pages.lruvec(memcg, zone).sizes
+        vec = self.pages.lruvecs.get(op.a)
+        if vec is None or not any(vec.sizes):
+            return _ZERO_SCAN  # nothing on this lruvec's lists
+        sizes = vec.sizes
         out = []
         for lru, size in enumerate(sizes):
             if lru < 2 and not (may_swap and self.swap):
