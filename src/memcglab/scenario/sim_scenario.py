@@ -175,7 +175,13 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
         gi = len(specs)
         index[g.name] = gi
         born = duration_ns(g.created_at) if g.created_at is not None else 0
-        dies = duration_ns(g.removed_at) if g.removed_at is not None else duration
+        # A removal scheduled at or after the end of the run (e.g. after --duration
+        # shortened it) simply does not happen.
+        removed = g.removed_at is not None and duration_ns(g.removed_at) < duration
+        dies = duration_ns(g.removed_at) if removed else duration  # type: ignore[arg-type]
+        if born >= duration:
+            raise ConfigError(f"{where}: group {g.name!r}: created_at {g.created_at!r} is not "
+                              f"before the end of the run ({duration / 1e6:g}ms)")
         pb, pd = lifetimes[index[g.parent]]
         if born >= dies:
             raise ConfigError(f"{where}: group {g.name!r}: created_at must be before "
@@ -190,7 +196,7 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
         softs.append(size_to_pages(g.soft_limit) if g.soft_limit is not None else None)
         if g.created_at is not None and born > 0:
             changes.append((born, "mkdir", gi))
-        if g.removed_at is not None:
+        if removed:
             changes.append((dies, "rmdir", gi))
     topo = Topology(tuple(specs))
     m = f.machine
