@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "memcglab"
-CORE = ("model", "runtime", "kernel", "explore")
+CORE = ("model", "runtime", "kernel", "explore", "sim", "metrics")
 SHELL = ("memcglab.scenario", "memcglab.report", "memcglab.cli")
 
 

@@ -17,8 +17,9 @@ from memcglab.errors import ConfigError
 from memcglab.kernel.registry import resolve_variant
 from memcglab.metrics.summary import summarize
 from memcglab.report.sim_report import print_compare, print_run, write_outputs
-from memcglab.scenario.sim_scenario import Plan, load
+from memcglab.scenario.sim_scenario import load
 from memcglab.sim.engine import SimRun, simulate
+from memcglab.sim.plan import Plan
 
 
 def add_run_args(p: argparse.ArgumentParser, compare: bool) -> None:

@@ -9,7 +9,6 @@ it can, the field, what was expected and what was found.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ from memcglab.kernel.registry import ITERATORS
 from memcglab.model.hierarchy import GroupSpec, Topology
 from memcglab.scenario.units import duration_ns, size_to_pages
 from memcglab.scenario.validation import read_toml, validate_model
+from memcglab.sim.plan import Plan, WorkloadPlan, ZonePlan
 
 Size = str | int
 Duration = str | int
@@ -99,51 +99,6 @@ class ScenarioFile(_Strict):
     workload: list[WorkloadEntry] = []
 
     _d = field_validator("duration", "sample_interval")(_duration)
-
-
-@dataclass(frozen=True, slots=True)
-class ZonePlan:
-    nid: int
-    pages: int
-    min: int
-    low: int
-    high: int
-
-
-@dataclass(frozen=True, slots=True)
-class WorkloadPlan:
-    group: int
-    pattern: str
-    anon: bool
-    pages: int
-    interval_ns: int
-    start_ns: int
-    stop_ns: int
-    processes: int
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A validated scenario, in pages and nanoseconds."""
-
-    name: str
-    description: str
-    digest: str
-    seed: int
-    duration_ns: int
-    variant: str
-    cpus: int
-    scheduler: str
-    sample_ns: int
-    kswapd: bool
-    swap: bool
-    topology: Topology
-    limits: tuple[int | None, ...]
-    soft_limits: tuple[int | None, ...]
-    changes: tuple[tuple[int, str, int], ...]
-    zones: tuple[ZonePlan, ...]
-    zones_per_node: int
-    workloads: tuple[WorkloadPlan, ...]
 
 
 def load(path: Path, overrides: dict[str, Any] | None = None) -> Plan:

@@ -25,8 +25,8 @@ from memcglab.kernel.registry import resolve_variant
 from memcglab.kernel.vmscan import kswapd
 from memcglab.model.layout import Layout, Zone
 from memcglab.runtime.ops import Kind, Op
-from memcglab.scenario.sim_scenario import Plan
 from memcglab.sim.machine import SimMachine, ZoneSpec
+from memcglab.sim.plan import Plan
 from memcglab.sim.workloads import ProcessSpec, cgroup_admin, process
 
 OP_NS = 20
