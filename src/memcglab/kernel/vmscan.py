@@ -160,25 +160,27 @@ def admin(k: KernelContext, actions: tuple[AdminAction, ...]) -> Thread:
 # -- simulation entry points ------------------------------------------------------------------
 
 
+def _reclaim_call(k: KernelContext, variant: MemcgIter, kind: str, target: int | None,
+                  zones: tuple[int, ...], may_swap: bool) -> Generator[Op, Any, int]:
+    """One counted do_try_to_free_pages() call with ``nr_to_reclaim = SWAP_CLUSTER_MAX``."""
+    sc = ScanControl(target, DEF_PRIORITY, SWAP_CLUSTER_MAX, may_swap)
+    yield Op(Kind.EVENT, "reclaim_call", (kind, SWAP_CLUSTER_MAX))
+    yield from do_try_to_free_pages(k, variant, zones, sc)
+    yield Op(Kind.EVENT, "reclaim_done", (kind, sc.nr_reclaimed, sc.nr_scanned))
+    return sc.nr_reclaimed
+
+
 def try_to_free_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
                       may_swap: bool) -> Generator[Op, Any, int]:
     """Direct reclaim (global): ``nr_to_reclaim = SWAP_CLUSTER_MAX``."""
-    sc = ScanControl(None, DEF_PRIORITY, SWAP_CLUSTER_MAX, may_swap)
-    yield Op(Kind.EVENT, "reclaim_call", ("direct", SWAP_CLUSTER_MAX))
-    yield from do_try_to_free_pages(k, variant, zones, sc)
-    yield Op(Kind.EVENT, "reclaim_done", ("direct", sc.nr_reclaimed, sc.nr_scanned))
-    return sc.nr_reclaimed
+    return _reclaim_call(k, variant, "direct", None, zones, may_swap)
 
 
 def try_to_free_mem_cgroup_pages(k: KernelContext, variant: MemcgIter, memcg: int,
                                  zones: tuple[int, ...], may_swap: bool
                                  ) -> Generator[Op, Any, int]:
     """Limit reclaim of ``memcg``: v3.7 ``nr_to_reclaim = SWAP_CLUSTER_MAX``, all zones."""
-    sc = ScanControl(memcg, DEF_PRIORITY, SWAP_CLUSTER_MAX, may_swap)
-    yield Op(Kind.EVENT, "reclaim_call", ("limit", SWAP_CLUSTER_MAX))
-    yield from do_try_to_free_pages(k, variant, zones, sc)
-    yield Op(Kind.EVENT, "reclaim_done", ("limit", sc.nr_reclaimed, sc.nr_scanned))
-    return sc.nr_reclaimed
+    return _reclaim_call(k, variant, "limit", memcg, zones, may_swap)
 
 
 def mem_cgroup_soft_limit_reclaim(k: KernelContext, variant: MemcgIter, zone: int,

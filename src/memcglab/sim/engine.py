@@ -169,6 +169,7 @@ class Simulation:
         runnable: list[int] = []
         now = 0
         next_sample = 0
+        next_progress = 0
         run = SimRun(plan, machine, tasks=tasks)
         rr_next = 0
         ops = 0
@@ -211,8 +212,9 @@ class Simulation:
                 if nxt >= end:
                     break
                 now = nxt
-                if progress is not None:
+                if progress is not None and now >= next_progress:
                     progress(now, end)
+                    next_progress = now + end // 200
                 continue
             if nrun == 1:
                 i = 0
