@@ -2,9 +2,10 @@
 
 This is where the cgroup core's semantics live (v3.7 unless said otherwise):
 
-* ``css_tryget()``: kernel/cgroup.c v3.7 ``__css_tryget`` fails once the css is deactivated
-  (rmdir adds ``CSS_DEACT_BIAS``), i.e. as soon as the group is offline; the root
-  (``CSS_ROOT``) always succeeds. ``tryget_fails_offline=False`` gives the later rule
+* ``css_tryget()``: kernel/cgroup.c v3.7 ``__css_tryget`` fails once rmdir has removed the
+  css (``cgroup_clear_css_refs`` set ``CSS_REMOVED`` and dropped the base reference), i.e.
+  once the group is offline; until then it succeeds. The root (``CSS_ROOT``) always
+  succeeds. ``tryget_fails_offline=False`` gives the later rule
   (percpu_ref, v3.14+: tryget fails only once the count is zero).
 * ``css_put()``: dropping the last reference releases the group: ``__mem_cgroup_free`` in
   mm/memcontrol.c v3.7 calls ``free_css_id`` (the css leaves the IDR at once and its id may
