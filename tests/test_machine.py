@@ -57,20 +57,23 @@ def test_rmdir_waits_while_a_reference_is_held_then_tryget_fails() -> None:
     assert v is not None and v.prop == REFERENCE_SAFETY  # freed already: use after free
 
 
-def test_release_waits_for_rcu_readers_before_free() -> None:
+def test_release_unpublishes_and_frees_after_two_grace_periods() -> None:
     m, lay, shared, threads = _machine()
     m.apply(shared, threads, 0, RCU_READ_LOCK)
     found, _ = m.apply(shared, threads, 0, Op(Kind.CSS_GET_NEXT, 2, 0))
     assert found == (1, 2)
     m.apply(shared, threads, 1, Op(Kind.RMDIR, 1))
     assert shared[lay.gstate[1]] == GroupState.RELEASED
-    # Unpublished at once: a new scan no longer finds A ...
+    # Still published until a grace period has passed (cgroup_diput's synchronize_rcu) ...
     again, _ = m.apply(shared, threads, 0, Op(Kind.CSS_GET_NEXT, 2, 0))
-    assert again == (2, 3)
-    # ... but the reader that found it may still tryget it safely: it fails.
+    assert again == (1, 2)
+    # ... and a reader that finds it may tryget it safely: it fails.
     ok, v = m.apply(shared, threads, 0, Op(Kind.TRYGET, 1))
     assert (ok, v) == (False, None)
-    m.apply(shared, threads, 0, RCU_READ_UNLOCK)
+    m.apply(shared, threads, 1, RCU_READ_LOCK)  # a second reader arrives
+    m.apply(shared, threads, 0, RCU_READ_UNLOCK)  # first grace period over: free_css_id
+    assert shared[lay.idr[2]] == -1 and shared[lay.gstate[1]] == GroupState.RELEASED
+    m.apply(shared, threads, 1, RCU_READ_UNLOCK)  # second one over: kfree_rcu
     assert shared[lay.gstate[1]] == GroupState.FREED
 
 

@@ -44,6 +44,7 @@ class _Raw:
 
 def check(system: System, cfg: ExploreConfig, clock: Clock) -> CheckResult:
     """Run the configured strategy; shrink every finding to a minimal one."""
+    system.max_block_steps = cfg.max_steps
     if cfg.strategy is Strategy.REPLAY:
         return replay(system, cfg)
     start = clock()
@@ -53,20 +54,27 @@ def check(system: System, cfg: ExploreConfig, clock: Clock) -> CheckResult:
     else:
         result, raws = _random_runs(system, cfg, cfg.strategy is Strategy.PCT, clock,
                                     deadline)
-    result.findings = _findings(system, cfg, raws, result.strategy)
+    result.findings = _findings(system, cfg, raws, result.strategy, clock, deadline)
     return result
 
 
 # -- exhaustive -------------------------------------------------------------------------------
 
 
+def _por(system: System, cfg: ExploreConfig) -> bool:
+    # A variant's own invariants may read any state, including objects the reduction would
+    # not interleave at: with them, every operation is an interleaving point.
+    return cfg.por and not system.invariants
+
+
 def _exhaustive(system: System, cfg: ExploreConfig, clock: Clock,
                 deadline: float | None) -> tuple[CheckResult, dict[FindingKey, _Raw]]:
-    visible: frozenset[int] | None = frozenset() if cfg.por else None
+    por = _por(system, cfg)
+    visible: frozenset[int] | None = frozenset() if por else None
     rounds = 0
     while True:
         system.set_visible(visible)
-        system.reset_summary(cfg.por)
+        system.reset_summary(por)
         result, raws, restart = _bfs(system, cfg, clock, deadline, visible)
         if restart is None:
             break
@@ -80,7 +88,8 @@ def _exhaustive(system: System, cfg: ExploreConfig, clock: Clock,
 def _describe_points(system: System, result: CheckResult,
                      visible: frozenset[int] | None) -> None:
     if visible is None:
-        result.interleaving_points = ["every operation (--no-por)"]
+        why = "the variant's invariants may read any state" if system.invariants else "--no-por"
+        result.interleaving_points = [f"every operation ({why})"]
     else:
         names = [object_name(o, system.layout) for o in sorted(visible)]
         result.interleaving_points = names or ["none: the threads never conflict"]
@@ -99,9 +108,9 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
     init = system.initial()
     ikey = hash(canon(init, -1))
     parent: dict[int, tuple[int, int]] = {ikey: (0, -1)}
-    # With a preemption bound a state is keyed with the thread that ran last, and is
-    # expanded again when reached with fewer preemptions.
-    fewest: dict[int, int] = {ikey: 0}
+    # With a preemption bound a state is keyed with the thread that ran last and the
+    # preemptions used: a path stored for a key always reaches that key's concrete state,
+    # so the thread ids of its successors stay valid under symmetry.
     frontier: deque[tuple[State, int, int, int, int]] = deque([(init, ikey, 0, -1, 0)])
     raws: dict[FindingKey, _Raw] = {}
     transitions = classified = 0
@@ -131,8 +140,6 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
     n_expanded = 0
     while frontier:
         state, key, depth, last, pre = frontier.popleft()
-        if bound is not None and fewest.get(key, pre) < pre:
-            continue
         n_expanded += 1
         if n_expanded % check_every == 0:
             if summary is not None and visible is not None:
@@ -168,12 +175,10 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
                 found(v, [*path_to(key), tid])
                 continue
             nlast = tid if bound is not None else -1
-            nkey = hash(canon(new, nlast))
-            if nkey in parent and (bound is None or fewest[nkey] <= npre):
+            nkey = hash(canon(new, nlast) if bound is None else (canon(new, nlast), npre))
+            if nkey in parent:
                 continue
             parent[nkey] = (key, tid)
-            if bound is not None:
-                fewest[nkey] = npre
             frontier.append((new, nkey, depth + n, nlast, npre))
     if summary is not None and visible is not None and reason is not ExitReason.FIRST_FOUND:
         grown = summary.conflicting()
@@ -209,7 +214,8 @@ def _run_blocks(system: System, path: list[int]) -> list[TraceEntry]:
 
 
 def minimal(system: System, target: FindingKey, budget: int,
-            max_preemptions: int | None = None) -> tuple[list[int], Violation] | None:
+            max_preemptions: int | None = None, clock: Clock | None = None,
+            deadline: float | None = None) -> tuple[list[int], Violation] | None:
     """The block path breaking ``target`` with fewest steps, then fewest preemptions.
 
     Best-first (Dijkstra) over (steps, preemptions); a violation is pushed as a goal node
@@ -234,6 +240,9 @@ def minimal(system: System, target: FindingKey, budget: int,
             continue
         settled.add(ckey)
         if len(settled) > budget:
+            return None
+        if deadline is not None and clock is not None and len(settled) % 64 == 0 \
+                and clock() > deadline:
             return None
         enabled = system.enabled(state)
         if not enabled:
@@ -285,8 +294,9 @@ def _pick(rng: random.Random, n: int) -> int:
 def _random_runs(system: System, cfg: ExploreConfig, pct: bool, clock: Clock,
                  deadline: float | None) -> tuple[CheckResult, dict[FindingKey, _Raw]]:
     rng = random.Random(cfg.seed)
-    visible: frozenset[int] | None = frozenset() if cfg.por else None
-    system.reset_summary(cfg.por)
+    por = _por(system, cfg)
+    visible: frozenset[int] | None = frozenset() if por else None
+    system.reset_summary(por)
     raws: dict[FindingKey, _Raw] = {}
     first_at: dict[str, int] = {}
     k_est = 1
@@ -356,7 +366,7 @@ def _random_runs(system: System, cfg: ExploreConfig, pct: bool, clock: Clock,
 
 
 def _findings(system: System, cfg: ExploreConfig, raws: dict[FindingKey, _Raw],
-              found_by: str) -> list[Finding]:
+              found_by: str, clock: Clock, deadline: float | None) -> list[Finding]:
     out = []
     # Named races first, then the other properties, each in a stable order.
     order = {r.id: i for i, r in enumerate(ALL_RACES)}
@@ -365,7 +375,8 @@ def _findings(system: System, cfg: ExploreConfig, raws: dict[FindingKey, _Raw],
         path, v, is_min = raw.path, raw.violation, False
         op_level = bool(path) and path[0] == -1
         if cfg.shrink:
-            best = minimal(system, key, cfg.shrink_states, cfg.max_preemptions)
+            best = minimal(system, key, cfg.shrink_states, cfg.max_preemptions, clock,
+                           deadline)
             if best is not None:
                 path, v = best
                 is_min, op_level = True, False

@@ -27,6 +27,7 @@ from memcglab.runtime.machine import (
     HELD,
     LSID,
     NO_DEADLOCK,
+    TERMINATION,
     Machine,
     ThreadComp,
     Violation,
@@ -97,6 +98,7 @@ class System:
         self.summary: AccessSummary | None = None
         self.visible: frozenset[int] | None = frozenset()
         self._vis_lists: dict[int, list[bool | None]] = {}
+        self.max_block_steps = 5000
         self._recorded: set[tuple[int, int, int, tuple[int, ...]]] = set()
 
     # -- states -----------------------------------------------------------------------------
@@ -196,9 +198,12 @@ class System:
             lsid = prog.step(lsid, result)
             steps += 1
             if violation is None and self.invariants:
-                # After every operation, not only at interleaving points: the reduction
-                # hides no state from a variant's state predicates.
                 violation = self._check_invariants(shared)
+            if violation is None and steps >= self.max_block_steps:
+                # A thread that never reaches an interleaving point (a walk that never ends)
+                # must not hang the search.
+                violation = Violation(TERMINATION, f"CPU{tid} ran {steps} operations without "
+                                                   "reaching an interleaving point")
             if violation is not None:
                 break
         t = threads[tid]

@@ -26,8 +26,8 @@ def finding_text(system: System, f: Finding, replay_cmd: str) -> str:
     what = f.race.description if f.race else PROPERTY_DOCS.get(f.prop, f.prop)
     size = (f"{f.steps} steps, {f.preemptions} preemption"
             f"{'' if f.preemptions == 1 else 's'}")
-    minimal = ("minimal: no run breaks it this way in fewer steps, or in as few steps "
-               "with fewer preemptions" if f.minimal
+    minimal = ("minimal: no run that interleaves at the interleaving points breaks it this "
+               "way in fewer steps, or in as few steps with fewer preemptions" if f.minimal
                else "as found (not shrunk)")
     body = draw(f.trace, names, _labels(system), f.message)
     return (f"{head}\n  {what}\n  {f.message}\n  {size} ({minimal})\n\n"

@@ -7,10 +7,11 @@ This is where the cgroup core's semantics live (v3.7 unless said otherwise):
   once the group is offline; until then it succeeds. The root (``CSS_ROOT``) always
   succeeds. ``tryget_fails_offline=False`` gives the later rule
   (percpu_ref, v3.14+: tryget fails only once the count is zero).
-* ``css_put()``: dropping the last reference releases the group: ``__mem_cgroup_free`` in
-  mm/memcontrol.c v3.7 calls ``free_css_id`` (the css leaves the IDR at once and its id may
-  be reused) and frees the memcg with ``kfree_rcu``, i.e. only after every RCU reader that
-  could have seen it has left (a grace period).
+* ``css_put()``: dropping the last reference releases the group. After an RCU grace period
+  (``cgroup_diput``'s ``synchronize_rcu``) ``__mem_cgroup_free`` in mm/memcontrol.c v3.7
+  calls ``free_css_id`` (the css leaves the IDR and its id may be reused); the memcg is
+  freed with ``kfree_rcu``, after a second grace period. (The separate ``memcg->refcnt``,
+  held by swap records and the like, is not modelled: nothing here holds it longer.)
 * ``css_get_next()``: the ascending IDR scan from a start id for the first published css in
   the root's subtree, root included; one atomic RCU read (a concurrent mkdir or free is
   ordered wholly before or after the scan).
@@ -196,21 +197,37 @@ class Machine:
         shared[lay.gstate[g]] = GroupState.ONLINE
 
     def _release(self, shared: list[Any], threads: list[ThreadComp], g: int) -> None:
-        # v3.7 __mem_cgroup_free(): free_css_id() unpublishes the css from the IDR at once
-        # (rcu_assign_pointer(id->css, NULL); idr_remove(): the id may be reused), and the
-        # memcg itself is freed with kfree_rcu(), after the readers that may still hold it.
-        lay = self.layout
-        shared[lay.gstate[g]] = GroupState.RELEASED
-        cid = shared[lay.cssid[g]]
-        if cid and shared[lay.idr[cid]] == g:
-            shared[lay.idr[cid]] = -1
+        # v3.7: the last css reference is gone (rmdir dropped the base one). cgroup_diput()
+        # waits for an RCU grace period (synchronize_rcu) before ->destroy and
+        # __mem_cgroup_free(), which unpublishes the css id (free_css_id); the memcg itself
+        # goes with kfree_rcu(), after a second grace period. Until the first one ends,
+        # css_get_next() still finds the group and css_tryget() on it fails.
+        shared[self.layout.gstate[g]] = GroupState.RELEASED
+        self._after_grace_period(shared, threads, g)
+
+    def _after_grace_period(self, shared: list[Any], threads: list[ThreadComp],
+                            entry: int) -> None:
+        """Run the next stage for ``entry`` (g: unpublish; ~g: free) once every current RCU
+        reader has left; at once if there is none."""
         waiting = False
         for i, t in enumerate(threads):
             if t[RCU]:
                 waiting = True
-                threads[i] = (t[0], t[1], t[2], tuple(sorted((*t[PENDING], g))), t[4])
+                threads[i] = (t[0], t[1], t[2], tuple(sorted((*t[PENDING], entry))), t[4])
         if not waiting:
-            self._free(shared, g)
+            self._grace_period_over(shared, threads, entry)
+
+    def _grace_period_over(self, shared: list[Any], threads: list[ThreadComp],
+                           entry: int) -> None:
+        lay = self.layout
+        if entry >= 0:  # free_css_id(): unpublish; the id may be reused from now on
+            g = entry
+            cid = shared[lay.cssid[g]]
+            if cid and shared[lay.idr[cid]] == g:
+                shared[lay.idr[cid]] = -1
+            self._after_grace_period(shared, threads, ~g)
+        else:
+            self._free(shared, ~entry)
 
     def _free(self, shared: list[Any], g: int) -> None:
         shared[self.layout.gstate[g]] = GroupState.FREED
@@ -289,10 +306,10 @@ class Machine:
         pending = t[PENDING] if depth else ()
         threads[tid] = (t[0], t[1], depth, pending, t[4])
         if not depth:
-            for g in t[PENDING]:
-                # The grace period for g ends when no reader that could see it remains.
-                if not any(g in u[PENDING] for u in threads):
-                    self._free(shared, g)
+            for entry in t[PENDING]:
+                # The grace period ends when no reader that could see the group remains.
+                if not any(entry in u[PENDING] for u in threads):
+                    self._grace_period_over(shared, threads, entry)
         return None, None
 
     def _css_get_next(self, shared: list[Any], threads: list[ThreadComp], tid: int,

@@ -159,12 +159,28 @@ def build(f: CheckFile, where: str) -> Loaded:
             raise ConfigError(f"{where}: rmdir {c.group!r} comes before its mkdir")
         seen.add((c.op, c.group))
         actions.append(AdminAction(c.op, names[c.group]))
+    # Replay the changes against the tree: cgroupfs refuses to remove a group with
+    # children and cannot create a group whose parent does not exist.
+    alive = {g for g in range(topo.size) if topo.groups[g].initially_present}
+    for g in sorted(alive):
+        p = topo.parent(g)
+        if p is not None and p not in alive:
+            raise ConfigError(f"{where}: group {topo.name(g)!r} exists from the start but its "
+                              f"parent {topo.name(p)!r} is only created later")
     for a in actions:
-        if a.op == "rmdir" and topo.children(a.memcg):
-            kids = [topo.name(x) for x in topo.children(a.memcg)]
-            if not any(("rmdir", k) in seen for k in kids):
-                raise ConfigError(f"{where}: cannot rmdir {topo.name(a.memcg)!r}: it has "
-                                  f"children ({', '.join(kids)}); cgroupfs refuses that")
+        name = topo.name(a.memcg)
+        if a.op == "mkdir":
+            p = topo.parent(a.memcg)
+            if p is not None and p not in alive:
+                raise ConfigError(f"{where}: mkdir {name!r} before its parent "
+                                  f"{topo.name(p)!r} exists")
+            alive.add(a.memcg)
+        else:
+            kids = [topo.name(x) for x in topo.children(a.memcg) if x in alive]
+            if kids:
+                raise ConfigError(f"{where}: cannot rmdir {name!r}: it still has children "
+                                  f"({', '.join(kids)}); cgroupfs refuses that")
+            alive.discard(a.memcg)
 
     r = f.reclaim
     target: int | None = None
@@ -187,6 +203,13 @@ def build(f: CheckFile, where: str) -> Loaded:
     if badz or not zones:
         raise ConfigError(f"{where}: [reclaim] zones: expected indexes in 0..{nzones - 1}, "
                           f"got {list(zones)}")
+    if target is not None:
+        for a in actions:
+            if a.op == "rmdir" and topo.is_descendant(target, a.memcg):
+                raise ConfigError(
+                    f"{where}: cannot rmdir {topo.name(a.memcg)!r} while limit reclaim of "
+                    f"{topo.name(target)!r} runs: limit reclaim runs in a task charged to "
+                    "that subtree, and cgroupfs refuses to remove a cgroup with tasks")
     spec = ReclaimerSpec(target, zones, prios, r.walks)
     model = ModelConfig(variant=f.variant, topology=topo, nodes=f.machine.nodes,
                         zones_per_node=f.machine.zones,
