@@ -162,11 +162,11 @@ def build(f: CheckFile, where: str) -> Loaded:
     # Replay the changes against the tree: cgroupfs refuses to remove a group with
     # children and cannot create a group whose parent does not exist.
     alive = {g for g in range(topo.size) if topo.groups[g].initially_present}
-    for g in sorted(alive):
-        p = topo.parent(g)
+    for gi in sorted(alive):
+        p = topo.parent(gi)
         if p is not None and p not in alive:
-            raise ConfigError(f"{where}: group {topo.name(g)!r} exists from the start but its "
-                              f"parent {topo.name(p)!r} is only created later")
+            raise ConfigError(f"{where}: group {topo.name(gi)!r} exists from the start but "
+                              f"its parent {topo.name(p)!r} is only created later")
     for a in actions:
         name = topo.name(a.memcg)
         if a.op == "mkdir":
