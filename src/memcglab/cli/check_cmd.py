@@ -146,11 +146,16 @@ def _change(spec: str) -> dict[str, str]:
     return {"op": op, "group": group}
 
 
-def replay_command(f: CheckFile, token: str) -> str:
-    """A self-contained command line that rebuilds this configuration and replays."""
+def replay_command(f: CheckFile, token: str, config: Path | None = None) -> str:
+    """A command line that rebuilds this configuration and replays: every setting a flag can
+    carry as a flag, after ``--config FILE`` when the run came from a file (for settings only
+    the file holds, such as use_hierarchy or reclaim zones)."""
     d = CheckFile().model_dump()
     cur = f.model_dump()
-    args = ["memcglab", "check", "--variant", f.variant]
+    args = ["memcglab", "check"]
+    if config is not None:
+        args += ["--config", str(config)]
+    args += ["--variant", f.variant]
     for flag, (section, field) in FLAG_FIELDS.items():
         if section in (None, "explore"):
             continue
@@ -171,10 +176,6 @@ def replay_command(f: CheckFile, token: str) -> str:
         args += ["--tree", ",".join(paths)]
     for c in cur["change"]:
         args += ["--change", f"{c['op']}:{c['group']}"]
-    if cur["reclaim"]["zones"] is not None:
-        raise_if = cur["reclaim"]["zones"]
-        if list(raise_if) != list(range(cur["machine"]["nodes"] * cur["machine"]["zones"])):
-            args += ["--config", "<your file>"]
     args += ["--replay", token]
     return " ".join(shlex.quote(a) for a in args)
 
@@ -182,7 +183,8 @@ def replay_command(f: CheckFile, token: str) -> str:
 def run_check(args: argparse.Namespace, out: TextIO) -> ExitStatus:
     loaded = load(args)
     result, system, elapsed = run_loaded(loaded.model, loaded.explore)
-    cmds = [replay_command(loaded.file, f.schedule.token()) for f in result.findings]
+    cmds = [replay_command(loaded.file, f.schedule.token(), args.config)
+            for f in result.findings]
     if args.json:
         out.write(json_report(system, loaded.model, loaded.explore, result, cmds))
     else:

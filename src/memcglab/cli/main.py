@@ -13,7 +13,13 @@ from memcglab.cli.check_cmd import add_check_args, run_check
 from memcglab.cli.demo import run_demo
 from memcglab.cli.run_cmd import add_run_args, run_compare, run_run
 from memcglab.cli.status import ExitStatus
-from memcglab.errors import ConfigError, InternalError, MemcglabError, ModelError
+from memcglab.errors import (
+    ConfigError,
+    InternalError,
+    MemcglabError,
+    ModelError,
+    NondeterminismError,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,7 +63,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     except KeyboardInterrupt:
         err.write("memcglab: interrupted\n")
         return ExitStatus.INTERRUPTED
-    except ModelError as e:
+    except (ModelError, NondeterminismError) as e:
         err.write(f"memcglab: model error: {e}\n")
         return ExitStatus.CONFIG_ERROR
     except InternalError as e:

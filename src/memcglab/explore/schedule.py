@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from memcglab.errors import ConfigError
 
+MAX_REPLAY_STEPS = 10_000_000
+
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
@@ -41,5 +43,8 @@ class Schedule:
             t, _, n = run.partition("x")
             if not (t.isdigit() and n.isdigit()):
                 raise ConfigError(f"--replay: bad run {run!r} in token (expected TIDxCOUNT)")
+            if len(tids) + int(n) > MAX_REPLAY_STEPS:
+                raise ConfigError(f"--replay: the token asks for more than "
+                                  f"{MAX_REPLAY_STEPS:,} steps")
             tids.extend([int(t)] * int(n))
         return Schedule(parts[1], tuple(tids))

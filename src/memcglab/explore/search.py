@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from memcglab.errors import ConfigError, NondeterminismError
+from memcglab.errors import ConfigError
 from memcglab.explore.config import ExploreConfig, Strategy
 from memcglab.explore.races import ALL_RACES, Race, classify
 from memcglab.explore.result import CheckResult, ExitReason, Finding
@@ -425,7 +425,9 @@ def replay_ops(system: System, tids: list[int]) -> tuple[list[TraceEntry], Viola
                 raise ConfigError(f"--replay: step {i} names CPU{tid}; this configuration "
                                   f"has CPU0..CPU{system.nthreads - 1}")
             if tid not in system.enabled(state):
-                raise NondeterminismError(f"replay step {i}: CPU{tid} cannot run there")
+                raise ConfigError(f"--replay: at step {i} CPU{tid} cannot run (it has "
+                                  "finished or is blocked); the token does not fit this "
+                                  "configuration")
             state, _, v = system.block(state, tid, trace, single=True)
             if v is not None:
                 return trace, v

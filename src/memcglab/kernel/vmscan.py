@@ -196,6 +196,7 @@ def mem_cgroup_soft_limit_reclaim(k: KernelContext, variant: MemcgIter, zone: in
     reclaim = ReclaimCookie(zone, 0)
     it = k.iter(group, zone, 0)
     total = 0
+    yield Op(Kind.WALK_START, None, None, f"soft limit reclaim of {k.name(group)}")
     memcg = yield from variant.mem_cgroup_iter(group, None, reclaim)
     while memcg is not None:
         sc.nr_reclaimed = 0

@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from memcglab.errors import ConfigError
 from memcglab.metrics.summary import SERIES_COLUMNS, series_rows
 from memcglab.report import plots
 from memcglab.sim.engine import SimRun
@@ -164,8 +165,11 @@ def write_outputs(out: Path, runs: dict[str, SimRun], metrics: dict[str, dict[st
                   parquet: bool = True) -> list[str]:
     """Write metrics, series, plots and report.html into ``out``, atomically."""
     parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot create it: {e.strerror}") from e
     tmp.chmod(0o755)
     try:
         images: dict[str, bytes] = {}
@@ -200,6 +204,9 @@ def write_outputs(out: Path, runs: dict[str, SimRun], metrics: dict[str, dict[st
             shutil.rmtree(old)
         else:
             os.replace(tmp, out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ConfigError(f"--out {out}: cannot write: {e.strerror}") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -58,6 +58,13 @@ def _freeze(value: Any, where: str) -> Hashable:
         "with __fingerprint__() or static objects (_static_ = True) in local variables")
 
 
+def _where(e: BaseException) -> str:
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return "" if tb is None else f" (at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno})"
+
+
 def fingerprint(gen: ThreadGen) -> Hashable:
     """The local state of a suspended generator chain, as a hashable value."""
     parts: list[Hashable] = []
@@ -99,6 +106,9 @@ class Program:
             op: Op | None = next(gen)
         except StopIteration:
             op = None
+        except Exception as e:
+            raise ModelError(f"{name}: the model code raised {type(e).__name__}: {e}"
+                             f"{_where(e)}") from e
         self.initial = self._intern(gen, op, None)
 
     @property
@@ -119,6 +129,12 @@ class Program:
             op: Op | None = gen.send(result)
         except StopIteration:
             op = None
+        except Exception as e:  # the model code itself failed: say where
+            raise ModelError(f"{self.name}: the model code raised {type(e).__name__}: {e}"
+                             f"{_where(e)}") from e
+        if op is not None and type(op) is not Op:
+            raise ModelError(f"{self.name}: model code yielded {op!r}; it must yield "
+                             "memcglab.runtime.ops.Op values (load, store, spin_lock, ...)")
         return self._intern(gen, op, (lsid, result))
 
     def _intern(self, gen: ThreadGen, op: Op | None, recipe: tuple[int, Hashable] | None) -> int:
@@ -146,9 +162,13 @@ class Program:
             chain.append(r[1])
             x = r[0]
         gen = self.factory()
-        next(gen)
-        for result in reversed(chain):
-            gen.send(result)
+        try:
+            next(gen)
+            for result in reversed(chain):
+                gen.send(result)
+        except StopIteration:
+            raise NondeterminismError(f"{self.name}: replaying its results ended the thread "
+                                      "early") from None
         if fingerprint(gen) != self._fps[lsid]:
             raise NondeterminismError(f"{self.name}: replaying its results reached another state")
         return gen

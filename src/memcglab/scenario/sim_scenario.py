@@ -21,6 +21,7 @@ from memcglab.scenario.units import duration_ns, size_to_pages
 from memcglab.scenario.validation import read_toml, validate_model
 from memcglab.sim.plan import Plan, WorkloadPlan, ZonePlan
 
+MAX_PAGES = 16 << 20  # 64G of 4K pages: a few arrays of this length must fit in memory
 Size = str | int
 Duration = str | int
 
@@ -127,6 +128,10 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
         if g.parent not in index:
             raise ConfigError(f"{where}: group {g.name!r}: parent {g.parent!r} is not declared "
                               f"before it; declared: {', '.join(index)}")
+        pi = index[g.parent]
+        if pi and specs[pi].use_hierarchy and not g.use_hierarchy:
+            raise ConfigError(f"{where}: group {g.name!r}: use_hierarchy = false under "
+                              f"{g.parent!r}, which has it: v1 children inherit it")
         gi = len(specs)
         index[g.name] = gi
         born = duration_ns(g.created_at) if g.created_at is not None else 0
@@ -156,6 +161,11 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
     topo = Topology(tuple(specs))
     m = f.machine
     zpages = size_to_pages(m.pages_per_zone)
+    total_pages = zpages * m.nodes * m.zones
+    if total_pages > MAX_PAGES:
+        raise ConfigError(f"{where}: machine: {m.nodes} nodes x {m.zones} zones x "
+                          f"{m.pages_per_zone!r} is more than the simulator holds "
+                          f"(at most 64G of pages in all)")
     if zpages < 64:
         raise ConfigError(f"{where}: machine.pages_per_zone: expected at least 256K (64 "
                           f"pages), got {m.pages_per_zone!r}")
@@ -196,6 +206,12 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
             if alive_kids:
                 raise ConfigError(f"{where}: group {topo.name(gi)!r} is removed while its "
                                   f"children {', '.join(alive_kids)} still exist")
+    if duration <= 0:
+        raise ConfigError(f"{where}: duration: expected more than 0, got {f.duration!r}")
+    sample = duration_ns(f.sample_interval)
+    if sample < 1000:
+        raise ConfigError(f"{where}: sample_interval: expected at least 1us, got "
+                          f"{f.sample_interval!r}")
     digest = f"{zlib.crc32(f.model_dump_json().encode()):08x}"
     return Plan(name=name, description=f.description, digest=digest, seed=f.seed,
                 duration_ns=duration, variant=f.variant, cpus=f.cpus, scheduler=f.scheduler,

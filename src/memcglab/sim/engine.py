@@ -8,8 +8,10 @@ So two reclaimers interleave operation by operation, and the races ``memcglab ch
 happen here at their natural rate.
 
 Time: memory operations cost ``OP_NS`` each, scanning a page ``SCAN_NS``, a spinning lock
-attempt ``SPIN_NS``; a task leaves the CPU when it has used ``QUANTUM_NS`` or sleeps. The
-costs are round figures for the model's sake, not measurements of any machine.
+attempt ``SPIN_NS``; a task leaves its CPU when it has used ``QUANTUM_NS`` (never while it
+holds a spinlock) or sleeps, and the CPU stays busy for the time the task used, so ``cpus``
+bounds the CPU time available. The costs are round figures for the model's sake, not
+measurements of any machine.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from memcglab.errors import ConfigError
+from memcglab.errors import ConfigError, ModelError
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.registry import resolve_variant
 from memcglab.kernel.vmscan import kswapd
@@ -54,6 +56,7 @@ class Task:
     name: str
     kind: str  # process | kswapd | admin
     gen: Generator[Op, Any, Any]
+    group: int = -1  # a process's cgroup (-1 for kernel threads)
     pending: Op | None = None
     debt: int = 0
     stack: list[Generator[Op, Any, Any]] = field(default_factory=list)
@@ -137,7 +140,7 @@ class Simulation:
                                    (plan.seed * 1_000_003 + mapping * 7919 + 1) & _MASK,
                                    order, plan.swap)
                 self._add(f"{topo.name(w.group)}/p{p}", "process",
-                          process(self.k, self.variant, spec))
+                          process(self.k, self.variant, spec), w.group)
                 mapping += 1
         if plan.kswapd:
             nodes = sorted({z.nid for z in plan.zones})
@@ -151,8 +154,15 @@ class Simulation:
         self.threads = [(0, (), 0, (), 0) for _ in self.tasks]
         self._rng = plan.seed & _MASK
 
-    def _add(self, name: str, kind: str, gen: Generator[Op, Any, None]) -> None:
-        t = Task(len(self.tasks), name, kind, gen)
+    def _finished(self, task: Task) -> None:
+        if task.group >= 0:
+            self.machine.live_procs[task.group] -= 1
+
+    def _add(self, name: str, kind: str, gen: Generator[Op, Any, None],
+             group: int = -1) -> None:
+        t = Task(len(self.tasks), name, kind, gen, group=group)
+        if group >= 0:
+            self.machine.live_procs[group] += 1
         t.pending = _enter(t, next(gen))
         self.tasks.append(t)
 
@@ -166,7 +176,9 @@ class Simulation:
         heapq.heapify(heap)
         seq = len(tasks)
         parked: list[int] = []  # kswapd tasks asleep until woken
-        runnable: list[int] = []
+        runnable: list[int] = []  # tasks on a CPU at time `now`
+        free_cpus = cpus
+        cpu_heap: list[int] = []  # when each CPU that a task left becomes free again
         now = 0
         next_sample = 0
         next_progress = 0
@@ -198,14 +210,17 @@ class Simulation:
                         parked.remove(tid)
                         heappush(heap, (now, seq, tid))
                         seq += 1
-            if len(runnable) < cpus and heap and heap[0][0] <= now:
-                while len(runnable) < cpus and heap and heap[0][0] <= now:
-                    runnable.append(heappop(heap)[2])
+            while cpu_heap and cpu_heap[0] <= now:
+                heappop(cpu_heap)
+                free_cpus += 1
+            while free_cpus and heap and heap[0][0] <= now:
+                runnable.append(heappop(heap)[2])
+                free_cpus -= 1
             nrun = len(runnable)
             if not nrun:
                 if not heap:
                     break
-                nxt = heap[0][0]
+                nxt = heap[0][0] if free_cpus else max(heap[0][0], cpu_heap[0])
                 while next_sample <= min(nxt, end):
                     take_sample(next_sample)
                     next_sample += plan.sample_ns
@@ -230,8 +245,11 @@ class Simulation:
             op = task.pending
             kind = op.kind  # type: ignore[union-attr]
             if kind is k_sleep:
-                wake = now + op.a  # type: ignore[union-attr]
+                # The CPU stays busy for the time the task has used; then it sleeps.
+                busy = now + task.debt
+                wake = busy + op.a  # type: ignore[union-attr]
                 runnable.pop(i)
+                heappush(cpu_heap, busy)
                 task.debt = 0
                 after: Op | None
                 try:
@@ -243,18 +261,23 @@ class Simulation:
                         after = _enter(task, after)
                 task.pending = after
                 if after is None:
+                    self._finished(task)
                     continue
                 heappush(heap, (wake, seq, tid))
                 seq += 1
                 continue
             if kind in blocking and not machine.enabled(shared, op):  # type: ignore[arg-type]
                 runnable.pop(i)
+                busy = now + task.debt
+                task.debt = 0
                 if kind is k_kswapd_wait:
                     parked.append(tid)
-                else:  # spinning on iter_lock (or rmdir waiting for references)
+                    heappush(cpu_heap, busy)
+                else:  # spinning on iter_lock (or rmdir waiting): the CPU spins too
                     if kind is k_lock:
                         counters.lock_waits += 1
-                    heappush(heap, (now + SPIN_NS, seq, tid))
+                    heappush(cpu_heap, busy + SPIN_NS)
+                    heappush(heap, (busy + SPIN_NS, seq, tid))
                     seq += 1
                 continue
             debt = task.debt
@@ -289,9 +312,14 @@ class Simulation:
             task.pending = op
             if op is None:
                 runnable.pop(i)
+                heappush(cpu_heap, now + debt)
+                self._finished(task)
                 continue
-            if debt >= QUANTUM_NS:
+            # The quantum ends the task's turn on its CPU, but never inside a spinlock:
+            # spinlock holders are not preempted.
+            if debt >= QUANTUM_NS and not threads[tid][1]:
                 runnable.pop(i)
+                heappush(cpu_heap, now + debt)
                 heappush(heap, (now + debt, seq, tid))
                 seq += 1
                 debt = 0
@@ -307,4 +335,10 @@ class Simulation:
 def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None) -> SimRun:
     if plan.cpus < 1:
         raise ConfigError("cpus must be at least 1")
-    return Simulation(plan).run(progress)
+    sim = Simulation(plan)
+    try:
+        return sim.run(progress)
+    except Exception as e:
+        if ":" in plan.variant:  # a user-written variant failed: the user's error
+            raise ModelError(f"variant {plan.variant}: {type(e).__name__}: {e}") from e
+        raise

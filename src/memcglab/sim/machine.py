@@ -87,18 +87,20 @@ class SimMachine(Machine):
         n = topo.size
         self.usage = [0] * n  # pages charged to the group itself
         self.husage = [0] * n  # res_counter usage: the group and its hierarchy
-        # res_counter parents: charges propagate while the child has use_hierarchy (v3.7
-        # mem_cgroup_create: res_counter_init(&memcg->res, &parent->res) if use_hierarchy).
+        # res_counter parents: a group's charges propagate to its parent when the parent has
+        # use_hierarchy (v3.7 mem_cgroup_create: res_counter_init(&memcg->res,
+        # &parent->res) if parent->use_hierarchy).
         self.chain: list[tuple[int, ...]] = []
         for g in range(n):
             c = [g]
             x = g
-            while topo.parent(x) is not None and topo.groups[x].use_hierarchy:
-                x = topo.parent(x)  # type: ignore[assignment]
+            while (p := topo.parent(x)) is not None and topo.groups[p].use_hierarchy:
+                x = p
                 c.append(x)
             self.chain.append(tuple(c))
         self.mappings: list[dict[int, int]] = [{} for _ in range(nmappings)]
         self.kswapd_wake = [False] * (max(z.nid for z in zones) + 1)
+        self.live_procs = [0] * n  # processes not yet finished, per group
         self.c = SimCounters(n)
         self._iter_claims: dict[int, dict[int, set[int]]] = {}
         self._call_visits: dict[int, int] = {}
@@ -123,6 +125,8 @@ class SimMachine(Machine):
     def enabled(self, shared: list[Any] | tuple[Any, ...], op: Op) -> bool:
         if op.kind is Kind.KSWAPD_WAIT:
             return bool(self.kswapd_wake[op.a])
+        if op.kind is Kind.RMDIR and self.live_procs[op.a]:
+            return False  # cgroupfs refuses to remove a cgroup with tasks: the admin retries
         return super().enabled(shared, op)
 
     # -- monitors become counters --------------------------------------------------------
