@@ -108,7 +108,7 @@ def test_spinlock_holders_are_not_preempted() -> None:
 
 
 def test_children_inherit_use_hierarchy() -> None:
-    code, _, err = cli("run", "/dev/null")
+    code, _, _err = cli("run", "/dev/null")
     assert code == 2
     raw = {"group": [{"name": "a"}, {"name": "b", "parent": "a", "use_hierarchy": False}],
            "workload": [{"group": "b", "pattern": "loop", "size": "1M", "rate": "1M"}]}

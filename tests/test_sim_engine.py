@@ -9,6 +9,7 @@ import pytest
 
 from memcglab.kernel.vmscan import LRU_ACTIVE_FILE, LRU_INACTIVE_FILE
 from memcglab.metrics.fairness import cv, jain
+from memcglab.model.layout import GroupState
 from memcglab.runtime.ops import Kind, Op
 from memcglab.scenario.sim_scenario import ScenarioFile, build, load
 from memcglab.sim.engine import Simulation, simulate
@@ -129,14 +130,17 @@ def test_kswapd_and_direct_reclaim_run_under_global_pressure() -> None:
 
 
 def test_rmdir_moves_pages_to_the_parent_and_the_id_is_reused() -> None:
-    run = simulate(load(SCENARIOS / "churn.toml"))
-    topo = run.plan.topology
-    names = {topo.name(g): g for g in range(topo.size)}
-    lay = run.machine.layout
-    # tmp1 (css id 4) was removed; tmp2, created later, got the lowest free id: 4
-    assert run.machine.usage[names["tmp1"]] == 0
-    shared = Simulation(run.plan).shared
-    assert shared[lay.cssid[names["tmp1"]]] == 4
+    sim = Simulation(load(SCENARIOS / "churn.toml"))
+    sim.run()
+    lay = sim.machine.layout
+    names = {lay.topology.name(g): g for g in range(lay.topology.size)}
+    tmp1, tmp2 = names["tmp1"], names["tmp2"]
+    # tmp1 (css id 4) was removed and freed, its pages gone to the parent; tmp2, created
+    # later, got the lowest free id: tmp1's 4 (idr_get_new_above, v3.7).
+    assert sim.shared[lay.gstate[tmp1]] == GroupState.FREED
+    assert sim.machine.usage[tmp1] == 0
+    assert sim.shared[lay.cssid[tmp1]] == sim.shared[lay.cssid[tmp2]] == 4
+    assert sim.shared[lay.gstate[tmp2]] == GroupState.ONLINE
 
 
 def test_fairness_functions() -> None:
