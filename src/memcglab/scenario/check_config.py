@@ -35,7 +35,7 @@ from memcglab.explore.config import ExploreConfig, ModelConfig, Strategy
 from memcglab.kernel.vmscan import AdminAction, ReclaimerSpec
 from memcglab.model.constants import DEF_PRIORITY
 from memcglab.model.hierarchy import GroupSpec, Topology, flat
-from memcglab.scenario.validation import read_toml, validate_model
+from memcglab.scenario.validation import declare_group, read_toml, validate_model
 
 
 class _Strict(BaseModel):
@@ -130,14 +130,10 @@ def build(f: CheckFile, where: str) -> Loaded:
         index = {"root": 0}
         created = {c.group for c in f.change if c.op == "mkdir"}
         specs = [GroupSpec("root", None, h.use_hierarchy)]
+        hierarchical = [h.use_hierarchy]
         for g in h.group:
-            if g.name in index:
-                raise ConfigError(f"{where}: group {g.name!r} declared twice")
-            if g.parent not in index:
-                raise ConfigError(f"{where}: group {g.name!r}: parent {g.parent!r} is not "
-                                  f"declared before it; declared: {', '.join(index)}")
-            index[g.name] = len(specs)
-            specs.append(GroupSpec(g.name, index[g.parent], g.use_hierarchy,
+            pi = declare_group(where, g.name, g.parent, g.use_hierarchy, index, hierarchical)
+            specs.append(GroupSpec(g.name, pi, g.use_hierarchy,
                                    initially_present=g.name not in created))
         topo = Topology(tuple(specs), h.id_policy)
     names = {topo.name(i): i for i in range(topo.size)}

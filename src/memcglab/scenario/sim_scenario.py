@@ -18,7 +18,7 @@ from memcglab.errors import ConfigError
 from memcglab.kernel.registry import ITERATORS
 from memcglab.model.hierarchy import GroupSpec, Topology
 from memcglab.scenario.units import duration_ns, size_to_pages
-from memcglab.scenario.validation import read_toml, validate_model
+from memcglab.scenario.validation import declare_group, read_toml, validate_model
 from memcglab.sim.plan import Plan, WorkloadPlan, ZonePlan
 
 MAX_PAGES = 16 << 20  # 64G of 4K pages: a few arrays of this length must fit in memory
@@ -122,18 +122,10 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
     changes: list[tuple[int, str, int]] = []
     duration = duration_ns(f.duration)
     lifetimes: dict[int, tuple[int, int]] = {0: (0, duration)}
+    hierarchical = [True]
     for g in f.group:
-        if g.name in index:
-            raise ConfigError(f"{where}: group {g.name!r} declared twice")
-        if g.parent not in index:
-            raise ConfigError(f"{where}: group {g.name!r}: parent {g.parent!r} is not declared "
-                              f"before it; declared: {', '.join(index)}")
-        pi = index[g.parent]
-        if pi and specs[pi].use_hierarchy and not g.use_hierarchy:
-            raise ConfigError(f"{where}: group {g.name!r}: use_hierarchy = false under "
-                              f"{g.parent!r}, which has it: v1 children inherit it")
+        pi = declare_group(where, g.name, g.parent, g.use_hierarchy, index, hierarchical)
         gi = len(specs)
-        index[g.name] = gi
         born = duration_ns(g.created_at) if g.created_at is not None else 0
         # A removal scheduled at or after the end of the run (e.g. after --duration
         # shortened it) simply does not happen.
@@ -142,7 +134,7 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
         if born >= duration:
             raise ConfigError(f"{where}: group {g.name!r}: created_at {g.created_at!r} is not "
                               f"before the end of the run ({duration / 1e6:g}ms)")
-        pb, pd = lifetimes[index[g.parent]]
+        pb, pd = lifetimes[pi]
         if born >= dies:
             raise ConfigError(f"{where}: group {g.name!r}: created_at must be before "
                               "removed_at")
@@ -150,7 +142,7 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
             raise ConfigError(f"{where}: group {g.name!r} must live within its parent "
                               f"{g.parent!r} (created and removed inside its lifetime)")
         lifetimes[gi] = (born, dies)
-        specs.append(GroupSpec(g.name, index[g.parent], g.use_hierarchy,
+        specs.append(GroupSpec(g.name, pi, g.use_hierarchy,
                                initially_present=g.created_at is None or born == 0))
         limits.append(size_to_pages(g.limit) if g.limit is not None else None)
         softs.append(size_to_pages(g.soft_limit) if g.soft_limit is not None else None)

@@ -79,3 +79,24 @@ def _fields_at(cls: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         model = next((a for a in (args or (ann,)) if isinstance(a, type)
                       and issubclass(a, BaseModel)), ann)
     return list(getattr(model, "model_fields", {}))
+
+
+def declare_group(where: str, name: str, parent: str, use_hierarchy: bool,
+                  index: dict[str, int], hierarchical: list[bool]) -> int:
+    """Check one ``[[group]]`` entry against those before it and return its parent's index.
+
+    Names are unique, parents come first, and (cgroup v1) a child cannot turn
+    use_hierarchy off under a parent that has it: children inherit it.
+    """
+    if name in index:
+        raise ConfigError(f"{where}: group {name!r} declared twice")
+    if parent not in index:
+        raise ConfigError(f"{where}: group {name!r}: parent {parent!r} is not declared before "
+                          f"it; declared: {', '.join(index)}")
+    pi = index[parent]
+    if pi and hierarchical[pi] and not use_hierarchy:
+        raise ConfigError(f"{where}: group {name!r}: use_hierarchy = false under {parent!r}, "
+                          "which has it: v1 children inherit it")
+    index[name] = len(hierarchical)
+    hierarchical.append(use_hierarchy)
+    return pi
