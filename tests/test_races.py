@@ -19,6 +19,7 @@ def test_exhaustive_finds_race_1_and_race_2_as_distinct_minimal_findings() -> No
     r1, r2 = races[RACE_1.id], races[RACE_2.id]
     assert r1.prop == r2.prop == "unique_claim"
     assert r1.minimal and r2.minimal
+    assert r1.minimal_over_all and r2.minimal_over_all  # not only within the reduction
     # Pinned minimal sizes (steps exclude diagram notes).
     assert (r1.steps, r1.preemptions) == (16, 2)
     assert (r2.steps, r2.preemptions) == (48, 2)

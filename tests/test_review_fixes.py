@@ -124,3 +124,13 @@ def test_bad_outputs_and_intervals_exit_2(tmp_path: Path) -> None:
                  'size = "1M"\nrate = "1M"\n')
     code, _, err = cli("run", str(f))
     assert code == 2 and "sample_interval: expected at least 1us" in err
+
+
+def test_minimal_means_minimal_over_all_interleavings() -> None:
+    """The reduced search once reported 38 steps as minimal where 37 exist."""
+    code, out, _ = cli("check", "--mode", "limit", "--target", "A", "--tree", "A,A/B,A/C",
+                       "--change", "rmdir:B", "--walks", "2", "--json")
+    plain = [f for f in json.loads(out)["findings"]
+             if f["property"] == "unique_claim" and f["race"] is None]
+    assert code == 1 and plain[0]["steps"] == 37
+    assert plain[0]["minimal_over"] == "all interleavings"

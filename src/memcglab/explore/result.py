@@ -34,6 +34,8 @@ class Finding:
     preemptions: int
     minimal: bool
     found_by: str
+    minimal_over_all: bool = False
+    """True: minimal over every interleaving; False: within the interleaving points."""
 
     @property
     def key(self) -> tuple[str, str | None]:

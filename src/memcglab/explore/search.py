@@ -32,6 +32,7 @@ from memcglab.runtime.machine import TERMINATION, Violation
 Clock = Callable[[], float]
 FindingKey = tuple[str, str | None]
 CLASSIFY_CAP = 5000
+FULL_SHRINK_STATES = 200_000  # budget of the unreduced minimal-counterexample search
 
 
 @dataclass(slots=True)
@@ -373,16 +374,26 @@ def _findings(system: System, cfg: ExploreConfig, raws: dict[FindingKey, _Raw],
     for key in sorted(raws, key=lambda k: (k[1] is None, order.get(k[1] or "", 0), k[0])):
         raw = raws[key]
         path, v, is_min = raw.path, raw.violation, False
+        over_all = False
         op_level = bool(path) and path[0] == -1
+        trace: list[TraceEntry] | None = None
         if cfg.shrink:
-            best = minimal(system, key, cfg.shrink_states, cfg.max_preemptions, clock,
-                           deadline)
-            if best is not None:
-                path, v = best
-                is_min, op_level = True, False
-        if op_level:
+            # First over every interleaving (no reduction), so that "minimal" holds for
+            # all runs; where that is too big, within the interleaving points in force.
+            reduced = system.visible
+            for visible, budget in ((None, min(cfg.shrink_states, FULL_SHRINK_STATES)),
+                                    (reduced, cfg.shrink_states)):
+                system.set_visible(visible)
+                best = minimal(system, key, budget, cfg.max_preemptions, clock, deadline)
+                if best is not None:
+                    path, v = best
+                    is_min, op_level, over_all = True, False, visible is None
+                    trace = _run_blocks(system, path)
+                    break
+            system.set_visible(reduced)
+        if trace is None and op_level:
             trace = replay_ops(system, [t for t in path if t >= 0])[0]
-        else:
+        elif trace is None:
             trace = _run_blocks(system, path)
         race = classify(trace, v)
         out.append(Finding(
@@ -390,7 +401,7 @@ def _findings(system: System, cfg: ExploreConfig, raws: dict[FindingKey, _Raw],
             schedule=Schedule(system.config.digest(), tuple(e.tid for e in trace)),
             trace=trace, steps=sum(1 for e in trace if e.op.kind.name != "NOTE"),
             preemptions=count_preemptions(system, trace), minimal=is_min,
-            found_by=found_by))
+            found_by=found_by, minimal_over_all=over_all))
     return out
 
 

@@ -26,9 +26,14 @@ def finding_text(system: System, f: Finding, replay_cmd: str) -> str:
     what = f.race.description if f.race else PROPERTY_DOCS.get(f.prop, f.prop)
     size = (f"{f.steps} steps, {f.preemptions} preemption"
             f"{'' if f.preemptions == 1 else 's'}")
-    minimal = ("minimal: no run that interleaves at the interleaving points breaks it this "
-               "way in fewer steps, or in as few steps with fewer preemptions" if f.minimal
-               else "as found (not shrunk)")
+    if not f.minimal:
+        minimal = "as found (not shrunk)"
+    elif f.minimal_over_all:
+        minimal = ("minimal: no run breaks it this way in fewer steps, or in as few steps "
+                   "with fewer preemptions")
+    else:
+        minimal = ("minimal among runs that interleave at the interleaving points: none "
+                   "breaks it this way in fewer steps, or in as few with fewer preemptions")
     body = draw(f.trace, names, _labels(system), f.message)
     return (f"{head}\n  {what}\n  {f.message}\n  {size} ({minimal})\n\n"
             + "\n".join("  " + line for line in body.splitlines())
@@ -110,6 +115,8 @@ def json_report(system: System, model: ModelConfig, cfg: ExploreConfig,
             {"property": f.prop, "race": f.race.id if f.race else None,
              "title": f.title, "message": f.message, "steps": f.steps,
              "preemptions": f.preemptions, "minimal": f.minimal,
+             "minimal_over": ("all interleavings" if f.minimal_over_all
+                              else "interleaving points" if f.minimal else None),
              "schedule": f.schedule.token(), "replay": cmd,
              "trace": [{"cpu": e.tid, "step": step_text(e, names)} for e in f.trace]}
             for f, cmd in zip(result.findings, replay_cmds, strict=True)],
