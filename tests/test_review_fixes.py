@@ -134,3 +134,22 @@ def test_minimal_means_minimal_over_all_interleavings() -> None:
              if f["property"] == "unique_claim" and f["race"] is None]
     assert code == 1 and plain[0]["steps"] == 37
     assert plain[0]["minimal_over"] == "all interleavings"
+
+
+def test_compare_writes_folders_for_variants_given_as_paths(tmp_path: Path) -> None:
+    plugin = Path(__file__).resolve().parents[1] / "examples/variants/half_locked.py"
+    out = tmp_path / "cmp"
+    code, _, err = cli("compare", str(SCENARIOS / "many-reclaimers.toml"), "--variants",
+                       f"css-id,{plugin}:HalfLockedIter", "--duration", "30ms", "--out",
+                       str(out))
+    assert code == 0, err
+    folders = {p.name for p in out.iterdir() if p.is_dir()}
+    assert "css-id" in folders and len(folders) == 2
+    assert any(f.endswith("half_locked.py_HalfLockedIter") for f in folders)
+
+
+def test_flag_errors_name_the_flag() -> None:
+    code, _, err = cli("run", str(SCENARIOS / "flat-limit.toml"), "--duration", "5xs")
+    assert code == 2
+    assert "command line: field '--duration': expected a duration" in err
+    assert "got '5xs'; got" not in err

@@ -127,6 +127,9 @@ def test_kswapd_and_direct_reclaim_run_under_global_pressure() -> None:
     c = run.machine.c
     assert c.calls["kswapd"].calls > 0
     assert c.calls["direct"].calls > 0 and c.stalls == c.calls["direct"].calls
+    # pages are attributed to reclaimer kinds as they go, calls still running included
+    assert sum(r[RECLAIMED] for r in c.group) == sum(s.reclaimed for s in c.calls.values())
+    assert sum(r[SCANNED] for r in c.group) == sum(s.scanned for s in c.calls.values())
 
 
 def test_rmdir_moves_pages_to_the_parent_and_the_id_is_reused() -> None:

@@ -154,7 +154,7 @@ def replay_command(f: CheckFile, token: str, config: Path | None = None) -> str:
     cur = f.model_dump()
     args = ["memcglab", "check"]
     if config is not None:
-        args += ["--config", str(config)]
+        args += ["--config", str(config.resolve())]
     args += ["--variant", f.variant]
     for flag, (section, field) in FLAG_FIELDS.items():
         if section in (None, "explore"):

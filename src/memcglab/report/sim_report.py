@@ -11,6 +11,7 @@ import csv
 import html
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -175,7 +176,8 @@ def write_outputs(out: Path, runs: dict[str, SimRun], metrics: dict[str, dict[st
         images: dict[str, bytes] = {}
         single = len(runs) == 1
         for variant, run in runs.items():
-            sub = tmp if single else tmp / variant
+            # A variant may be a path (file.py:Class): make a folder name of it.
+            sub = tmp if single else tmp / re.sub(r"[^A-Za-z0-9_.-]+", "_", variant)
             sub.mkdir(mode=0o755, exist_ok=True)
             (sub / "metrics.json").write_text(json.dumps(metrics[variant], indent=2) + "\n")
             rows = series_rows(run)

@@ -103,9 +103,11 @@ class ScenarioFile(_Strict):
 
 
 def load(path: Path, overrides: dict[str, Any] | None = None) -> Plan:
+    """Load a scenario; ``overrides`` are top-level fields given as flags (--seed, ...)."""
     raw, text = read_toml(path)
     raw.update(overrides or {})
-    f = validate_model(ScenarioFile, raw, str(path), text)
+    flags = {k: "--" + k.replace("_", "-") for k in overrides or {}}
+    f = validate_model(ScenarioFile, raw, str(path), text, flags)
     return build(f, str(path), path.stem)
 
 

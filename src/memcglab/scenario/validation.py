@@ -49,7 +49,10 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"{path}: malformed TOML: {e}") from e
 
 
-def validate_model(cls: type[M], raw: dict[str, Any], where: str, text: str = "") -> M:
+def validate_model(cls: type[M], raw: dict[str, Any], where: str, text: str = "",
+                   flags: dict[str, str] | None = None) -> M:
+    """Validate ``raw``; ``flags`` maps top-level fields that came from the command line to
+    their flag, so that errors in them are blamed on the flag, not on the file."""
     try:
         return cls.model_validate(raw)
     except ValidationError as e:
@@ -57,14 +60,20 @@ def validate_model(cls: type[M], raw: dict[str, Any], where: str, text: str = ""
         for err in e.errors():
             loc = tuple(err["loc"])
             field = ".".join(str(x) for x in loc)
-            line = line_of(text, loc) if text else None
-            at = f"{where}:{line}" if line else where
+            if flags and loc and loc[0] in flags:
+                at, field = "command line", flags[str(loc[0])]
+                line = None
+            else:
+                line = line_of(text, loc) if text else None
+                at = f"{where}:{line}" if line else where
             if err["type"] == "extra_forbidden":
                 valid = ", ".join(_fields_at(cls, loc[:-1]))
                 msgs.append(f"{at}: unknown field {field!r}; valid fields here: {valid}")
                 continue
-            got = "" if err["type"] == "missing" else f"; got {err.get('input')!r}"
             msg = err["msg"].removeprefix("Value error, ")
+            # Our own validators already say what they got.
+            got = ("" if err["type"] == "missing" or ", got " in msg
+                   else f"; got {err.get('input')!r}")
             msgs.append(f"{at}: field {field!r}: {msg}{got}")
         raise ConfigError("\n".join(msgs)) from None
 

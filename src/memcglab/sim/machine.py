@@ -104,6 +104,7 @@ class SimMachine(Machine):
         self.c = SimCounters(n)
         self._iter_claims: dict[int, dict[int, set[int]]] = {}
         self._call_visits: dict[int, int] = {}
+        self._call_stats: dict[int, CallStats] = {}  # the reclaim call a task is in
         self._dispatch.update({
             Kind.GET_SCAN_COUNT: self._get_scan_count,
             Kind.SHRINK_LIST: self._shrink_list,
@@ -222,6 +223,10 @@ class SimMachine(Machine):
         row = self.c.group[memcg]
         row[SCANNED] += scanned
         row[RECLAIMED] += len(victims)
+        st = self._call_stats.get(tid)
+        if st is not None:
+            st.scanned += scanned
+            st.reclaimed += len(victims)
         return (scanned, len(victims)), None
 
     def _uncharge(self, g: int) -> None:
@@ -306,13 +311,16 @@ class SimMachine(Machine):
             st.calls += 1
             st.requested += requested
             self._call_visits[tid] = 0
+            self._call_stats[tid] = st
             if kind == "direct":
                 c.stalls += 1
         elif name == "reclaim_done":
-            kind, reclaimed, scanned = data
+            # Pages are counted as they are scanned and reclaimed (_shrink_list), so a call
+            # still running when the simulation ends is counted too; visits per call only
+            # for calls that finished.
+            kind = data[0]
             st = c.calls[kind]
-            st.reclaimed += reclaimed
-            st.scanned += scanned
+            self._call_stats.pop(tid, None)
             v = self._call_visits.get(tid, 0)
             st.visits += v
             st.max_visits = max(st.max_visits, v)
