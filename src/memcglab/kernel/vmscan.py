@@ -35,6 +35,7 @@ from memcglab.kernel.context import (
     KernelContext,
     ReclaimCookie,
     ScanControl,
+    global_reclaim,
 )
 from memcglab.kernel.iterator import MemcgIter
 from memcglab.model.constants import DEF_PRIORITY, SWAP_CLUSTER_MAX
@@ -80,8 +81,8 @@ def shrink_lruvec(k: KernelContext, it: IterSlots, memcg: int, reclaim: ReclaimC
         return
     zone = reclaim.zone
     # get_scan_count(): v3.7 forces a minimum scan for limit reclaim.
-    nr = list((yield _get_scan_count(memcg, zone, sc.priority,
-                                     sc.target_mem_cgroup is not None, sc.may_swap)))
+    nr = list((yield _get_scan_count(memcg, zone, sc.priority, not global_reclaim(sc),
+                                     sc.may_swap)))
     nr_reclaimed = 0
     while nr[LRU_INACTIVE_ANON] or nr[LRU_ACTIVE_FILE] or nr[LRU_INACTIVE_FILE]:
         for lru in range(4):
@@ -118,7 +119,7 @@ def shrink_zone(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanControl
     memcg = yield from variant.mem_cgroup_iter(root, None, reclaim)
     while memcg is not None:
         yield from shrink_lruvec(k, it, memcg, reclaim, sc)
-        if root is not None:  # !global_reclaim(sc)
+        if not global_reclaim(sc):
             yield from variant.mem_cgroup_iter_break(root, memcg)
             break
         memcg = yield from variant.mem_cgroup_iter(root, memcg, reclaim)
