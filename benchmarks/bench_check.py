@@ -17,9 +17,16 @@ Per row the runner reports
   Spin's "states, stored" (after Spin's own partial-order reduction) - not the same unit;
 * a verdict: both tools must reach the expected outcome (a violation or a full proof).
 
+A second table prices the soundness work of issue 6 in the same run: per row, the search
+time of a baseline commit (``--baseline``, default 5ace5d5: 64-bit ``hash()`` fingerprints, no
+cycle detection), run from a temporary ``git worktree`` in a subprocess, against this tree's
+default (exact state storage, livelock detection), ``--state-store hash-compact``, and the
+full cycle analysis forced on; each as a ratio to the baseline.
+
 Usage::
 
-    python benchmarks/bench_check.py [--quick] [--json PATH] [--repeat N] [--install]
+    .venv/bin/python benchmarks/bench_check.py [--quick] [--json PATH] [--repeat N] [--install]
+        [--baseline COMMIT | --no-baseline]
 
 Exit status: 0 when every row agrees and matches its expectation, 1 when one does not, 2 when
 Spin, gcc or the Spin model is missing.
@@ -460,6 +467,80 @@ def to_json(info: dict[str, Any], args: argparse.Namespace, model_dir: Path,
     }
 
 
+# -- the price of soundness: this tree against a baseline commit --------------------------
+
+BASELINE = "5ace5d5"
+_TIMER = """
+import gc, json, statistics, sys
+from dataclasses import replace
+from memcglab.cli.check_cmd import run_loaded
+from memcglab.scenario.check_config import CheckFile, build
+raw, repeat, extra = json.loads(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+loaded = build(CheckFile.model_validate(raw), "bench")
+explore = replace(loaded.explore, shrink=False, **extra)
+times, states = [], 0
+for _ in range(repeat):
+    gc.collect()
+    result, _, secs = run_loaded(loaded.model, explore)
+    times.append(secs)
+    states = result.states
+print(json.dumps({"s": statistics.median(times), "states": states,
+                  "findings": len(result.findings)}))
+"""
+
+
+def _timed_check(src: Path, row: Row, repeat: int, extra: dict[str, Any]) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    p = subprocess.run([sys.executable, "-c", _TIMER, json.dumps(check_dict(row)), str(repeat),
+                        json.dumps(extra)], capture_output=True, text=True, env=env,
+                       check=False)
+    if p.returncode != 0:
+        raise RuntimeError(f"timing run failed ({src}): {p.stderr.strip()[-400:]}")
+    out: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
+    return out
+
+
+def cost_table(rows: Sequence[Row], baseline: str, repeat: int) -> list[dict[str, Any]]:
+    repo = Path(__file__).resolve().parents[1]
+    here = repo / "src"
+    with tempfile.TemporaryDirectory(prefix="memcglab-baseline-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree),
+                        baseline], check=True, capture_output=True)
+        try:
+            out = []
+            for row in rows:
+                base = _timed_check(tree / "src", row, repeat, {})
+                exact = _timed_check(here, row, repeat, {})
+                compact = _timed_check(here, row, repeat, {"state_store": "hash-compact"})
+                forced = _timed_check(here, row, repeat, {"force_cycle_analysis": True})
+                out.append({"configuration": row.label, "baseline": base, "exact": exact,
+                            "hash_compact": compact, "forced_cycles": forced})
+                print(f"  {row.label}: done", flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)],
+                           check=False, capture_output=True)
+    return out
+
+
+def render_costs(costs: Sequence[dict[str, Any]]) -> str:
+    head = ("configuration", "baseline", "states", "exact (default)", "ratio",
+            "hash-compact", "ratio", "cycles forced", "ratio")
+    rows = [head]
+    for c in costs:
+        b = c["baseline"]["s"]
+        cells = [c["configuration"], _secs(b), _num(c["baseline"]["states"])]
+        for k in ("exact", "hash_compact", "forced_cycles"):
+            cells += [_secs(c[k]["s"]), _ratio(c[k]["s"] / b if b > 0 else float("inf"))]
+        rows.append(tuple(cells))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["| " + " | ".join(c.rjust(w) if i else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True))) + " |"
+             for r in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--quick", action="store_true",
@@ -471,6 +552,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="memcglab: skip minimising the counterexample (Spin does not minimise)")
     p.add_argument("--install", action="store_true",
                    help="if spin is missing, run `apt-get install -y spin`")
+    p.add_argument("--baseline", default=BASELINE, metavar="COMMIT",
+                   help=f"commit to price the soundness work against (default {BASELINE})")
+    p.add_argument("--no-baseline", dest="baseline", action="store_const", const=None,
+                   help="skip the cost table")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
@@ -507,10 +592,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"note: {r.row.label}: {n}")
     if args.quick:
         print("--quick: skipped " + ", ".join(r.label for r in ROWS if r.slow))
+    costs: list[dict[str, Any]] = []
+    if args.baseline:
+        print(f"\ncost of exact states and livelock detection against {args.baseline} "
+              "(search time, medians):", flush=True)
+        costs = cost_table(rows, args.baseline, args.repeat)
+        print(render_costs(costs))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(to_json(info, args, model_dir, results), indent=2)
-                             + "\n")
+        doc = to_json(info, args, model_dir, results)
+        doc["costs"] = costs
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0 if all(r.ok for r in results) else 1
 

@@ -6,8 +6,8 @@ hold, so 8 direct reclaimers and kswapd walk the hierarchy concurrently (8 CPUs)
 is one group handed out by mem_cgroup_iter() to shrink_lruvec(). Each row runs in its own
 process so that peak memory (ru_maxrss) is that row's alone.
 
-    python benchmarks/bench_sim.py            # 10, 1,000 and 10,000 groups
-    python benchmarks/bench_sim.py --groups 10000 --duration 50ms
+    .venv/bin/python benchmarks/bench_sim.py            # 10, 1,000 and 10,000 groups
+    .venv/bin/python benchmarks/bench_sim.py --groups 10000 --duration 50ms
 
 Goal (issue 3): at least 100,000 visits/s at 10,000 groups, under 1 GB.
 """
@@ -15,6 +15,7 @@ Goal (issue 3): at least 100,000 visits/s at 10,000 groups, under 1 GB.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import subprocess
@@ -70,6 +71,11 @@ def row(groups: int, duration: str, variant: str) -> dict[str, float]:
 
 
 def main() -> int:
+    # Each row runs `sys.executable -c CHILD`: the interpreter must be the one memcglab is
+    # installed in (the README's .venv), or every child fails to import it.
+    if importlib.util.find_spec("memcglab") is None:
+        sys.exit(f"bench_sim: memcglab is not installed for {sys.executable}; run "
+                 "`.venv/bin/python benchmarks/bench_sim.py` after the README's install")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--groups", type=int, action="append",
                     help="hierarchy sizes (default 10, 1000, 10000)")

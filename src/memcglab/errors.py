@@ -30,6 +30,11 @@ class NondeterminismError(MemcglabError):
         super().__init__(f"{detail}. Is the model fully deterministic?")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived. Raised by the shell's signal handler so that the program unwinds as
+    it does on Ctrl-C (temporary output is removed on the way), then exits with 143."""
+
+
 class InternalError(MemcglabError):
     """A bug in memcglab itself."""
 

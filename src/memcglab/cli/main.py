@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from memcglab import __version__
@@ -19,26 +22,86 @@ from memcglab.errors import (
     MemcglabError,
     ModelError,
     NondeterminismError,
+    Terminated,
 )
+from memcglab.kernel.registry import describe_exit
+
+EXIT_STATUSES = ("exit statuses: 0 success (no violation), 1 violation found, 2 bad input "
+                 "(flags, files, variant plugins, resource limits), 3 internal error, "
+                 "130 interrupted (Ctrl-C), 143 terminated (SIGTERM)")
+
+DESCRIPTIONS = {
+    "check": "Explore every interleaving of concurrent reclaimers on a small configuration "
+             "(flags and/or --config FILE; docs/configuration.md) and check the invariants. "
+             "Prints PROVED within the bounds, or each violation as a minimal counterexample "
+             "drawn in CPU columns with a one-line replay command.",
+    "run": "Simulate a scenario (a TOML file: scenarios/, docs/scenarios.md): pages, "
+           "workloads and reclaimers on simulated CPUs, with the variant's mem_cgroup_iter. "
+           "Prints per-group reclaim, fairness and iterator contention (or --json); --out "
+           "writes metrics.json, time series, plots and report.html into a folder of its own.",
+    "compare": "Run one scenario with several variants (same seed, same everything else) and "
+               "show them side by side; --out writes compare.json, one folder per variant, "
+               "shares.png and report.html.",
+    "demo": "The seed patch's story in about ten seconds, on the terminal only: exhaustive "
+            "search finds both races of the unlocked v3.7 iterator (css-id) and draws each "
+            "minimal counterexample, then proves that the patch's spinlock (seed-spinlock) "
+            "keeps every invariant on three configurations, one with a group removed and "
+            "another created mid-walk. It takes no options and writes no files.",
+}
 
 
 def parser() -> argparse.ArgumentParser:
+    # allow_abbrev=False everywhere: an abbreviation must never silently stand for another
+    # flag (compare's --variant was taken as --variants).
     p = argparse.ArgumentParser(
-        prog="memcglab",
+        prog="memcglab", allow_abbrev=False, epilog=EXIT_STATUSES,
         description="Model, explore and simulate the Linux memcg reclaim iterator.")
     p.add_argument("--version", action="version", version=f"memcglab {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("check", help="explore reclaimer interleavings: prove the invariants "
-                                     "within bounds or print a minimal counterexample")
-    add_check_args(c)
-    r = sub.add_parser("run", help="simulate a scenario: per-group reclaim, fairness, "
-                                   "iterator contention; tables, JSON, plots, HTML")
-    add_run_args(r, compare=False)
-    cmp = sub.add_parser("compare", help="run several variants on one scenario, side by side")
-    add_run_args(cmp, compare=True)
-    sub.add_parser("demo", help="the seed patch's story: both races found and drawn, the "
-                                "fix proved")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=DESCRIPTIONS[name],
+                              epilog=EXIT_STATUSES, allow_abbrev=False)
+
+    add_check_args(add("check", "explore reclaimer interleavings: prove the invariants "
+                                "within bounds or print a minimal counterexample"))
+    add_run_args(add("run", "simulate a scenario: per-group reclaim, fairness, iterator "
+                            "contention; tables, JSON, plots, HTML"), compare=False)
+    add_run_args(add("compare", "run several variants on one scenario, side by side"),
+                 compare=True)
+    add("demo", "the seed patch's story: both races found and drawn, the fix proved")
     return p
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While a command runs, SIGTERM unwinds the program like Ctrl-C (so temporary output is
+    removed), then main() exits with 143. A second SIGTERM during that cleanup is ignored.
+    Python only delivers signals to the main thread: elsewhere nothing is installed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _memory_hint(command: str) -> str:
+    if command == "check":
+        return ("lower --max-states (or the groups, reclaimers and walks), or set "
+                "--time-budget")
+    return ("lower the scenario's groups, processes, pages_per_zone or duration, or raise its "
+            "sample_interval; memcglab refuses runs whose estimate exceeds --max-memory")
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
@@ -50,19 +113,34 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     except SystemExit as e:  # argparse already printed its message
         return ExitStatus.SUCCESS if e.code == 0 else ExitStatus.CONFIG_ERROR
     try:
-        if args.command == "check":
-            return run_check(args, out)
-        if args.command == "run":
-            return run_run(args, out, err)
-        if args.command == "compare":
-            return run_compare(args, out, err)
-        return run_demo(out)
+        # Plugin code may print: its output goes to stderr, so that stdout carries only what
+        # memcglab writes (the JSON of --json stays parseable).
+        with _sigterm_unwinds(), contextlib.redirect_stdout(err):
+            if args.command == "check":
+                return run_check(args, out, err)
+            if args.command == "run":
+                return run_run(args, out, err)
+            if args.command == "compare":
+                return run_compare(args, out, err)
+            return run_demo(out)
     except ConfigError as e:
         err.write(f"memcglab: error: {e}\n")
         return ExitStatus.CONFIG_ERROR
+    except Terminated:
+        err.write("memcglab: terminated (SIGTERM)\n")
+        return ExitStatus.TERMINATED
     except KeyboardInterrupt:
         err.write("memcglab: interrupted\n")
         return ExitStatus.INTERRUPTED
+    except SystemExit as e:
+        # memcglab itself never calls sys.exit() while a command runs: a variant did.
+        err.write(f"memcglab: error: the variant called {describe_exit(e)}; a variant must "
+                  "return (or raise an exception), never end the process\n")
+        return ExitStatus.CONFIG_ERROR
+    except MemoryError:
+        err.write(f"memcglab: error: out of memory (a resource limit, not a bug): "
+                  f"{_memory_hint(args.command)}\n")
+        return ExitStatus.CONFIG_ERROR
     except (ModelError, NondeterminismError) as e:
         err.write(f"memcglab: model error: {e}\n")
         return ExitStatus.CONFIG_ERROR

@@ -10,3 +10,4 @@ class ExitStatus(IntEnum):
     CONFIG_ERROR = 2
     INTERNAL_ERROR = 3
     INTERRUPTED = 130
+    TERMINATED = 143  # SIGTERM (128 + 15), as a shell reports a process killed by it

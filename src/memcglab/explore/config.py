@@ -6,10 +6,12 @@ the core never reads the environment.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 from memcglab.kernel.vmscan import AdminAction, ReclaimerSpec
 from memcglab.model.hierarchy import Topology
@@ -43,9 +45,26 @@ class ModelConfig:
 
     def digest(self) -> str:
         """A short stable hash: schedules carry it so that a replay on another
-        configuration is refused instead of silently diverging."""
-        blob = json.dumps(_plain(self), sort_keys=True).encode()
+        configuration is refused instead of silently diverging. A variant from a file
+        counts by its class name and the file's contents, not by how its path was spelled,
+        so a token replays from any folder."""
+        plain = _plain(self)
+        assert isinstance(plain, dict)
+        plain["variant"] = variant_identity(self.variant)
+        blob = json.dumps(plain, sort_keys=True).encode()
         return f"{zlib.crc32(blob):08x}"
+
+
+def variant_identity(spec: str) -> str:
+    """``css-id`` stays itself; ``path/to/file.py:Class`` becomes ``Class@<sha256 of the
+    file>`` (the path as given when the file cannot be read: loading it fails anyway)."""
+    path, sep, cls = spec.rpartition(":")
+    if not sep or not path.endswith(".py"):
+        return spec
+    try:
+        return f"{cls}@{hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}"
+    except OSError:
+        return spec
 
 
 def _plain(x: object) -> object:
@@ -96,3 +115,9 @@ class ExploreConfig:
     """State budget of that search."""
     replay: str | None = field(default=None)
     """A schedule token to replay (strategy REPLAY)."""
+    state_store: str = "exact"
+    """How visited states are stored: ``exact`` or ``hash-compact`` (128-bit BLAKE2b),
+    see :mod:`memcglab.explore.statestore`."""
+    force_cycle_analysis: bool = False
+    """Look for non-progress cycles even where no program can loop (tests compare the
+    shortcut with the full analysis)."""

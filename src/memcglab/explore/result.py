@@ -19,6 +19,7 @@ class ExitReason(Enum):
     TIME_BUDGET = "stopped at the time budget"
     REPLAYED = "replayed the schedule"
     FIRST_FOUND = "stopped at the first violation"
+    MEMORY_BUDGET = "stopped at the memory budget"
 
 
 @dataclass(slots=True)
@@ -36,6 +37,8 @@ class Finding:
     found_by: str
     minimal_over_all: bool = False
     """True: minimal over every interleaving; False: within the interleaving points."""
+    loop_at: int | None = None
+    """A lasso (livelock): the trace repeats forever from this operation on."""
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -59,6 +62,10 @@ class CheckResult:
     data_races: list[str] = field(default_factory=list)
     bounds: dict[str, object] = field(default_factory=dict)
     first_found_at: dict[str, int] = field(default_factory=dict)
+    opaque_access: str | None = None
+    """An access the reduction could not account for (then it was switched off)."""
+    reproduced: bool | None = None
+    """Replay of a token that names its property: whether the run broke it again."""
 
     @property
     def proved(self) -> bool:

@@ -14,22 +14,37 @@
 
 from __future__ import annotations
 
+import gc
 import heapq
 import random
+from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
-from memcglab.errors import ConfigError
+from memcglab.errors import ConfigError, InternalError
 from memcglab.explore.config import ExploreConfig, Strategy
+from memcglab.explore.cycles import find_fair_cycle, has_cycle, local_cycles_possible
 from memcglab.explore.races import ALL_RACES, Race, classify
 from memcglab.explore.result import CheckResult, ExitReason, Finding
 from memcglab.explore.schedule import Schedule
+from memcglab.explore.statestore import key_function
 from memcglab.explore.system import State, System, TraceEntry
-from memcglab.explore.visibility import object_name
+from memcglab.explore.visibility import AccessSummary, object_name
 from memcglab.runtime.machine import TERMINATION, Violation
 
 Clock = Callable[[], float]
+Progress = Callable[[int, int, int], None]  # (states, transitions, frontier), about 1/s
+LIVELOCK = "livelock"  # the finding key of a fair non-progress cycle
+
+
+class MemoryProbe(Protocol):
+    """Tells the search when the process has used the memory it may use (the shell reads
+    the process's size; the core never does I/O)."""
+
+    def exceeded(self) -> bool: ...
+
 FindingKey = tuple[str, str | None]
 CLASSIFY_CAP = 5000
 FULL_SHRINK_STATES = 200_000  # budget of the unreduced minimal-counterexample search
@@ -41,9 +56,11 @@ class _Raw:
 
     violation: Violation
     path: list[int]
+    loop_at: int | None = None  # a lasso: the path repeats forever from this block on
 
 
-def check(system: System, cfg: ExploreConfig, clock: Clock) -> CheckResult:
+def check(system: System, cfg: ExploreConfig, clock: Clock, progress: Progress | None = None,
+          memory: MemoryProbe | None = None) -> CheckResult:
     """Run the configured strategy; shrink every finding to a minimal one."""
     system.max_block_steps = cfg.max_steps
     if cfg.strategy is Strategy.REPLAY:
@@ -51,7 +68,7 @@ def check(system: System, cfg: ExploreConfig, clock: Clock) -> CheckResult:
     start = clock()
     deadline = None if cfg.time_budget_s is None else start + cfg.time_budget_s
     if cfg.strategy is Strategy.EXHAUSTIVE:
-        result, raws = _exhaustive(system, cfg, clock, deadline)
+        result, raws = _exhaustive(system, cfg, clock, deadline, progress, memory)
     else:
         result, raws = _random_runs(system, cfg, cfg.strategy is Strategy.PCT, clock,
                                     deadline)
@@ -69,27 +86,81 @@ def _por(system: System, cfg: ExploreConfig) -> bool:
 
 
 def _exhaustive(system: System, cfg: ExploreConfig, clock: Clock,
-                deadline: float | None) -> tuple[CheckResult, dict[FindingKey, _Raw]]:
+                deadline: float | None, progress: Progress | None = None,
+                memory: MemoryProbe | None = None,
+                ) -> tuple[CheckResult, dict[FindingKey, _Raw]]:
     por = _por(system, cfg)
     visible: frozenset[int] | None = frozenset() if por else None
     rounds = 0
-    while True:
-        system.set_visible(visible)
-        system.reset_summary(por)
-        result, raws, restart = _bfs(system, cfg, clock, deadline, visible)
-        if restart is None:
-            break
-        visible = restart
-        rounds += 1
-    result.por_rounds = rounds
+    opaque = None
+    # The stored states are long-lived tuples the cyclic garbage collector would walk again
+    # and again (a 50% slower search at 100k states); the search makes no reference cycles
+    # (states are tuples of values), so it runs with the collector paused.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while True:
+            system.set_visible(visible)
+            system.reset_summary(visible is not None)
+            result, raws, restart, graph = _bfs(system, cfg, clock, deadline, visible,
+                                                progress=progress, memory=memory)
+            if restart is None:
+                break
+            visible, opaque = restart.visible, restart.opaque or opaque
+            rounds += 1
+        result.por_rounds = rounds
+        result.opaque_access = opaque
+        if result.exit_reason is ExitReason.EXHAUSTED and not (raws and cfg.stop_on_first):
+            lasso = _livelock(system, cfg, clock, deadline, visible, graph)
+            if lasso is not None:
+                raws[(TERMINATION, LIVELOCK)] = lasso
+    finally:
+        if was_enabled:
+            gc.enable()
     _describe_points(system, result, visible)
     return result, raws
+
+
+def _livelock(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | None,
+              visible: frozenset[int] | None, graph: _Graph) -> _Raw | None:
+    """A fair non-progress cycle, as a lasso (docs/internals.md, :mod:`.cycles`)."""
+    if not cfg.force_cycle_analysis and not local_cycles_possible(system.programs):
+        return None
+    if not has_cycle(len(graph.parent), graph.parent, graph.parent_tid, graph.extra,
+                     len(graph.enabled)):
+        return None
+    if cfg.symmetry:
+        # Under symmetry a cycle of canonical states need not close on concrete thread ids:
+        # look for it in the concrete graph (only variants whose code can loop get here).
+        saved, system.summary = system.summary, None
+        try:
+            _, _, _, graph = _bfs(system, cfg, clock, deadline, visible, symmetry=False)
+        finally:
+            system.summary = saved
+    lasso = find_fair_cycle(len(graph.parent), graph.parent, graph.parent_tid, graph.extra,
+                            graph.enabled)
+    if lasso is None:
+        return None
+    return _Raw(livelock(len(lasso.cycle), lasso.movers, lasso.waiting),
+                [*lasso.prefix, *lasso.cycle], loop_at=len(lasso.prefix))
+
+
+def livelock(length: int, movers: Iterable[int], waiting: Iterable[int]) -> Violation:
+    """The termination violation of a fair cycle of ``length`` steps."""
+    msg = (f"livelock: a fair non-progress cycle of {length} operation(s) that repeats "
+           f"forever ({', '.join(f'CPU{t}' for t in sorted(movers))} run in it")
+    if waiting:
+        msg += ("; " + ", ".join(f"CPU{t}" for t in sorted(waiting))
+                + " wait(s) in it, blocked at some point of every round")
+    return Violation(TERMINATION, msg + ")")
 
 
 def _describe_points(system: System, result: CheckResult,
                      visible: frozenset[int] | None) -> None:
     if visible is None:
-        why = "the variant's invariants may read any state" if system.invariants else "--no-por"
+        why = ("the variant's invariants may read any state" if system.invariants
+               else f"the reduction cannot account for {result.opaque_access}"
+               if result.opaque_access else "--no-por")
         result.interleaving_points = [f"every operation ({why})"]
     else:
         names = [object_name(o, system.layout) for o in sorted(visible)]
@@ -98,35 +169,63 @@ def _describe_points(system: System, result: CheckResult,
         result.data_races = [system.layout.names[s] for s in system.summary.racy_slots()]
 
 
+@dataclass(frozen=True, slots=True)
+class _Restart:
+    visible: frozenset[int] | None  # None: every operation is an interleaving point
+    opaque: str | None = None
+
+
+def _learned(summary: AccessSummary, visible: frozenset[int]) -> _Restart | None:
+    if summary.opaque is not None:
+        return _Restart(None, summary.opaque)
+    grown = summary.conflicting()
+    return None if grown <= visible else _Restart(visible | grown)
+
+
+@dataclass(slots=True)
+class _Graph:
+    """The explored state graph: tree edges as parent pointers, the other edges apart, and
+    the enabled threads of each expanded state (a bit mask), for cycle detection."""
+
+    parent: array[int]
+    parent_tid: array[int]
+    extra: list[tuple[int, int, int]]
+    enabled: array[int]
+
+    def path_to(self, i: int) -> list[int]:
+        out: list[int] = []
+        while self.parent[i] >= 0:
+            out.append(self.parent_tid[i])
+            i = self.parent[i]
+        return out[::-1]
+
+
 def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | None,
-         visible: frozenset[int] | None
-         ) -> tuple[CheckResult, dict[FindingKey, _Raw], frozenset[int] | None]:
-    """One breadth-first pass. Returns a grown visible set when the pass learned that more
-    objects conflict (the caller restarts), else None."""
-    sym = cfg.symmetry
+         visible: frozenset[int] | None, symmetry: bool | None = None,
+         progress: Progress | None = None, memory: MemoryProbe | None = None,
+         ) -> tuple[CheckResult, dict[FindingKey, _Raw], _Restart | None, _Graph]:
+    """One breadth-first pass. Returns the interleaving points to restart with when the pass
+    learned that more objects conflict (or met an access the reduction cannot account for:
+    then every operation), else None."""
+    sym = cfg.symmetry if symmetry is None else symmetry
     bound = cfg.max_preemptions
     canon = system.canonical if sym else (lambda s, last=-1: (s, last))
+    keyf = key_function(cfg.state_store)
     init = system.initial()
-    ikey = hash(canon(init, -1))
-    parent: dict[int, tuple[int, int]] = {ikey: (0, -1)}
+    index: dict[Hashable, int] = {keyf(canon(init, -1)): 0}
+    graph = _Graph(array("q", [-1]), array("b", [-1]), [], array("q"))
+    parent, parent_tid, extra, en_masks = (graph.parent, graph.parent_tid, graph.extra,
+                                           graph.enabled)
     # With a preemption bound a state is keyed with the thread that ran last and the
     # preemptions used: a path stored for a key always reaches that key's concrete state,
     # so the thread ids of its successors stay valid under symmetry.
-    frontier: deque[tuple[State, int, int, int, int]] = deque([(init, ikey, 0, -1, 0)])
+    frontier: deque[tuple[State, int, int, int, int]] = deque([(init, 0, 0, -1, 0)])
     raws: dict[FindingKey, _Raw] = {}
     transitions = classified = 0
     reason = ExitReason.EXHAUSTED
     summary = system.summary
     check_every = 64
-
-    def path_to(key: int) -> list[int]:
-        out: list[int] = []
-        while True:
-            pk, tid = parent[key]
-            if tid < 0:
-                return out[::-1]
-            out.append(tid)
-            key = pk
+    next_report = 0.0
 
     def found(v: Violation, path: list[int]) -> None:
         nonlocal classified
@@ -140,27 +239,38 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
 
     n_expanded = 0
     while frontier:
-        state, key, depth, last, pre = frontier.popleft()
+        state, idx, depth, last, pre = frontier.popleft()
         n_expanded += 1
         if n_expanded % check_every == 0:
             if summary is not None and visible is not None:
-                grown = summary.conflicting()
-                if not grown <= visible:
-                    return CheckResult([], reason, "exhaustive"), {}, visible | grown
-            if deadline is not None and clock() > deadline:
+                restart = _learned(summary, visible)
+                if restart is not None:
+                    return CheckResult([], reason, "exhaustive"), {}, restart, graph
+            now = clock()
+            if deadline is not None and now > deadline:
                 reason = ExitReason.TIME_BUDGET
                 break
-            if len(parent) > cfg.max_states:
+            if len(index) > cfg.max_states:
                 reason = ExitReason.MAX_STATES
                 break
+            if memory is not None and n_expanded % 4096 == 0 and memory.exceeded():
+                reason = ExitReason.MEMORY_BUDGET
+                break
+            if progress is not None and now >= next_report:
+                next_report = now + 1.0
+                progress(len(index), transitions, len(frontier))
         if raws and cfg.stop_on_first:
             reason = ExitReason.FIRST_FOUND
             break
         enabled = system.enabled(state)
+        mask = 0
+        for tid in enabled:
+            mask |= 1 << tid
+        en_masks.append(mask)  # states are expanded in index order
         if not enabled:
             v = system.stuck(state)
             if v is not None:
-                found(v, path_to(key))
+                found(v, graph.path_to(idx))
             continue
         for tid in enabled:
             npre = pre
@@ -173,24 +283,30 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
             if v is None and depth + n > cfg.max_steps:
                 v = Violation(TERMINATION, f"a run exceeded max_steps={cfg.max_steps}")
             if v is not None:
-                found(v, [*path_to(key), tid])
+                found(v, [*graph.path_to(idx), tid])
                 continue
             nlast = tid if bound is not None else -1
-            nkey = hash(canon(new, nlast) if bound is None else (canon(new, nlast), npre))
-            if nkey in parent:
+            nkey = keyf(canon(new, nlast) if bound is None else (canon(new, nlast), npre))
+            seen = index.get(nkey)
+            if seen is not None:
+                extra.append((idx, seen, tid))
                 continue
-            parent[nkey] = (key, tid)
-            frontier.append((new, nkey, depth + n, nlast, npre))
-    if summary is not None and visible is not None and reason is not ExitReason.FIRST_FOUND:
-        grown = summary.conflicting()
-        if not grown <= visible:
-            return CheckResult([], reason, "exhaustive"), {}, visible | grown
-    result = CheckResult([], reason, "exhaustive", states=len(parent), transitions=transitions)
+            nidx = index[nkey] = len(parent)
+            parent.append(idx)
+            parent_tid.append(tid)
+            frontier.append((new, nidx, depth + n, nlast, npre))
+    if summary is not None and visible is not None:
+        # Also after --first: a violation found before the interleaving points reached
+        # their fixpoint may be an artefact of the reduction.
+        restart = _learned(summary, visible)
+        if restart is not None:
+            return CheckResult([], reason, "exhaustive"), {}, restart, graph
+    result = CheckResult([], reason, "exhaustive", states=len(index), transitions=transitions)
     result.bounds = {"max_steps": cfg.max_steps, "symmetry": sym, "por": cfg.por,
                      "max_states": cfg.max_states}
     if bound is not None:
         result.bounds["max_preemptions"] = bound
-    return result, raws, None
+    return result, raws, None, graph
 
 
 def _classify_path(system: System, path: list[int], v: Violation) -> Race | None:
@@ -198,9 +314,11 @@ def _classify_path(system: System, path: list[int], v: Violation) -> Race | None
     return classify(trace, v)
 
 
-def _run_blocks(system: System, path: list[int]) -> list[TraceEntry]:
+def _run_blocks(system: System, path: list[int], state: State | None = None
+                ) -> list[TraceEntry]:
     """Replay a block-level path under the current visible set, recording every op."""
-    state = system.initial()
+    if state is None:
+        state = system.initial()
     trace: list[TraceEntry] = []
     saved, system.summary = system.summary, None
     try:
@@ -229,14 +347,14 @@ def minimal(system: System, target: FindingKey, budget: int,
         (0, 0, seq, -1, init, None)]  # (steps, preemptions, seq, last tid, state, goal)
     parents: list[tuple[int, int]] = [(-1, -1)]  # node id -> (parent node, tid)
     node_of_seq = {0: 0}
-    settled: set[int] = set()
+    settled: set[Hashable] = set()  # exact states: no two ever merged
     while heap:
         steps, pre, s, last, state, goal = heapq.heappop(heap)
         node = node_of_seq.pop(s)
         if goal is not None:
             return _node_path(parents, node), goal
         assert state is not None
-        ckey = hash(system.canonical(state, last))
+        ckey = system.canonical(state, last)
         if ckey in settled:
             continue
         settled.add(ckey)
@@ -377,7 +495,21 @@ def _findings(system: System, cfg: ExploreConfig, raws: dict[FindingKey, _Raw],
         over_all = False
         op_level = bool(path) and path[0] == -1
         trace: list[TraceEntry] | None = None
-        if cfg.shrink:
+        loop_at: int | None = None
+        if raw.loop_at is not None:
+            # A lasso: its prefix is a shortest one (breadth-first), the cycle as built.
+            trace = _run_blocks(system, path[:raw.loop_at])
+            loop_at = len(trace)
+            trace += _run_blocks(system, path[raw.loop_at:], _replay_state(system, path[
+                :raw.loop_at]))
+            # The lasso as an operation-level run, checked exactly as a replay checks it
+            # (its message counts operations, not blocks).
+            trace, closed = replay_ops(system, [e.tid for e in trace], None, loop_at)
+            if closed is None:
+                raise InternalError("a livelock found by the search does not close as a "
+                                    "cycle when replayed")
+            v = closed
+        elif cfg.shrink:
             # First over every interleaving (no reduction), so that "minimal" holds for
             # all runs; where that is too big, within the interleaving points in force.
             reduced = system.visible
@@ -398,11 +530,23 @@ def _findings(system: System, cfg: ExploreConfig, raws: dict[FindingKey, _Raw],
         race = classify(trace, v)
         out.append(Finding(
             prop=v.prop, message=v.message, race=race,
-            schedule=Schedule(system.config.digest(), tuple(e.tid for e in trace)),
+            schedule=Schedule(system.config.digest(), tuple(e.tid for e in trace), v.prop,
+                              loop_at),
             trace=trace, steps=sum(1 for e in trace if e.op.kind.name != "NOTE"),
             preemptions=count_preemptions(system, trace), minimal=is_min,
-            found_by=found_by, minimal_over_all=over_all))
+            found_by=found_by, minimal_over_all=over_all, loop_at=loop_at))
     return out
+
+
+def _replay_state(system: System, path: list[int]) -> State:
+    state = system.initial()
+    saved, system.summary = system.summary, None
+    try:
+        for tid in path:
+            state, _, _ = system.block(state, tid)
+    finally:
+        system.summary = saved
+    return state
 
 
 def count_preemptions(system: System, trace: list[TraceEntry]) -> int:
@@ -425,28 +569,58 @@ def count_preemptions(system: System, trace: list[TraceEntry]) -> int:
 # -- replay ---------------------------------------------------------------------------------
 
 
-def replay_ops(system: System, tids: list[int]) -> tuple[list[TraceEntry], Violation | None]:
-    """Run an operation-level schedule exactly; refuse one that does not fit."""
+def replay_ops(system: System, tids: list[int], max_steps: int | None = None,
+               loop_at: int | None = None) -> tuple[list[TraceEntry], Violation | None]:
+    """Run an operation-level schedule exactly; refuse one that does not fit.
+
+    ``max_steps``: the run breaks ``termination`` once it has run more operations (as in
+    the search). ``loop_at``: the schedule is a lasso whose cycle starts at that operation;
+    it breaks ``termination`` if the cycle returns to the state it left and is fair."""
     state = system.initial()
     trace: list[TraceEntry] = []
     saved, system.summary = system.summary, None
+    loop_state: State | None = None
+    enabled_each: list[list[int]] = []
     try:
         for i, tid in enumerate(tids):
+            if i == loop_at:
+                loop_state = state
             if not 0 <= tid < system.nthreads:
                 raise ConfigError(f"--replay: step {i} names CPU{tid}; this configuration "
                                   f"has CPU0..CPU{system.nthreads - 1}")
-            if tid not in system.enabled(state):
+            enabled = system.enabled(state)
+            if loop_state is not None:
+                enabled_each.append(enabled)
+            if tid not in enabled:
                 raise ConfigError(f"--replay: at step {i} CPU{tid} cannot run (it has "
                                   "finished or is blocked); the token does not fit this "
                                   "configuration")
             state, _, v = system.block(state, tid, trace, single=True)
+            if v is None and max_steps is not None and len(trace) > max_steps:
+                v = Violation(TERMINATION, f"a run exceeded max_steps={max_steps}")
             if v is not None:
                 return trace, v
+        if loop_state is not None:
+            return trace, _lasso_closes(system, loop_state, state, tids[loop_at:],
+                                        enabled_each)
         if not system.enabled(state):
             return trace, system.stuck(state)
     finally:
         system.summary = saved
     return trace, None
+
+
+def _lasso_closes(system: System, start: State, end: State, cycle: list[int],
+                  enabled_each: list[list[int]]) -> Violation | None:
+    """A livelock, if the cycle came back to its first state and is weakly fair: no thread
+    stays enabled throughout it without running."""
+    if end != start:
+        return None
+    movers = set(cycle)
+    always = set(enabled_each[0]).intersection(*map(set, enabled_each))
+    if always - movers:
+        return None
+    return livelock(len(cycle), movers, set().union(*map(set, enabled_each)) - movers)
 
 
 def replay(system: System, cfg: ExploreConfig) -> CheckResult:
@@ -457,13 +631,17 @@ def replay(system: System, cfg: ExploreConfig) -> CheckResult:
         raise ConfigError(
             f"--replay: the token was made for configuration {sched.digest}, this one is "
             f"{system.config.digest()}; pass the same configuration flags or file")
-    trace, v = replay_ops(system, list(sched.tids))
+    trace, v = replay_ops(system, list(sched.tids), cfg.max_steps, sched.loop_at)
     findings = []
     if v is not None:
         findings.append(Finding(
             prop=v.prop, message=v.message, race=classify(trace, v), schedule=sched,
             trace=trace, steps=sum(1 for e in trace if e.op.kind.name != "NOTE"),
-            preemptions=count_preemptions(system, trace), minimal=False, found_by="replay"))
+            preemptions=count_preemptions(system, trace), minimal=False, found_by="replay",
+            loop_at=sched.loop_at if sched.loop_at is not None and sched.loop_at < len(
+                trace) else None))
     result = CheckResult(findings, ExitReason.REPLAYED, "replay", executions=1)
-    result.bounds = {"schedule steps": len(sched.tids)}
+    result.bounds = {"schedule steps": len(sched.tids), "max_steps": cfg.max_steps}
+    if sched.prop is not None:
+        result.reproduced = v is not None and v.prop == sched.prop
     return result

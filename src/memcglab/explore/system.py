@@ -10,16 +10,18 @@ This module never chooses; it only says what can run and what happens (conventio
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import sys
+import types
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from memcglab.errors import ConfigError
+from memcglab.errors import ConfigError, ModelError
 from memcglab.explore.config import ModelConfig
-from memcglab.explore.visibility import AccessSummary, op_visible
+from memcglab.explore.visibility import AccessSummary, monitor_slots, op_visible
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.iterator import MemcgIter, StateView
-from memcglab.kernel.registry import resolve_variant
+from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
 from memcglab.kernel.vmscan import admin, reclaimer
 from memcglab.model.hierarchy import ROOT
 from memcglab.model.layout import Layout, Zone
@@ -36,8 +38,46 @@ from memcglab.runtime.ops import Kind, Op
 from memcglab.runtime.program import Program
 
 State = tuple[tuple[Any, ...], tuple[ThreadComp, ...]]
-_BLOCKING = frozenset({Kind.LOCK, Kind.RMDIR})
+_BLOCKING = frozenset({Kind.LOCK, Kind.RMDIR, Kind.CLEAR_CSS_REFS, Kind.SYNC_RCU_WAIT})
 _STATEFUL_REF = frozenset({Kind.TRYGET, Kind.GET, Kind.PUT, Kind.RMDIR})
+# Operations whose writes depend on the state (a put that releases, an unlock that ends a
+# grace period, the cgroup changes): while the reduction learns, every slot one of them
+# changed is recorded as a write, whatever the op's own rule in visibility.py says, so a
+# write the rules miss still makes its object an interleaving point.
+_DIFFED = frozenset(Kind) - {Kind.NOTE, Kind.WALK_START, Kind.LOAD, Kind.STORE, Kind.LOCK,
+                             Kind.UNLOCK, Kind.RCU_LOCK, Kind.CSS_GET_NEXT, Kind.CLAIM}
+_SLOT_OPS = frozenset({Kind.LOAD, Kind.STORE, Kind.LOCK, Kind.UNLOCK})
+
+
+def hidden_state_guard(variant: MemcgIter) -> Callable[[], Hashable] | None:
+    """For a user's variant: a snapshot of the state its code could keep outside local
+    variables (attributes of the object and of its classes, globals of its modules), which
+    the program compares before and after every step it compiles. Built-in variants are
+    reviewed code and get none (it would cost every compile)."""
+    user = [c for c in type(variant).__mro__
+            if c.__module__ not in ("builtins", "abc") and not c.__module__.startswith(
+                "memcglab.")]
+    if not user:
+        return None
+    modules = [m for m in {c.__module__: sys.modules.get(c.__module__) for c in user}.values()
+               if m is not None]
+
+    def plain(name: str, value: object) -> bool:
+        return not (name.startswith("__") or callable(value) or isinstance(
+            value, (types.ModuleType, staticmethod, classmethod, property)))
+
+    def snapshot() -> Hashable:
+        items = [(f"self.{k}", repr(v)) for k, v in vars(variant).items()]
+        for c in user:
+            items += [(f"{c.__qualname__}.{k}", repr(v)) for k, v in vars(c).items()
+                      if plain(k, v)]
+        for m in modules:
+            items += [(f"global {k} of {m.__name__}", repr(v)) for k, v in vars(m).items()
+                      if plain(k, v)]
+        return tuple(items)
+
+    return snapshot
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +111,9 @@ class System:
                              reverse=True))
         self.layout = Layout(topo, zones, prios, roots, self.variant_cls.iter_fields)
         self.k = KernelContext(self.layout)
-        self.variant = self.variant_cls(self.k)
+        self.variant = instantiate_variant(self.variant_cls, self.k)
         self.machine = Machine(self.layout, self.variant_cls.semantics)
-        self.invariants = self.variant.invariants()
+        self.invariants = variant_invariants(self.variant)
 
         # One Program per distinct reclaimer spec: identical reclaimers share code and
         # transition table, and form one symmetry class.
@@ -81,10 +121,12 @@ class System:
         self.classes: list[list[int]] = []
         by_spec: dict[Hashable, tuple[Program, list[int]]] = {}
         k, var = self.k, self.variant
+        guard = hidden_state_guard(var)
         for spec in config.reclaimers:
             if spec not in by_spec:
                 prog = Program(f"reclaimer{len(by_spec)}",
-                               lambda s=spec: reclaimer(k, var, s))  # type: ignore[misc]
+                               lambda s=spec: reclaimer(k, var, s),  # type: ignore[misc]
+                               guard)
                 by_spec[spec] = (prog, [])
                 self.classes.append(by_spec[spec][1])
             prog, members = by_spec[spec]
@@ -100,6 +142,7 @@ class System:
         self._vis_lists: dict[int, list[bool | None]] = {}
         self.max_block_steps = 5000
         self._recorded: set[tuple[int, int, int, tuple[int, ...]]] = set()
+        self._monitor_slots = monitor_slots(self.layout)
 
     # -- states -----------------------------------------------------------------------------
 
@@ -124,6 +167,8 @@ class System:
         v = lst[lsid]
         if v is None:
             op = prog.pending[lsid]
+            if op is not None:
+                self.check_op(op)
             v = lst[lsid] = op is not None and op_visible(op, self.visible, self.layout)
         return v
 
@@ -170,6 +215,8 @@ class System:
         summary = self.summary
         recorded = self._recorded
         lsid = threads[tid][LSID]
+        if lsid >= len(vis) or vis[lsid] is None:
+            self.is_visible(tid, lsid)  # checks the first op too
         steps = 0
         violation: Violation | None = None
         while True:
@@ -185,21 +232,25 @@ class System:
                 if v or (op.kind in _BLOCKING and not machine.enabled(shared, op)):
                     break
             held = threads[tid][HELD]
+            before = shared[:] if summary is not None and op.kind in _DIFFED else None
             result, violation = machine.apply(shared, threads, tid, op)
             if summary is not None:
-                # Accesses are idempotent for the summary, except reference-count operations
-                # whose effect depends on the state: record each (thread, op, locks) once.
+                # Accesses are idempotent for the summary, except those of operations whose
+                # effect depends on the state: record each (thread, op, locks) once.
                 key = (tid, id(prog), lsid, held)
-                if op.kind in _STATEFUL_REF or key not in recorded:
+                if before is not None or key not in recorded:
                     recorded.add(key)
                     summary.record(op, tid, held, result, shared)
+                if before is not None:
+                    summary.record_writes(op, tid, [i for i, (a, b) in enumerate(
+                        zip(before, shared, strict=True)) if a is not b and a != b])
             if trace is not None:
                 trace.append(TraceEntry(tid, op, result))
             lsid = prog.step(lsid, result)
             steps += 1
             if violation is None and self.invariants:
                 violation = self._check_invariants(shared)
-            if violation is None and steps >= self.max_block_steps:
+            if violation is None and steps > self.max_block_steps:
                 # A thread that never reaches an interleaving point (a walk that never ends)
                 # must not hang the search.
                 violation = Violation(TERMINATION, f"CPU{tid} ran {steps} operations without "
@@ -209,6 +260,20 @@ class System:
         t = threads[tid]
         threads[tid] = (lsid, t[1], t[2], t[3], t[4])
         return (tuple(shared), tuple(threads)), steps, violation
+
+    def check_op(self, op: Op) -> None:
+        """Refuse an access model code may not make: a slot that does not exist, or one of
+        the monitors' own slots (they are bookkeeping, not kernel state)."""
+        if op.kind in _SLOT_OPS:
+            slot = op.a
+            if type(slot) is not int or not 0 <= slot < self.layout.size:
+                raise ModelError(f"{op.kind.name.lower()} of slot {slot!r}: no such slot "
+                                 f"(0..{self.layout.size - 1}); use the slot numbers of "
+                                 "the layout (it.position, k.layout.refcnt[g], ...)")
+            if slot in self._monitor_slots:
+                raise ModelError(f"{op.kind.name.lower()} of {self.layout.names[slot]}: "
+                                 "that slot is the invariant monitors' bookkeeping, not "
+                                 "kernel state; model code may not access it")
 
     def _visible_list(self, prog: Program) -> list[bool | None]:
         lst = self._vis_lists.get(id(prog))

@@ -22,6 +22,7 @@ gives the argument; ``--no-por`` makes every operation an interleaving point.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from memcglab.model.layout import GroupState, Layout
@@ -32,8 +33,29 @@ GSTATE = -2
 RCU = -3
 
 
+# Op kinds whose accesses this module accounts for. Any other kind (a new op, or one a
+# variant makes up) is opaque: the search then gives up the reduction altogether.
+KNOWN_KINDS = frozenset({
+    Kind.NOTE, Kind.LOAD, Kind.STORE, Kind.LOCK, Kind.UNLOCK, Kind.RCU_LOCK, Kind.RCU_UNLOCK,
+    Kind.CSS_GET_NEXT, Kind.TRYGET, Kind.GET, Kind.PUT, Kind.CLAIM, Kind.WALK_START,
+    Kind.MKDIR, Kind.RMDIR, Kind.CLEAR_CSS_REFS, Kind.SYNC_RCU_START, Kind.SYNC_RCU_WAIT,
+    Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE})
+# The removing task's steps (kernel/cgroup.c v3.7 cgroup_rmdir -> cgroup_diput): each is an
+# interleaving point of its own, and these are the objects each one touches.
+_REMOVAL_WRITES: dict[Kind, tuple[int, ...]] = {
+    Kind.SYNC_RCU_START: (RCU,),  # reads every reader's RCU depth, counts them
+    Kind.SYNC_RCU_WAIT: (RCU,),  # waits on the readers' count
+    Kind.FREE_CSS_ID: (IDR,),  # unpublishes the css id
+    Kind.CALL_RCU_FREE: (RCU, GSTATE),  # registers with the readers; may free the group now
+}
+
+
 class AccessSummary:
-    """Accesses seen across a whole search, per object."""
+    """Accesses seen across a whole search, per object.
+
+    Three kinds of access: a *read*, a *write*, and an *add* (css_get / css_tryget /
+    css_put that neither fails nor reaches zero: additions commute with one another, but
+    not with a read of the count)."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -42,8 +64,10 @@ class AccessSummary:
         self.locksets: dict[int, frozenset[int]] = {}
         self.acquirers: dict[int, set[int]] = {}
         self.ref_users: dict[int, set[int]] = {}
+        self.ref_readers: dict[int, set[int]] = {}
         self.zero_touched: set[int] = set()
-        self._ref_slot = {s: g for g, s in enumerate(layout.refcnt)}
+        self.opaque: str | None = None  # the first access the reduction cannot account for
+        self._ref_slots = frozenset(layout.refcnt)
 
     def _access(self, obj: int, tid: int, write: bool, held: Iterable[int]) -> None:
         (self.writers if write else self.readers).setdefault(obj, set()).add(tid)
@@ -51,27 +75,40 @@ class AccessSummary:
         old = self.locksets.get(obj)
         self.locksets[obj] = ls if old is None else old & ls
 
+    def _slot_access(self, slot: int, tid: int, write: bool, held: Iterable[int]) -> None:
+        """A plain load or store of any slot, whatever it holds."""
+        if slot in self._ref_slots:
+            # A reference count read or written as memory: it conflicts with every
+            # get / tryget / put of another thread, locks or not (those are atomics).
+            (self.ref_readers if not write else self.ref_users).setdefault(
+                slot, set()).add(tid)
+            if write:
+                self.zero_touched.add(slot)
+            return
+        self._access(slot_object(slot, self.layout), tid, write, held)
+
     def record(self, op: Op, tid: int, held: tuple[int, ...], result: object,
                shared: list[object]) -> None:
         """Note the objects ``op`` touched (called after it was applied)."""
         k = op.kind
         lay = self.layout
         if k is Kind.LOAD:
-            self._access(op.a, tid, False, held)
+            self._slot_access(op.a, tid, False, held)
         elif k is Kind.STORE:
-            self._access(op.a, tid, True, held)
+            self._slot_access(op.a, tid, True, held)
             if op.a in lay.generation_iter:
                 self._access(GSTATE, tid, False, ())
         elif k is Kind.LOCK:
             self.acquirers.setdefault(op.a, set()).add(tid)
         elif k is Kind.CSS_GET_NEXT:
             self._access(IDR, tid, False, ())
-        elif k in (Kind.TRYGET, Kind.GET, Kind.PUT, Kind.RMDIR):
+        elif k in (Kind.TRYGET, Kind.GET, Kind.PUT, Kind.RMDIR, Kind.CLEAR_CSS_REFS):
             g = op.a
             slot = lay.refcnt[g]
             self.ref_users.setdefault(slot, set()).add(tid)
             if (result is False or shared[slot] == 0
-                    or shared[lay.gstate[g]] != GroupState.ONLINE or k is Kind.RMDIR):
+                    or shared[lay.gstate[g]] != GroupState.ONLINE
+                    or k in (Kind.RMDIR, Kind.CLEAR_CSS_REFS)):
                 self.zero_touched.add(slot)
                 self._access(GSTATE, tid, True, ())
                 self._access(IDR, tid, True, ())
@@ -82,6 +119,27 @@ class AccessSummary:
             self._access(GSTATE, tid, False, ())
         elif k in (Kind.RCU_LOCK, Kind.RCU_UNLOCK):
             self._access(RCU, tid, False, ())
+        elif k in _REMOVAL_WRITES:
+            for obj in _REMOVAL_WRITES[k]:
+                self._access(obj, tid, True, ())
+        elif k not in KNOWN_KINDS and self.opaque is None:
+            self.opaque = f"{k.name} ({op.text or 'no text'})"
+
+    def record_writes(self, op: Op, tid: int, slots: Iterable[int]) -> None:
+        """The slots ``op`` actually changed (the system diffs the state around it): each
+        is a write of its object, except a get / tryget / put's own count (an addition,
+        recorded by :meth:`record`) and the monitors' bookkeeping."""
+        lay = self.layout
+        own = lay.refcnt[op.a] if op.kind in (Kind.TRYGET, Kind.GET, Kind.PUT) else -1
+        monitors = monitor_slots(lay)
+        for slot in slots:
+            if slot == own or slot in monitors:
+                continue
+            if slot in self._ref_slots:
+                self.ref_users.setdefault(slot, set()).add(tid)
+                self.zero_touched.add(slot)
+            else:
+                self._access(slot_object(slot, lay), tid, True, ())
 
     def conflicting(self) -> frozenset[int]:
         """Objects on which two threads' operations may not commute."""
@@ -94,6 +152,10 @@ class AccessSummary:
         out.update(s for s, ts in self.acquirers.items() if len(ts) > 1)
         out.update(s for s in self.zero_touched if len(self.ref_users.get(s, ())) > 1
                    or GSTATE in out)
+        # A plain read of a count conflicts with another thread's get / tryget / put.
+        for s, readers in self.ref_readers.items():
+            if any(r != u for r in readers for u in self.ref_users.get(s, ())):
+                out.add(s)
         if GSTATE in out:
             out.add(RCU)
         return frozenset(out)
@@ -101,7 +163,28 @@ class AccessSummary:
     def racy_slots(self) -> list[int]:
         """Plain slots with a data race (for the report)."""
         return sorted(o for o in self.conflicting() if o >= 0 and o not in self.acquirers
-                      and o not in self.zero_touched)
+                      and o not in self.zero_touched and o not in self.ref_readers)
+
+
+def slot_object(slot: int, layout: Layout) -> int:
+    """The object a plain access of ``slot`` belongs to: lifecycle states and the css id
+    machinery (IDR slots, css ids, the id counter) are single objects for the reduction,
+    exactly as the cgroup-core operations record them."""
+    return _slot_objects(layout).get(slot, slot)
+
+
+@functools.cache
+def monitor_slots(layout: Layout) -> frozenset[int]:
+    """Slots that hold the invariant monitors' bookkeeping, not kernel state."""
+    return frozenset(s for it in layout.iter_list for s in (it.claims, it.baseline, it.rounds))
+
+
+@functools.cache
+def _slot_objects(layout: Layout) -> dict[int, int]:
+    out = {s: GSTATE for s in layout.gstate}
+    out.update((s, RCU) for s in layout.gp_readers)
+    out.update((s, IDR) for s in (*layout.idr, *layout.cssid, layout.next_id))
+    return out
 
 
 def op_visible(op: Op, visible: frozenset[int] | None, layout: Layout) -> bool:
@@ -109,10 +192,12 @@ def op_visible(op: Op, visible: frozenset[int] | None, layout: Layout) -> bool:
     if visible is None:  # no reduction: every operation is a point
         return op.kind not in (Kind.NOTE, Kind.WALK_START)
     k = op.kind
-    if k is Kind.LOAD or k is Kind.LOCK:
+    if k is Kind.LOAD or k is Kind.STORE:
+        obj = slot_object(op.a, layout)
+        return obj in visible or (k is Kind.STORE and op.a in layout.generation_iter
+                                  and GSTATE in visible)
+    if k is Kind.LOCK:
         return op.a in visible
-    if k is Kind.STORE:
-        return op.a in visible or (op.a in layout.generation_iter and GSTATE in visible)
     if k in (Kind.TRYGET, Kind.GET, Kind.PUT):
         return layout.refcnt[op.a] in visible
     if k is Kind.CSS_GET_NEXT:
@@ -121,7 +206,8 @@ def op_visible(op: Op, visible: frozenset[int] | None, layout: Layout) -> bool:
         return GSTATE in visible
     if k in (Kind.RCU_LOCK, Kind.RCU_UNLOCK):
         return RCU in visible
-    return k in (Kind.MKDIR, Kind.RMDIR)
+    # mkdir, rmdir, and any kind the reduction does not know are always points.
+    return k not in (Kind.NOTE, Kind.WALK_START, Kind.UNLOCK)
 
 
 def object_name(obj: int, layout: Layout) -> str:

@@ -149,7 +149,12 @@ def reclaimer(k: KernelContext, variant: MemcgIter, spec: ReclaimerSpec) -> Thre
 
 
 def admin(k: KernelContext, actions: tuple[AdminAction, ...]) -> Thread:
-    """A CPU running mkdir / rmdir in cgroupfs while reclaim runs."""
+    """A CPU running mkdir / rmdir in cgroupfs while reclaim runs, one after the other.
+
+    An rmdir is every step the removing task takes in v3.7, through ``free_css_id()`` and
+    ``call_rcu()`` (:func:`memcglab.kernel.cgroup.cgroup_rmdir`), so the next action starts
+    only after them: as in a shell running ``rmdir A; mkdir E``, where ``rmdir`` returns
+    after ``cgroup_diput()`` has run."""
     for action in actions:
         if action.op == "mkdir":
             cid = yield from cgroup_mkdir(k, action.memcg)

@@ -4,6 +4,8 @@ Shared state is one flat tuple of values so that the explorer can hash it, compa
 copy it cheaply. This module decides which slot holds what:
 
 * per group: its css reference count, its lifecycle state and its css id;
+* per group, for its removal: how many RCU readers the removing task's ``synchronize_rcu()``
+  (``cgroup_diput`` in kernel/cgroup.c v3.7) still waits for;
 * the css id IDR (``ss->idr`` in kernel/cgroup.c v3.7): id -> group index, -1 when free;
 * per reclaim iterator: the fields the variant declares (for the 3.x variants ``position``,
   ``generation`` and, in the seed patch, ``iter_lock``). One iterator exists per
@@ -23,13 +25,21 @@ from memcglab.model.hierarchy import Topology
 
 
 class GroupState(IntEnum):
-    """Lifecycle of a memcg (kernel_iterators.md 2.0)."""
+    """Lifecycle of a memcg (kernel_iterators.md 2.0).
+
+    In v3.7 (memcg sets ``__DEPRECATED_clear_css_refs``) rmdir removes a group only when its
+    base reference is the last one, so a removed group goes from ONLINE straight to RELEASED;
+    OFFLINE with references left exists only under ``Semantics(rmdir_waits_for_refs=False)``.
+    A RELEASED group stays in the IDR (``css_get_next()`` finds it, ``css_tryget()`` fails)
+    until the removing task's ``free_css_id()``; it is FREED after the grace period that
+    follows.
+    """
 
     ABSENT = 0  # not created yet
     ONLINE = 1
-    OFFLINE = 2  # rmdir'ed; css references may remain
-    RELEASED = 3  # reference count reached zero; RCU readers may still see it
-    FREED = 4  # after an RCU grace period
+    OFFLINE = 2  # rmdir'ed; css references remain
+    RELEASED = 3  # removed and no reference left; readers may still find and dereference it
+    FREED = 4  # kfree'd after an RCU grace period
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,9 @@ class Layout:
                     if "generation" in fields:
                         self.generation_iter[fields["generation"]] = slots
         self.iter_list = list(self.iters.values())
+        # Last, so that adding them moved no other slot.
+        self.gp_readers = [self._slot(f"{topology.name(g)}.synchronize_rcu.readers", 0)
+                           for g in range(n)]
         self._by_tuple = {(k.root, k.zone, k.priority): v for k, v in self.iters.items()}
         self.size = len(self.names)
 

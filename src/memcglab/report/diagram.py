@@ -36,8 +36,9 @@ def step_text(e: TraceEntry, names: Sequence[str]) -> str:
 
 
 def draw(trace: Sequence[TraceEntry], names: Sequence[str], labels: dict[int, str],
-         failure: str) -> str:
-    """The diagram of a trace; ``failure`` is printed under the last step."""
+         failure: str, loop_at: int | None = None) -> str:
+    """The diagram of a trace; ``failure`` is printed under the last step. A lasso
+    (``loop_at``) is drawn with its cycle between two marks."""
     tids = sorted({e.tid for e in trace})
     col = {t: i for i, t in enumerate(tids)}
     texts = []
@@ -50,10 +51,15 @@ def draw(trace: Sequence[TraceEntry], names: Sequence[str], labels: dict[int, st
     width += 2
     lines = ["".join(labels.get(t, f"CPU{t}").ljust(width) for t in tids).rstrip(),
              "".join(("-" * (width - 2)).ljust(width) for _ in tids).rstrip()]
-    for e, text in zip(trace, texts, strict=True):
+    full = width * len(tids)
+    for i, (e, text) in enumerate(zip(trace, texts, strict=True)):
+        if i == loop_at:
+            lines.append(" cycle: from here the run repeats forever ".center(full, "~").rstrip())
         if len(text) > width - 1:
             text = text[:width - 4] + "..."
         lines.append((" " * (width * col[e.tid]) + text).rstrip())
+    if loop_at is not None:
+        lines.append(" back to the start of the cycle ".center(full, "~").rstrip())
     marker = " " * (width * col[trace[-1].tid]) + "^^^ " if trace else ""
     lines.append(marker + failure)
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Reports of ``memcglab run`` and ``memcglab compare``: terminal tables, files, HTML.
 
-``write_outputs`` writes everything into a temporary folder beside ``--out`` and renames it
-into place at the end, so a failure leaves no half-written directory behind.
+``write_outputs`` writes everything through :mod:`memcglab.report.outdir`: into a temporary
+folder first, moved into place at the end, and never over a file memcglab did not write.
 """
 
 from __future__ import annotations
@@ -10,20 +10,19 @@ import base64
 import csv
 import html
 import json
-import os
 import re
-import shutil
-import tempfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from memcglab.errors import ConfigError
 from memcglab.metrics.summary import SERIES_COLUMNS, series_rows
 from memcglab.report import plots
+from memcglab.report.outdir import MARKER, OutDir, check_out, write_folder
 from memcglab.sim.engine import SimRun
 
 
@@ -71,24 +70,30 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
     return out
 
 
+def print_line(console: Console, line: str) -> None:
+    """One line as it is: never wrapped at the console's width (a command line must stay
+    one line to be copied), never read as rich markup (paths may hold brackets)."""
+    console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
 def print_run(console: Console, m: dict[str, Any], replay: str) -> None:
     s = m["scenario"]
-    console.print(f"memcglab run: {s['name']} (variant {s['variant']}, seed {s['seed']}, "
-                  f"{s['duration_ms']:g} ms simulated, {s['cpus']} CPUs, "
-                  f"{s['processes']} processes)")
+    print_line(console, f"memcglab run: {s['name']} (variant {s['variant']}, seed {s['seed']}, "
+                        f"{s['duration_ms']:g} ms simulated, {s['cpus']} CPUs, "
+                        f"{s['processes']} processes)")
     if s["description"]:
-        console.print(f"  {s['description']}")
+        print_line(console, f"  {s['description']}")
     console.print(group_table(m, "per group (pages of 4K)"))
     for line in summary_lines(m):
-        console.print(line)
-    console.print(f"replay: {replay}")
+        print_line(console, line)
+    print_line(console, f"replay: {replay}")
 
 
 def print_compare(console: Console, results: dict[str, dict[str, Any]]) -> None:
     t = Table(title="variants side by side", title_justify="left")
     t.add_column("metric")
     for v in results:
-        t.add_column(v, justify="right")
+        t.add_column(Text(v), justify="right")  # a variant path may hold brackets
     rows: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
         ("Jain(reclaim/usage share)", lambda m: m["fairness"]["jain_index_reclaim_per_usage"]),
         ("stddev/mean(reclaimed)", lambda m: m["fairness"]["reclaim_stddev_over_mean"]),
@@ -162,22 +167,38 @@ def _html(title: str, metrics: dict[str, dict[str, Any]], images: dict[str, byte
     return "\n".join(parts)
 
 
-def write_outputs(out: Path, runs: dict[str, SimRun], metrics: dict[str, dict[str, Any]],
-                  parquet: bool = True) -> list[str]:
-    """Write metrics, series, plots and report.html into ``out``, atomically."""
-    parent = out.resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    except OSError as e:
-        raise ConfigError(f"--out {out}: cannot create it: {e.strerror}") from e
-    tmp.chmod(0o755)
-    try:
+# Names the top of a compare folder uses for itself: no variant folder may take them.
+_RESERVED = {"compare.json", "shares.png", "report.html", MARKER}
+
+
+def variant_folders(variants: Sequence[str]) -> dict[str, str]:
+    """A folder name per variant of a compare: the variant made filename-safe (a path
+    ``dir/file.py:Class`` becomes ``dir_file.py_Class``); when two would share a name, each
+    of them gets a checksum of its spelling, so no variant ever writes over another."""
+    base = {v: re.sub(r"[^A-Za-z0-9_.-]+", "_", v).lstrip("._-") or "variant"
+            for v in variants}
+    taken = [b.lower() for b in base.values()]
+    out = {}
+    for v, b in base.items():
+        if taken.count(b.lower()) > 1 or b in _RESERVED:
+            b = f"{b}-{zlib.crc32(v.encode()):08x}"
+        out[v] = b
+    return out
+
+
+def write_outputs(out: OutDir | Path, runs: dict[str, SimRun],
+                  metrics: dict[str, dict[str, Any]], parquet: bool = True) -> list[str]:
+    """Write metrics, series, plots and report.html into ``out`` (a folder checked by
+    :func:`~memcglab.report.outdir.check_out`), atomically; returns the files written."""
+    single = len(runs) == 1
+    if isinstance(out, Path):
+        out = check_out(str(out), "run" if single else "compare", force=False)
+    folders = variant_folders(list(runs))
+
+    def fill(tmp: Path) -> None:
         images: dict[str, bytes] = {}
-        single = len(runs) == 1
         for variant, run in runs.items():
-            # A variant may be a path (file.py:Class): make a folder name of it.
-            sub = tmp if single else tmp / re.sub(r"[^A-Za-z0-9_.-]+", "_", variant)
+            sub = tmp if single else tmp / folders[variant]
             sub.mkdir(mode=0o755, exist_ok=True)
             (sub / "metrics.json").write_text(json.dumps(metrics[variant], indent=2) + "\n")
             rows = series_rows(run)
@@ -199,20 +220,8 @@ def write_outputs(out: Path, runs: dict[str, SimRun], metrics: dict[str, dict[st
             next(iter(metrics.values()))["scenario"]["name"]
         (tmp / "report.html").write_text(_html(title, metrics, images,
                                                "Time series: timeseries.csv / .parquet"))
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ConfigError(f"--out {out}: cannot write: {e.strerror}") from e
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+
+    return write_folder(out, fill)
 
 
 def _parquet(path: Path, rows: Sequence[tuple[Any, ...]]) -> None:

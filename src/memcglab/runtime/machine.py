@@ -1,32 +1,48 @@
 """The machine: applies one :class:`~memcglab.runtime.ops.Op` to shared state.
 
-This is where the cgroup core's semantics live (v3.7 unless said otherwise):
+This is where the cgroup core's semantics live (v3.7 unless said otherwise; read in a v3.7
+tree for mm/memcontrol.c and a v3.7.2 stable tree for kernel/cgroup.c, see
+docs/kernel-sources.md):
 
 * ``css_tryget()``: kernel/cgroup.c v3.7 ``__css_tryget`` fails once rmdir has removed the
-  css (``cgroup_clear_css_refs`` set ``CSS_REMOVED`` and dropped the base reference), i.e.
-  once the group is offline; until then it succeeds. The root (``CSS_ROOT``) always
-  succeeds. ``tryget_fails_offline=False`` gives the later rule
-  (percpu_ref, v3.14+: tryget fails only once the count is zero).
-* ``css_put()``: dropping the last reference releases the group. After an RCU grace period
-  (``cgroup_diput``'s ``synchronize_rcu``) ``__mem_cgroup_free`` in mm/memcontrol.c v3.7
-  calls ``free_css_id`` (the css leaves the IDR and its id may be reused); the memcg is
-  freed with ``kfree_rcu``, after a second grace period. (The separate ``memcg->refcnt``,
-  held by swap records and the like, is not modelled: nothing here holds it longer.)
+  css (``cgroup_clear_css_refs`` set ``CSS_REMOVED`` and dropped the base reference); until
+  then it succeeds (while rmdir's ``CSS_DEACT_BIAS`` is on the count it spins until rmdir
+  has decided, so it is atomic here). The root (``CSS_ROOT``) always succeeds.
+  ``tryget_fails_offline=False`` gives the later rule (percpu_ref, v3.14+: tryget fails
+  only once the count is zero).
+* ``css_put()``: see :meth:`Machine._put` for the reference discipline it checks.
 * ``css_get_next()``: the ascending IDR scan from a start id for the first published css in
   the root's subtree, root included; one atomic RCU read (a concurrent mkdir or free is
   ordered wholly before or after the scan).
 * cgroup creation allocates the lowest free css id (or a monotonic one, see
-  :mod:`memcglab.model.hierarchy`). Removal in v3.7 (kernel/cgroup.c ``cgroup_rmdir`` with
-  memcg's ``__DEPRECATED_clear_css_refs``): ``cgroup_clear_css_refs`` succeeds only when the
-  base reference is the last one; otherwise rmdir sleeps and retries. So RMDIR is enabled only
-  when the count is 1; it then marks the css removed (trygets fail from here on) and drops
-  the base reference, which releases the group.
+  :mod:`memcglab.model.hierarchy`).
+* removal, v3.7 (memcg sets ``__DEPRECATED_clear_css_refs``), is a sequence of operations of
+  the removing task, each its own interleaving point (:mod:`memcglab.kernel.cgroup`
+  ``cgroup_rmdir``): ``CLEAR_CSS_REFS`` (enabled only while the base reference is the last
+  one: rmdir sleeps on ``cgroup_rmdir_waitq`` and retries otherwise; it marks the css
+  removed and drops the base reference, so the count reaches zero), ``SYNC_RCU_START`` /
+  ``SYNC_RCU_WAIT`` (``cgroup_diput``'s ``synchronize_rcu()``: the second is enabled only
+  once every reader that was inside a read section at the first has left it),
+  ``FREE_CSS_ID`` (``__mem_cgroup_free``'s ``free_css_id()``: the css leaves the IDR, its
+  id may be reused) and ``CALL_RCU_FREE`` (``call_rcu(free_rcu)``: the machine frees the
+  memcg when the readers present at that moment have left, as the RCU callback would).
+  Until ``FREE_CSS_ID``, ``css_get_next()`` still finds the removed group and
+  ``css_tryget()`` on it fails. (The separate ``memcg->refcnt``, held by swap records and
+  by children, is not modelled: nothing here holds it longer, so ``mem_cgroup_put()`` in
+  ``mem_cgroup_destroy()`` always frees.)
+* ``RMDIR``, the whole removal as one operation (the simulator's admin), and a last
+  ``css_put()`` of a group removed with references left (``rmdir_waits_for_refs=False``)
+  run the destroy path asynchronously instead: release, then after a grace period
+  unpublish the css id, then after a second one free the memcg.
 
 It also runs the monitors: it sees every group handed out to reclaim (``CLAIM``) and every
 store to an iterator's generation, and reports violations of the invariants.
 
 Thread components (per-thread machine state, part of the explored state) are tuples
-``(lsid, held_locks, rcu_depth, pending_frees, walk_len)``; see :data:`ThreadComp`.
+``(lsid, held_locks, rcu_depth, book, walk_len)``; see :data:`ThreadComp`. ``book`` is a
+sorted tuple of ints: one ``~g`` (negative) per css reference the thread holds on group
+``g``, then ``(g << 2) | tag`` for each grace period that waits for the thread to leave its
+read section (tags ``GP_UNPUBLISH``, ``GP_FREE``, ``GP_SYNC``).
 """
 
 from __future__ import annotations
@@ -43,8 +59,15 @@ ThreadComp = tuple[int, tuple[int, ...], int, tuple[int, ...], int]
 LSID: Final = 0
 HELD: Final = 1
 RCU: Final = 2
-PENDING: Final = 3
+PENDING: Final = 3  # the thread's book: grace periods waiting for it, references it holds
 WALK_LEN: Final = 4
+
+# Book entries: ``~g`` for a css reference held on g (negative, so they sort first), and
+# ``(g << 2) | tag`` for a grace period waiting for this reader, with these tags:
+GP_UNPUBLISH: Final = 0  # the asynchronous destroy path unpublishes g's css id after it
+GP_FREE: Final = 1  # the RCU-deferred free of g's memcg waits for it
+GP_SYNC: Final = 2  # a synchronize_rcu() for g's removal waits for it
+_TAG: Final = 3
 
 # Invariant names (convention C10). Each violation carries one of these.
 UNIQUE_CLAIM = "unique_claim"
@@ -79,6 +102,11 @@ class Semantics:
     tryget_fails_offline: bool = True
     rmdir_waits_for_refs: bool = True  # v3.7 cgroup_clear_css_refs(); see module docstring
     walk_bound: int = 0  # 0 = derived: 2 * groups + 2 hand-outs per walk
+    # Every css reference is put by the thread that took it (true of the built-in variants).
+    # A variant whose shared iterator keeps a reference that another thread drops (the
+    # pointer-caching design of kernel_iterators.md 2.c) sets this to False; a put below an
+    # online group's base reference is still caught then. See Machine._put.
+    refs_owned_by_threads: bool = True
 
 
 class Machine:
@@ -108,6 +136,11 @@ class Machine:
             Kind.WALK_START: self._walk_start,
             Kind.MKDIR: self._mkdir,
             Kind.RMDIR: self._rmdir,
+            Kind.CLEAR_CSS_REFS: self._clear_css_refs,
+            Kind.SYNC_RCU_START: self._sync_rcu_start,
+            Kind.SYNC_RCU_WAIT: self._sync_rcu_wait,
+            Kind.FREE_CSS_ID: self._free_css_id,
+            Kind.CALL_RCU_FREE: self._call_rcu_free,
         }
 
     # -- set-up -------------------------------------------------------------------------
@@ -130,11 +163,15 @@ class Machine:
 
     def enabled(self, shared: list[Any] | tuple[Any, ...], op: Op) -> bool:
         """Whether ``op`` can run now: a held spinlock blocks; so does a v3.7 rmdir while
-        anyone but the cgroup itself holds a css reference."""
-        if op.kind is Kind.LOCK:
+        anyone but the cgroup itself holds a css reference, and a ``synchronize_rcu()``
+        while a reader it waits for is still inside its read section."""
+        k = op.kind
+        if k is Kind.LOCK:
             return not shared[op.a]
-        if op.kind is Kind.RMDIR and self.sem.rmdir_waits_for_refs:
-            return bool(shared[self.layout.refcnt[op.a]] == 1)
+        if k is Kind.CLEAR_CSS_REFS or k is Kind.RMDIR:
+            return not self.sem.rmdir_waits_for_refs or shared[self.layout.refcnt[op.a]] == 1
+        if k is Kind.SYNC_RCU_WAIT:
+            return not shared[self.layout.gp_readers[op.a]]
         return True
 
     def apply(self, shared: list[Any], threads: list[ThreadComp], tid: int,
@@ -197,18 +234,17 @@ class Machine:
         shared[lay.gstate[g]] = GroupState.ONLINE
 
     def _release(self, shared: list[Any], threads: list[ThreadComp], g: int) -> None:
-        # v3.7: the last css reference is gone (rmdir dropped the base one). cgroup_diput()
-        # waits for an RCU grace period (synchronize_rcu) before ->destroy and
-        # __mem_cgroup_free(), which unpublishes the css id (free_css_id); the memcg itself
-        # goes with kfree_rcu(), after a second grace period. Until the first one ends,
-        # css_get_next() still finds the group and css_tryget() on it fails.
+        """The asynchronous destroy path (``RMDIR`` in one step, or the last ``css_put()``
+        of a group removed with references left): after a grace period the css id is
+        unpublished, after a second one the memcg is freed. Until the first ends,
+        ``css_get_next()`` still finds the group and ``css_tryget()`` on it fails."""
         shared[self.layout.gstate[g]] = GroupState.RELEASED
-        self._after_grace_period(shared, threads, g)
+        self._after_grace_period(shared, threads, g << 2 | GP_UNPUBLISH)
 
     def _after_grace_period(self, shared: list[Any], threads: list[ThreadComp],
                             entry: int) -> None:
-        """Run the next stage for ``entry`` (g: unpublish; ~g: free) once every current RCU
-        reader has left; at once if there is none."""
+        """Run the stage ``entry`` (a ``GP_UNPUBLISH`` or ``GP_FREE`` book entry) once every
+        current RCU reader has left its read section; at once if there is none."""
         waiting = False
         for i, t in enumerate(threads):
             if t[RCU]:
@@ -219,15 +255,23 @@ class Machine:
 
     def _grace_period_over(self, shared: list[Any], threads: list[ThreadComp],
                            entry: int) -> None:
-        lay = self.layout
-        if entry >= 0:  # free_css_id(): unpublish; the id may be reused from now on
-            g = entry
-            cid = shared[lay.cssid[g]]
-            if cid and shared[lay.idr[cid]] == g:
-                shared[lay.idr[cid]] = -1
-            self._after_grace_period(shared, threads, ~g)
+        g = entry >> 2
+        if entry & _TAG == GP_UNPUBLISH:
+            self._unpublish(shared, g)
+            self._after_grace_period(shared, threads, g << 2 | GP_FREE)
         else:
-            self._free(shared, ~entry)
+            self._free(shared, g)
+
+    def _unpublish(self, shared: list[Any], g: int) -> int:
+        """kernel/cgroup.c v3.7 ``free_css_id()``: the id leaves the IDR (``id->css``
+        cleared, ``idr_remove``) and may be reused from now on. Returns the id. The group's
+        css id slot keeps the id it had: v3.7 clears ``css->id`` too, but nothing reads it
+        after (``css_id(prev)`` is read only with a reference held)."""
+        lay = self.layout
+        cid: int = shared[lay.cssid[g]]
+        if cid and shared[lay.idr[cid]] == g:
+            shared[lay.idr[cid]] = -1
+        return cid
 
     def _free(self, shared: list[Any], g: int) -> None:
         shared[self.layout.gstate[g]] = GroupState.FREED
@@ -303,13 +347,21 @@ class Machine:
         if t[RCU] <= 0:
             return None, Violation(REFERENCE_SAFETY, f"CPU{tid}: unbalanced rcu_read_unlock()")
         depth = t[RCU] - 1
-        pending = t[PENDING] if depth else ()
-        threads[tid] = (t[0], t[1], depth, pending, t[4])
-        if not depth:
-            for entry in t[PENDING]:
+        book = t[PENDING]
+        if depth or not book or book[-1] < 0:  # nested, or no grace period waits for it
+            threads[tid] = (t[0], t[1], depth, book, t[4])
+            return None, None
+        # The outermost unlock: this reader no longer holds up any grace period.
+        threads[tid] = (t[0], t[1], depth, tuple(e for e in book if e < 0), t[4])
+        for entry in book:
+            if entry < 0:
+                continue  # a reference it holds
+            tag = entry & _TAG
+            if tag == GP_SYNC:  # one reader fewer for that synchronize_rcu() to wait for
+                shared[self.layout.gp_readers[entry >> 2]] -= 1
+            elif not any(entry in u[PENDING] for u in threads):
                 # The grace period ends when no reader that could see the group remains.
-                if not any(entry in u[PENDING] for u in threads):
-                    self._grace_period_over(shared, threads, entry)
+                self._grace_period_over(shared, threads, entry)
         return None, None
 
     def _css_get_next(self, shared: list[Any], threads: list[ThreadComp], tid: int,
@@ -340,6 +392,7 @@ class Machine:
                 state == GroupState.OFFLINE and self.sem.tryget_fails_offline):
             return False, None
         shared[lay.refcnt[g]] += 1
+        self._hold(threads, tid, g)
         return True, None
 
     def _get(self, shared: list[Any], threads: list[ThreadComp], tid: int,
@@ -351,20 +404,61 @@ class Machine:
                                    f"css_get({self._name(g)}) on a {state.name.lower()} memcg")
         if g:
             shared[lay.refcnt[g]] += 1
+            self._hold(threads, tid, g)
         return None, None
+
+    @staticmethod
+    def _hold(threads: list[ThreadComp], tid: int, g: int) -> None:
+        t = threads[tid]
+        book = t[PENDING]
+        threads[tid] = (t[0], t[1], t[2], tuple(sorted((*book, ~g))) if book else (~g,),
+                        t[4])
 
     def _put(self, shared: list[Any], threads: list[ThreadComp], tid: int,
              op: Op) -> tuple[Any, Violation | None]:
+        """``css_put()``, and the reference discipline it must keep.
+
+        A reference put twice is a reference_safety violation in any of three forms:
+
+        * the group is already released or freed: the put touches a dead css;
+        * the group is online and the put takes its count below 1: it drops the base
+          reference, which belongs to the cgroup itself until rmdir (kernel/cgroup.c v3.7
+          ``init_cgroup_css`` sets it, ``cgroup_clear_css_refs`` drops it). The count then
+          no longer covers the reclaimer that still uses the group, and a later rmdir would
+          find nothing to wait for;
+        * the putting thread holds no reference on the group (per-thread count of its
+          successful trygets and gets minus its puts). The count may stay at or above 1 on
+          another thread's reference, but that thread is walking with a reference that no
+          longer exists: a concurrent rmdir (``CLEAR_CSS_REFS`` waits only for the count)
+          would remove and free the group under it. This catches the bug where it happens,
+          not only in runs that also remove the group. ``refs_owned_by_threads=False``
+          (a variant that hands references over through shared state) turns this form off.
+        """
         lay, g = self.layout, op.a
         if g == 0:
-            return None, None
+            return None, None  # CSS_ROOT: never refcounted, css_put() is a no-op
+        name = self._name(g)
         state = shared[lay.gstate[g]]
         if state in (GroupState.RELEASED, GroupState.FREED):
             return None, Violation(REFERENCE_SAFETY,
-                                   f"css_put({self._name(g)}) on a {state.name.lower()} memcg"
+                                   f"css_put({name}) on a {state.name.lower()} memcg"
                                    " (a reference put twice)")
         ref = shared[lay.refcnt[g]] - 1
         shared[lay.refcnt[g]] = ref
+        t = threads[tid]
+        book = t[PENDING]
+        held = ~g in book
+        if held:
+            i = book.index(~g)
+            threads[tid] = (t[0], t[1], t[2], book[:i] + book[i + 1:], t[4])
+        if state == GroupState.ONLINE and ref < 1:
+            return None, Violation(REFERENCE_SAFETY,
+                                   f"css_put({name}) drops the base reference of an online "
+                                   "group: a reference put twice")
+        if not held and self.sem.refs_owned_by_threads:
+            return None, Violation(REFERENCE_SAFETY,
+                                   f"css_put({name}) by CPU{tid}, which holds no reference "
+                                   f"on {name}: a reference put twice")
         if ref == 0:
             self._release(shared, threads, g)
         return None, None
@@ -412,8 +506,76 @@ class Machine:
 
     def _rmdir(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                op: Op) -> tuple[Any, Violation | None]:
+        """The whole removal in one operation (the simulator's admin): the base reference
+        dropped as ``cgroup_clear_css_refs()`` does, the rest of the destroy path left to
+        the machine (:meth:`_release`)."""
+        self._clear_css_refs(shared, threads, tid, op)
+        return None, None
+
+    def _clear_css_refs(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                        op: Op) -> tuple[Any, Violation | None]:
+        """kernel/cgroup.c v3.7 ``cgroup_clear_css_refs()`` (from ``cgroup_rmdir()``).
+
+        Enabled (v3.7) only while the base reference is the last one; then ``CSS_REMOVED``
+        is set (every later ``css_tryget()`` fails) and ``css_put()`` drops the base
+        reference, so the count reaches zero in this step and ``__css_put`` neither wakes
+        anybody nor schedules work (``CSS_CLEAR_CSS_REFS``). Returns True: the removing task
+        itself goes on to ``cgroup_diput()`` (from ``vfs_rmdir()``'s ``d_delete()``, see
+        ``kernel.cgroup.cgroup_rmdir``). Under ``rmdir_waits_for_refs=False`` references
+        may remain; it returns False then, and the last ``css_put()`` starts the
+        asynchronous destroy path.
+        """
         lay, g = self.layout, op.a
         if shared[lay.gstate[g]] != GroupState.ONLINE:
             raise InternalError(f"rmdir of group {self._name(g)} that is not online")
+        if not self.enabled(shared, op):
+            raise InternalError(f"rmdir of {self._name(g)} applied while references are held "
+                                "(the scheduler must not pick it)")
         shared[lay.gstate[g]] = GroupState.OFFLINE
-        return self._put(shared, threads, tid, Op(Kind.PUT, g))
+        ref = shared[lay.refcnt[g]] - 1
+        shared[lay.refcnt[g]] = ref
+        if ref:
+            return False, None
+        if op.kind is Kind.RMDIR:
+            self._release(shared, threads, g)
+        else:
+            shared[lay.gstate[g]] = GroupState.RELEASED
+        return True, None
+
+    def _sync_rcu_start(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                        op: Op) -> tuple[Any, Violation | None]:
+        """``synchronize_rcu()`` begins: it will return once every reader inside a read
+        section now has left it (readers that enter later are not waited for)."""
+        g = op.a
+        if threads[tid][RCU]:
+            return None, Violation(NO_DEADLOCK, f"CPU{tid} calls synchronize_rcu() inside "
+                                                "rcu_read_lock()")
+        entry = g << 2 | GP_SYNC
+        readers = 0
+        for i, t in enumerate(threads):
+            if t[RCU]:
+                readers += 1
+                threads[i] = (t[0], t[1], t[2], tuple(sorted((*t[PENDING], entry))), t[4])
+        shared[self.layout.gp_readers[g]] = readers
+        return readers, None
+
+    def _sync_rcu_wait(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                       op: Op) -> tuple[Any, Violation | None]:
+        if not self.enabled(shared, op):
+            raise InternalError("synchronize_rcu() returned while readers it waits for are "
+                                "inside (the scheduler must not pick it)")
+        return None, None
+
+    def _free_css_id(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                     op: Op) -> tuple[Any, Violation | None]:
+        g = op.a
+        if shared[self.layout.gstate[g]] != GroupState.RELEASED:
+            raise InternalError(f"free_css_id() of {self._name(g)}, which is not released")
+        return self._unpublish(shared, g), None
+
+    def _call_rcu_free(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                       op: Op) -> tuple[Any, Violation | None]:
+        """``call_rcu(&memcg->rcu_freeing, free_rcu)``: the memcg is freed (``free_work``,
+        ``kfree``) once every reader inside a read section now has left it."""
+        self._after_grace_period(shared, threads, op.a << 2 | GP_FREE)
+        return None, None

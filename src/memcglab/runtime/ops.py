@@ -32,7 +32,15 @@ class Kind(IntEnum):
     CLAIM = 11  # monitor: a group was handed out to reclaim (shrink_lruvec on it)
     WALK_START = 12  # monitor: a new mem_cgroup_iter() walk starts
     MKDIR = 13  # cgroup creation (css id allocated, online)
-    RMDIR = 14  # cgroup removal (offline, base reference dropped)
+    RMDIR = 14  # whole cgroup removal in one step, the rest of the destroy path left to the
+    # machine (simulator's admin); the explorer's admin runs the steps below instead
+    CLEAR_CSS_REFS = 15  # cgroup_clear_css_refs(): blocks until only the base reference is
+    # left (v3.7), marks the css removed, drops the base reference; returns True if it was
+    # the last one (the removing task then runs the destroy path itself)
+    SYNC_RCU_START = 16  # synchronize_rcu() begins: the readers inside a read section now
+    SYNC_RCU_WAIT = 17  # synchronize_rcu() returns; blocks until those readers have left
+    FREE_CSS_ID = 18  # free_css_id(): the css id leaves the IDR and may be reused
+    CALL_RCU_FREE = 19  # call_rcu(free_rcu): the memcg is freed once current readers leave
     # Simulation only (memcglab run): pages, LRU lists, time. See memcglab.sim.machine.
     GET_SCAN_COUNT = 20  # get_scan_count(): pages to scan per LRU list of a lruvec
     SHRINK_LIST = 21  # shrink_list(): one SWAP_CLUSTER_MAX batch of one LRU list

@@ -25,7 +25,7 @@ from collections.abc import Callable, Generator, Hashable
 from enum import Enum
 from typing import Any
 
-from memcglab.errors import ModelError, NondeterminismError
+from memcglab.errors import MemcglabError, ModelError, NondeterminismError
 from memcglab.runtime.ops import Op
 
 ThreadGen = Generator[Op, Any, None]
@@ -92,28 +92,33 @@ class Program:
 
     _static_ = True
 
-    def __init__(self, name: str, factory: Callable[[], ThreadGen]) -> None:
+    def __init__(self, name: str, factory: Callable[[], ThreadGen],
+                 guard: Callable[[], Hashable] | None = None) -> None:
         self.name = name
         self.factory = factory
+        # ``guard()`` snapshots state the model code must not keep (a variant's attributes,
+        # its module's globals): it must be the same after every step as before, or runs
+        # would depend on what earlier runs did (replays fail, distinct states merge).
+        self.guard = guard
         self._ids: dict[Hashable, int] = {}
         self._fps: list[Hashable] = []
         self.pending: list[Op | None] = []
         self._trans: dict[tuple[int, Hashable], int] = {}
         self._recipe: list[tuple[int, Hashable] | None] = []
         self._spares: dict[int, ThreadGen] = {}
+        before = guard() if guard is not None else None
         gen = factory()
-        try:
-            op: Op | None = next(gen)
-        except StopIteration:
-            op = None
-        except Exception as e:
-            raise ModelError(f"{name}: the model code raised {type(e).__name__}: {e}"
-                             f"{_where(e)}") from e
+        op = self._advance(gen, None, first=True)
+        self._check_guard(before)
         self.initial = self._intern(gen, op, None)
 
     @property
     def local_states(self) -> int:
         return len(self.pending)
+
+    def transitions(self) -> list[tuple[tuple[int, Hashable], int]]:
+        """Every local transition compiled so far: ((lsid, result), next lsid)."""
+        return list(self._trans.items())
 
     def step(self, lsid: int, result: Hashable) -> int:
         key = (lsid, result)
@@ -125,17 +130,40 @@ class Program:
 
     def _compile(self, lsid: int, result: Hashable) -> int:
         gen = self._spares.pop(lsid, None) or self._materialize(lsid)
+        before = self.guard() if self.guard is not None else None
+        op = self._advance(gen, result)
+        self._check_guard(before)
+        return self._intern(gen, op, (lsid, result))
+
+    def _advance(self, gen: ThreadGen, result: Hashable, first: bool = False) -> Op | None:
+        """The next op of ``gen`` (None once it has returned)."""
         try:
-            op: Op | None = gen.send(result)
+            op = next(gen) if first else gen.send(result)
         except StopIteration:
-            op = None
+            return None
+        except (MemoryError, MemcglabError):
+            raise  # a resource limit, or memcglab's own precise message: not the model's
         except Exception as e:  # the model code itself failed: say where
             raise ModelError(f"{self.name}: the model code raised {type(e).__name__}: {e}"
                              f"{_where(e)}") from e
-        if op is not None and type(op) is not Op:
+        if type(op) is not Op:  # None included: a bare yield is not a way to finish
             raise ModelError(f"{self.name}: model code yielded {op!r}; it must yield "
                              "memcglab.runtime.ops.Op values (load, store, spin_lock, ...)")
-        return self._intern(gen, op, (lsid, result))
+        return op
+
+    def _check_guard(self, before: Hashable) -> None:
+        if self.guard is None:
+            return
+        after = self.guard()
+        if after != before:
+            assert isinstance(before, tuple) and isinstance(after, tuple)
+            changed = sorted({k for k, _ in set(before) ^ set(after)})
+            raise ModelError(
+                f"{self.name}: the model code changed {', '.join(changed)} while it ran. "
+                "Model code may keep state only in local variables and in shared memory "
+                "(yielded ops): state kept on the variant object or in module globals "
+                "survives from one explored run into the next, so replays would not "
+                "reproduce and distinct states would be merged")
 
     def _intern(self, gen: ThreadGen, op: Op | None, recipe: tuple[int, Hashable] | None) -> int:
         fp = fingerprint(gen) if op is not None else DONE_FP
@@ -161,11 +189,13 @@ class Program:
         while (r := self._recipe[x]) is not None:
             chain.append(r[1])
             x = r[0]
+        before = self.guard() if self.guard is not None else None
         gen = self.factory()
         try:
             next(gen)
             for result in reversed(chain):
                 gen.send(result)
+            self._check_guard(before)
         except StopIteration:
             raise NondeterminismError(f"{self.name}: replaying its results ended the thread "
                                       "early") from None

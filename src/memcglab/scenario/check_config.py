@@ -18,8 +18,9 @@ The file format (docs/configuration.md has the reference and examples)::
     [explore]
     strategy = "exhaustive"
 
-Flags given on the command line override the file. Every error names the file, the line
-where it can, the field, what was expected and what was found.
+Flags given on the command line override the file. Types are strict (``reclaimers = true``
+or ``"2"`` is refused, not read as 1 or 2). Every error names the file and line of the value
+(or the flag that gave it), the field, what was expected and what was found.
 """
 
 from __future__ import annotations
@@ -28,18 +29,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from memcglab.errors import ConfigError
 from memcglab.explore.config import ExploreConfig, ModelConfig, Strategy
+from memcglab.kernel.registry import resolve_variant
 from memcglab.kernel.vmscan import AdminAction, ReclaimerSpec
 from memcglab.model.constants import DEF_PRIORITY
 from memcglab.model.hierarchy import GroupSpec, Topology, flat
-from memcglab.scenario.validation import declare_group, read_toml, validate_model
+from memcglab.scenario.validation import Loc, Locator, declare_group, read_toml, validate_model
+
+# Where a flag puts its value in the file's tables (for messages about flag values).
+FLAGS: dict[Loc, str] = {
+    ("variant",): "--variant", ("hierarchy", "shape"): "--shape",
+    ("hierarchy", "groups"): "--groups", ("hierarchy", "id_policy"): "--id-policy",
+    ("hierarchy", "group"): "--tree", ("machine", "nodes"): "--nodes",
+    ("machine", "zones"): "--zones", ("reclaim", "mode"): "--mode",
+    ("reclaim", "target"): "--target", ("reclaim", "reclaimers"): "--reclaimers",
+    ("reclaim", "walks"): "--walks", ("reclaim", "priorities"): "--priorities",
+    ("change",): "--change", ("explore", "strategy"): "--strategy",
+    ("explore", "seed"): "--seed", ("explore", "runs"): "--runs",
+    ("explore", "pct_depth"): "--pct-depth", ("explore", "max_steps"): "--max-steps",
+    ("explore", "max_preemptions"): "--max-preemptions",
+    ("explore", "max_states"): "--max-states", ("explore", "time_budget"): "--time-budget",
+    ("explore", "symmetry"): "--no-symmetry", ("explore", "por"): "--no-por",
+    ("explore", "stop_on_first"): "--first", ("explore", "state_store"): "--state-store",
+}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no lax coercion (true is not 1, "2" is not 2, 2.0 is not 2, "yes" is not true).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class GroupEntry(_Strict):
@@ -83,10 +103,11 @@ class ExploreSection(_Strict):
     max_steps: int = Field(default=5000, ge=1)
     max_preemptions: int | None = Field(default=None, ge=0)
     max_states: int = Field(default=20_000_000, ge=1)
-    time_budget: float | None = Field(default=None, gt=0)
+    time_budget: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     symmetry: bool = True
     por: bool = True
     stop_on_first: bool = False
+    state_store: Literal["exact", "hash-compact"] = "exact"
 
 
 class CheckFile(_Strict):
@@ -96,6 +117,8 @@ class CheckFile(_Strict):
     reclaim: ReclaimSection = ReclaimSection()
     change: list[ChangeEntry] = []
     explore: ExploreSection = ExploreSection()
+    # Where each value came from (file line or flag), for the messages of build().
+    _locator: Locator | None = PrivateAttr(default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,28 +134,42 @@ def parse_file(path: Path) -> tuple[CheckFile, str]:
 
 
 def validate(raw: dict[str, Any], where: str, text: str = "") -> CheckFile:
-    return validate_model(CheckFile, raw, where, text)
+    """Validate ``raw`` (the file's tables, with flags applied). A value that differs from
+    the file's own came from a flag and is blamed on the command line, not on a file line."""
+    # Field names stay dotted in type errors: the command adds the flag's name to them.
+    f = validate_model(CheckFile, raw, Locator(where, text, raw))
+    f._locator = Locator(where, text, raw, FLAGS)
+    return f
 
 
 def build(f: CheckFile, where: str) -> Loaded:
     """Check cross-field rules and build the frozen configs."""
+    loc = f._locator or Locator(where)
+    at = loc.at
+    try:
+        resolve_variant(f.variant)  # an unknown name or a broken plugin: say where it is set
+    except ConfigError as err:
+        raise ConfigError(f"{at('variant')}: {err}") from None
     h = f.hierarchy
     if h.shape == "flat":
         if h.group:
-            raise ConfigError(f"{where}: [hierarchy] shape 'flat' takes 'groups', not "
-                              "[[hierarchy.group]] entries; use shape = 'nested'")
+            raise ConfigError(f"{at('hierarchy', 'group', 0)}: [hierarchy] shape 'flat' takes "
+                              "'groups', not [[hierarchy.group]] entries; use shape = 'nested'")
         topo = flat(h.groups, use_hierarchy=h.use_hierarchy)
         topo = Topology(topo.groups, h.id_policy)
     else:
         if not h.group:
-            raise ConfigError(f"{where}: [hierarchy] shape 'nested' needs [[hierarchy.group]] "
-                              "entries (name, parent)")
+            raise ConfigError(f"{at('hierarchy', 'shape')}: [hierarchy] shape 'nested' needs "
+                              "[[hierarchy.group]] entries (name, parent)")
         index = {"root": 0}
         created = {c.group for c in f.change if c.op == "mkdir"}
         specs = [GroupSpec("root", None, h.use_hierarchy)]
         hierarchical = [h.use_hierarchy]
-        for g in h.group:
-            pi = declare_group(where, g.name, g.parent, g.use_hierarchy, index, hierarchical)
+        for i, g in enumerate(h.group):
+            def gat(field: str, i: int = i) -> str:
+                return at("hierarchy", "group", i, field)
+
+            pi = declare_group(gat, g.name, g.parent, g.use_hierarchy, index, hierarchical)
             specs.append(GroupSpec(g.name, pi, g.use_hierarchy,
                                    initially_present=g.name not in created))
         topo = Topology(tuple(specs), h.id_policy)
@@ -143,69 +180,81 @@ def build(f: CheckFile, where: str) -> Loaded:
         topo = Topology(tuple(GroupSpec(g.name, g.parent, g.use_hierarchy,
                                         initially_present=g.name not in created_names)
                               for g in topo.groups), h.id_policy)
+    others = ", ".join(n for n in names if n != "root") or "(none besides the root)"
     actions = []
     seen: set[tuple[str, str]] = set()
-    for c in f.change:
+    for i, c in enumerate(f.change):
         if c.group not in names or c.group == "root":
-            raise ConfigError(f"{where}: change {c.op} {c.group!r}: no such group; groups: "
-                              f"{', '.join(n for n in names if n != 'root')}")
+            raise ConfigError(f"{at('change', i, 'group')}: change {c.op} {c.group!r}: no such "
+                              f"group; groups: {others}")
         if (c.op, c.group) in seen:
-            raise ConfigError(f"{where}: change {c.op} {c.group!r} given twice")
+            raise ConfigError(f"{at('change', i)}: change {c.op} {c.group!r} given twice")
         if c.op == "rmdir" and ("mkdir", c.group) not in seen and c.group in created_names:
-            raise ConfigError(f"{where}: rmdir {c.group!r} comes before its mkdir")
+            raise ConfigError(f"{at('change', i)}: rmdir {c.group!r} comes before its mkdir")
         seen.add((c.op, c.group))
         actions.append(AdminAction(c.op, names[c.group]))
+
+    def group_at(gi: int) -> str:
+        return at("hierarchy", "group", gi - 1, "name") if h.shape == "nested" else \
+            at("hierarchy", "groups")
+
     # Replay the changes against the tree: cgroupfs refuses to remove a group with
     # children and cannot create a group whose parent does not exist.
     alive = {g for g in range(topo.size) if topo.groups[g].initially_present}
     for gi in sorted(alive):
         p = topo.parent(gi)
         if p is not None and p not in alive:
-            raise ConfigError(f"{where}: group {topo.name(gi)!r} exists from the start but "
-                              f"its parent {topo.name(p)!r} is only created later")
-    for a in actions:
+            raise ConfigError(f"{group_at(gi)}: group {topo.name(gi)!r} exists from the start "
+                              f"but its parent {topo.name(p)!r} is only created later")
+    for i, a in enumerate(actions):
         name = topo.name(a.memcg)
         if a.op == "mkdir":
             p = topo.parent(a.memcg)
             if p is not None and p not in alive:
-                raise ConfigError(f"{where}: mkdir {name!r} before its parent "
+                raise ConfigError(f"{at('change', i)}: mkdir {name!r} before its parent "
                                   f"{topo.name(p)!r} exists")
             alive.add(a.memcg)
         else:
             kids = [topo.name(x) for x in topo.children(a.memcg) if x in alive]
             if kids:
-                raise ConfigError(f"{where}: cannot rmdir {name!r}: it still has children "
-                                  f"({', '.join(kids)}); cgroupfs refuses that")
+                raise ConfigError(f"{at('change', i)}: cannot rmdir {name!r}: it still has "
+                                  f"children ({', '.join(kids)}); cgroupfs refuses that")
             alive.discard(a.memcg)
 
     r = f.reclaim
     target: int | None = None
     if r.mode == "limit":
-        tname = r.target or (topo.name(1) if topo.size > 1 else None)
-        if tname is None or tname not in names:
-            raise ConfigError(f"{where}: [reclaim] target {r.target!r}: no such group; "
-                              f"groups: {', '.join(names)}")
+        if r.target is None and topo.size < 2:
+            raise ConfigError(f"{at('reclaim', 'mode')}: [reclaim] mode 'limit' reclaims a "
+                              "limited group below the root, and the hierarchy has none; add "
+                              "groups (groups = 2 or more, or [[hierarchy.group]] entries)")
+        tname = r.target or topo.name(1)
+        if tname not in names:
+            raise ConfigError(f"{at('reclaim', 'target')}: [reclaim] target {r.target!r}: no "
+                              f"such group; groups: {', '.join(names)}")
         target = names[tname]
     elif r.target is not None:
-        raise ConfigError(f"{where}: [reclaim] target is for mode = 'limit' (got mode 'global')")
+        raise ConfigError(f"{at('reclaim', 'target')}: [reclaim] target is for mode = 'limit' "
+                          "(got mode 'global')")
     bad = [p for p in r.priorities if not 0 <= p <= DEF_PRIORITY]
     if bad or not r.priorities:
-        raise ConfigError(f"{where}: [reclaim] priorities: expected values in 0..{DEF_PRIORITY}"
-                          f" (DEF_PRIORITY), got {r.priorities}")
+        raise ConfigError(f"{at('reclaim', 'priorities')}: [reclaim] priorities: expected "
+                          f"values in 0..{DEF_PRIORITY} (DEF_PRIORITY), got {r.priorities}")
     prios = tuple(sorted(set(r.priorities), reverse=True))
     nzones = f.machine.nodes * f.machine.zones
     zones = tuple(r.zones) if r.zones is not None else tuple(range(nzones))
     badz = [z for z in zones if not 0 <= z < nzones]
     if badz or not zones:
-        raise ConfigError(f"{where}: [reclaim] zones: expected indexes in 0..{nzones - 1}, "
-                          f"got {list(zones)}")
+        raise ConfigError(f"{at('reclaim', 'zones')}: [reclaim] zones: expected indexes in "
+                          f"0..{nzones - 1}, got {list(zones)}")
     if target is not None:
-        for a in actions:
+        for i, a in enumerate(actions):
             if a.op == "rmdir" and topo.is_descendant(target, a.memcg):
                 raise ConfigError(
-                    f"{where}: cannot rmdir {topo.name(a.memcg)!r} while limit reclaim of "
-                    f"{topo.name(target)!r} runs: limit reclaim runs in a task charged to "
-                    "that subtree, and cgroupfs refuses to remove a cgroup with tasks")
+                    f"{at('change', i)}: cannot rmdir {topo.name(a.memcg)!r} while limit "
+                    f"reclaim of {topo.name(target)!r} runs: limit reclaim runs in a task "
+                    "charged to that subtree, and cgroupfs refuses to remove a cgroup with "
+                    "tasks")
     spec = ReclaimerSpec(target, zones, prios, r.walks)
     model = ModelConfig(variant=f.variant, topology=topo, nodes=f.machine.nodes,
                         zones_per_node=f.machine.zones,
@@ -216,5 +265,5 @@ def build(f: CheckFile, where: str) -> Loaded:
                             pct_depth=e.pct_depth, max_steps=e.max_steps,
                             max_preemptions=e.max_preemptions, max_states=e.max_states,
                             time_budget_s=e.time_budget, symmetry=e.symmetry, por=e.por,
-                            stop_on_first=e.stop_on_first)
+                            stop_on_first=e.stop_on_first, state_store=e.state_store)
     return Loaded(model, explore, f)

@@ -2,50 +2,68 @@
 
 A scenario describes the machine, the hierarchy with limits, the workloads and how reclaim
 may run; docs/scenarios.md is the reference and scenarios/ has examples. Sizes take units
-(4K, 32M, 2G) and durations 100us / 500ms / 2s. Every error names the file, the line where
-it can, the field, what was expected and what was found.
+(4K, 32M, 2G) and durations 100us / 500ms / 2s. Types are strict (``kswapd = "yes"`` or
+``cpus = "12"`` is refused, not guessed). Every error names the file and the line of the key
+at fault (or the flag that gave the value), the field, what was expected and what was found.
 """
 
 from __future__ import annotations
 
+import os
 import zlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
 from memcglab.errors import ConfigError
-from memcglab.kernel.registry import ITERATORS
+from memcglab.kernel.registry import plugin_path, resolve_variant
 from memcglab.model.hierarchy import GroupSpec, Topology
 from memcglab.scenario.units import duration_ns, size_to_pages
-from memcglab.scenario.validation import declare_group, read_toml, validate_model
+from memcglab.scenario.validation import Loc, Locator, declare_group, read_toml, validate_model
 from memcglab.sim.plan import Plan, WorkloadPlan, ZonePlan
 
 MAX_PAGES = 16 << 20  # 64G of 4K pages: a few arrays of this length must fit in memory
-Size = str | int
-Duration = str | int
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# The longest simulated time a scenario or --duration may ask for. The simulator runs from a
+# few ms (busy reclaim, benchmarks/bench_sim.py) to a few hundred ms (scenarios/) of
+# simulated time per second, so 10min can be hours of computing already; longer runs are
+# refused rather than left to run for days.
+MAX_DURATION_NS = 10 * 60 * 1_000_000_000
+MAX_DURATION_TEXT = "10min"
 
 
 def _size(v: Any) -> Any:
+    # Strict: a string with a unit or an integer number of bytes; true or 1.5 are refused.
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        raise ValueError(f"expected a size like 4K, 32M or 2G (a string) or an integer "
+                         f"number of bytes, got {v!r}")
     size_to_pages(v)
     return v
 
 
 def _duration(v: Any) -> Any:
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        raise ValueError(f"expected a duration like 100us, 500ms or 2s (a string) or an "
+                         f"integer number of nanoseconds, got {v!r}")
     duration_ns(v)
     return v
+
+
+# One validator per type instead of a union: a wrong value gets one clear message (not one
+# per union branch), and the stored value is what the file says (the digest depends on it).
+Size = Annotated[str | int, PlainValidator(_size)]
+Duration = Annotated[str | int, PlainValidator(_duration)]
+
+
+class _Strict(BaseModel):
+    # strict: no lax coercion (true is not 1, "2" is not 2, 2.0 is not 2, "yes" is not true).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Watermarks(_Strict):
     min: Size | None = None
     low: Size | None = None
     high: Size | None = None
-
-    _v = field_validator("min", "low", "high")(lambda v: v if v is None else _size(v))
 
 
 class MachineSection(_Strict):
@@ -54,8 +72,6 @@ class MachineSection(_Strict):
     pages_per_zone: Size = "256M"
     watermarks: Watermarks = Watermarks()
     swap: bool = False
-
-    _v = field_validator("pages_per_zone")(_size)
 
 
 class GroupEntry(_Strict):
@@ -67,9 +83,6 @@ class GroupEntry(_Strict):
     created_at: Duration | None = None
     removed_at: Duration | None = None
 
-    _s = field_validator("limit", "soft_limit")(lambda v: v if v is None else _size(v))
-    _d = field_validator("created_at", "removed_at")(lambda v: v if v is None else _duration(v))
-
 
 class WorkloadEntry(_Strict):
     group: str
@@ -80,10 +93,6 @@ class WorkloadEntry(_Strict):
     start: Duration = "0s"
     stop: Duration | None = None
     processes: int = Field(default=1, ge=1, le=256)
-
-    _s = field_validator("size", "rate")(_size)
-    _d = field_validator("start")(_duration)
-    _e = field_validator("stop")(lambda v: v if v is None else _duration(v))
 
 
 class ScenarioFile(_Strict):
@@ -99,50 +108,90 @@ class ScenarioFile(_Strict):
     group: list[GroupEntry] = []
     workload: list[WorkloadEntry] = []
 
-    _d = field_validator("duration", "sample_interval")(_duration)
-
 
 def load(path: Path, overrides: dict[str, Any] | None = None) -> Plan:
     """Load a scenario; ``overrides`` are top-level fields given as flags (--seed, ...)."""
-    raw, text = read_toml(path)
-    raw.update(overrides or {})
-    flags = {k: "--" + k.replace("_", "-") for k in overrides or {}}
-    f = validate_model(ScenarioFile, raw, str(path), text, flags)
-    return build(f, str(path), path.stem)
+    file, text = read_toml(path)
+    raw = {**file, **(overrides or {})}
+    flags: dict[Loc, str] = {(k,): "--" + k.replace("_", "-") for k in overrides or {}}
+    locator = Locator(str(path), text, raw, flags, file)
+    f = validate_model(ScenarioFile, raw, locator)
+    return build(f, str(path), path.stem, locator, base=path.parent)
 
 
-def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
-    from memcglab.kernel.registry import resolve_variant
+def _variant_spec(f: ScenarioFile, loc: Locator, base: Path | None) -> str:
+    """The variant to load: a registered name, or ``path.py:Class`` with a path relative to
+    the scenario's folder when the scenario names it (to the current folder for --variant)."""
+    path = plugin_path(f.variant)
+    if path is None:
+        spec = f.variant
+    else:
+        if (base is not None and not path.is_absolute()
+                and not loc.from_command_line(("variant",))):
+            path = base / path
+        spec = f"{os.path.abspath(path)}:{f.variant.rsplit(':', 1)[1]}"
+    try:
+        resolve_variant(spec)  # unknown names and broken plugins fail here, with the file
+    except ConfigError as e:
+        raise ConfigError(f"{loc.at('variant')}: {e}") from None
+    return spec
 
-    resolve_variant(f.variant)  # unknown names fail here, with the valid ones
-    if f.variant not in ITERATORS and ":" not in f.variant:
-        raise ConfigError(f"{where}: variant {f.variant!r} unknown")
+
+def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator | None = None,
+          base: Path | None = None) -> Plan:
+    """Check the cross-field rules and build the plan. ``locator`` says where each field is
+    (file line or flag) for the messages; ``base`` is the scenario's folder (a plugin path
+    in the file is relative to it)."""
+    loc = locator or Locator(where)
+    at = loc.at
+    spec = _variant_spec(f, loc, base)
+    # The run's own length first: every lifetime below is checked against it.
+    duration = duration_ns(f.duration)
+    if duration <= 0:
+        raise ConfigError(f"{at('duration')}: duration: expected more than 0, got "
+                          f"{f.duration!r}")
+    if duration > MAX_DURATION_NS:
+        raise ConfigError(f"{at('duration')}: duration: expected at most "
+                          f"{MAX_DURATION_TEXT} of simulated time, got {f.duration!r}")
+    sample = duration_ns(f.sample_interval)
+    if sample < 1000:
+        raise ConfigError(f"{at('sample_interval')}: sample_interval: expected at least 1us, "
+                          f"got {f.sample_interval!r}")
     index = {"root": 0}
     specs = [GroupSpec("root", None)]
     limits: list[int | None] = [None]
     softs: list[int | None] = [None]
     changes: list[tuple[int, str, int]] = []
-    duration = duration_ns(f.duration)
     lifetimes: dict[int, tuple[int, int]] = {0: (0, duration)}
     hierarchical = [True]
-    for g in f.group:
-        pi = declare_group(where, g.name, g.parent, g.use_hierarchy, index, hierarchical)
+    for i, g in enumerate(f.group):
+        def gat(field: str, i: int = i) -> str:
+            return at("group", i, field)
+
+        pi = declare_group(gat, g.name, g.parent, g.use_hierarchy, index, hierarchical)
         gi = len(specs)
+        for field in ("created_at", "removed_at"):
+            v = getattr(g, field)
+            if v is not None and duration_ns(v) < 0:
+                raise ConfigError(f"{gat(field)}: group {g.name!r}: {field}: expected 0 or "
+                                  f"more, got {v!r}")
         born = duration_ns(g.created_at) if g.created_at is not None else 0
         # A removal scheduled at or after the end of the run (e.g. after --duration
         # shortened it) simply does not happen.
         removed = g.removed_at is not None and duration_ns(g.removed_at) < duration
         dies = duration_ns(g.removed_at) if removed else duration  # type: ignore[arg-type]
         if born >= duration:
-            raise ConfigError(f"{where}: group {g.name!r}: created_at {g.created_at!r} is not "
-                              f"before the end of the run ({duration / 1e6:g}ms)")
+            raise ConfigError(f"{gat('created_at')}: group {g.name!r}: created_at "
+                              f"{g.created_at!r} is not before the end of the run "
+                              f"({duration / 1e6:g}ms)")
         pb, pd = lifetimes[pi]
         if born >= dies:
-            raise ConfigError(f"{where}: group {g.name!r}: created_at must be before "
-                              "removed_at")
+            raise ConfigError(f"{gat('removed_at')}: group {g.name!r}: created_at must be "
+                              "before removed_at")
         if born < pb or dies > pd:
-            raise ConfigError(f"{where}: group {g.name!r} must live within its parent "
-                              f"{g.parent!r} (created and removed inside its lifetime)")
+            raise ConfigError(f"{gat('created_at' if born < pb else 'removed_at')}: group "
+                              f"{g.name!r} must live within its parent {g.parent!r} (created "
+                              "and removed inside its lifetime)")
         lifetimes[gi] = (born, dies)
         specs.append(GroupSpec(g.name, pi, g.use_hierarchy,
                                initially_present=g.created_at is None or born == 0))
@@ -157,38 +206,42 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
     zpages = size_to_pages(m.pages_per_zone)
     total_pages = zpages * m.nodes * m.zones
     if total_pages > MAX_PAGES:
-        raise ConfigError(f"{where}: machine: {m.nodes} nodes x {m.zones} zones x "
-                          f"{m.pages_per_zone!r} is more than the simulator holds "
-                          f"(at most 64G of pages in all)")
+        raise ConfigError(f"{at('machine', 'pages_per_zone')}: machine: {m.nodes} nodes x "
+                          f"{m.zones} zones x {m.pages_per_zone!r} is more than the simulator "
+                          "holds (at most 64G of pages in all)")
     if zpages < 64:
-        raise ConfigError(f"{where}: machine.pages_per_zone: expected at least 256K (64 "
-                          f"pages), got {m.pages_per_zone!r}")
+        raise ConfigError(f"{at('machine', 'pages_per_zone')}: machine.pages_per_zone: "
+                          f"expected at least 256K (64 pages), got {m.pages_per_zone!r}")
     wm = m.watermarks
     wmin = size_to_pages(wm.min) if wm.min is not None else max(zpages // 256, 8)
     wlow = size_to_pages(wm.low) if wm.low is not None else wmin * 5 // 4
     whigh = size_to_pages(wm.high) if wm.high is not None else wmin * 3 // 2
     if not wmin <= wlow <= whigh < zpages:
-        raise ConfigError(f"{where}: machine.watermarks: expected min <= low <= high < "
-                          f"pages_per_zone, got {wmin} <= {wlow} <= {whigh} < {zpages} pages")
+        raise ConfigError(f"{at('machine', 'watermarks')}: machine.watermarks: expected min <= "
+                          f"low <= high < pages_per_zone, got {wmin} <= {wlow} <= {whigh} < "
+                          f"{zpages} pages")
     zones = tuple(ZonePlan(n, zpages, wmin, wlow, whigh)
                   for n in range(m.nodes) for _ in range(m.zones))
     workloads = []
     for i, w in enumerate(f.workload):
         if w.group not in index:
-            raise ConfigError(f"{where}: workload[{i}].group {w.group!r}: no such group; "
-                              f"groups: {', '.join(index)}")
+            raise ConfigError(f"{at('workload', i, 'group')}: workload[{i}].group "
+                              f"{w.group!r}: no such group; groups: {', '.join(index)}")
         gi = index[w.group]
         start = duration_ns(w.start)
         stop = duration_ns(w.stop) if w.stop is not None else duration
         born, dies = lifetimes[gi]
         if start < born or stop > dies or start >= stop:
-            raise ConfigError(f"{where}: workload[{i}] runs {start / 1e6:g}ms..{stop / 1e6:g}ms"
-                              f" but group {w.group!r} lives {born / 1e6:g}ms..{dies / 1e6:g}ms"
-                              "; expected start < stop, both within the group's lifetime")
+            field = "start" if start < born or w.stop is None else "stop"
+            raise ConfigError(f"{at('workload', i, field)}: workload[{i}] runs "
+                              f"{start / 1e6:g}ms..{stop / 1e6:g}ms but group {w.group!r} "
+                              f"lives {born / 1e6:g}ms..{dies / 1e6:g}ms; expected start < "
+                              "stop, both within the group's lifetime")
         pages = size_to_pages(w.size)
         rate = size_to_pages(w.rate)
         if pages < 1 or rate < 1:
-            raise ConfigError(f"{where}: workload[{i}]: size and rate must be at least 4K")
+            raise ConfigError(f"{at('workload', i, 'size' if pages < 1 else 'rate')}: "
+                              f"workload[{i}]: size and rate must be at least 4K")
         workloads.append(WorkloadPlan(gi, w.pattern, w.type == "anon", pages,
                                       max(1, 1_000_000_000 // rate), start, stop,
                                       w.processes))
@@ -198,18 +251,13 @@ def build(f: ScenarioFile, where: str, name: str = "scenario") -> Plan:
         if dies < duration:
             alive_kids = [topo.name(c) for c in topo.children(gi) if lifetimes[c][1] > dies]
             if alive_kids:
-                raise ConfigError(f"{where}: group {topo.name(gi)!r} is removed while its "
-                                  f"children {', '.join(alive_kids)} still exist")
-    if duration <= 0:
-        raise ConfigError(f"{where}: duration: expected more than 0, got {f.duration!r}")
-    sample = duration_ns(f.sample_interval)
-    if sample < 1000:
-        raise ConfigError(f"{where}: sample_interval: expected at least 1us, got "
-                          f"{f.sample_interval!r}")
+                raise ConfigError(f"{at('group', gi - 1, 'removed_at')}: group "
+                                  f"{topo.name(gi)!r} is removed while its children "
+                                  f"{', '.join(alive_kids)} still exist")
     digest = f"{zlib.crc32(f.model_dump_json().encode()):08x}"
     return Plan(name=name, description=f.description, digest=digest, seed=f.seed,
                 duration_ns=duration, variant=f.variant, cpus=f.cpus, scheduler=f.scheduler,
-                sample_ns=duration_ns(f.sample_interval), kswapd=f.kswapd, swap=m.swap,
+                sample_ns=sample, kswapd=f.kswapd, swap=m.swap,
                 topology=topo, limits=tuple(limits), soft_limits=tuple(softs),
                 changes=tuple(sorted(changes)), zones=zones, zones_per_node=m.zones,
-                workloads=tuple(workloads))
+                workloads=tuple(workloads), variant_spec=spec)

@@ -21,9 +21,9 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from memcglab.errors import ConfigError, ModelError
+from memcglab.errors import ConfigError, MemcglabError, ModelError
 from memcglab.kernel.context import KernelContext
-from memcglab.kernel.registry import resolve_variant
+from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
 from memcglab.kernel.vmscan import kswapd
 from memcglab.model.layout import Layout, Zone
 from memcglab.runtime.ops import Kind, Op
@@ -35,6 +35,10 @@ OP_NS = 20
 SCAN_NS = 1000
 SPIN_NS = 50
 QUANTUM_NS = 2_000
+# The step bound: operations one task may run in a row without reaching an interleaving
+# point (only notes and monitors). Notes cost no simulated time, so a variant looping over
+# them would hang the run; the kernel-mirror code needs a few per group handed out.
+MAX_PRIVATE_STREAK = 1_000_000
 
 # Operations that touch nothing another task can observe in between: monitors, the task's
 # own lruvec size reads, and, while no group is created or removed, RCU sections, the IDR
@@ -111,14 +115,17 @@ class Simulation:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        variant_cls = resolve_variant(plan.variant)
+        variant_cls = resolve_variant(plan.variant_spec or plan.variant)
         topo = plan.topology
         zones = tuple(Zone(z.nid, i % plan.zones_per_node) for i, z in enumerate(plan.zones))
         roots = tuple(sorted({0} | {g for g, lim in enumerate(plan.limits) if lim is not None}
                              | {g for g, s in enumerate(plan.soft_limits) if s is not None}))
         layout = Layout(topo, zones, tuple(range(12, -1, -1)), roots, variant_cls.iter_fields)
         self.k = KernelContext(layout, simulating=True, rcu=bool(plan.changes))
-        self.variant = variant_cls(self.k)
+        self.variant = instantiate_variant(variant_cls, self.k)
+        # The simulator counts instead of checking invariants, but a variant whose
+        # invariants() is broken is refused here as in memcglab check.
+        variant_invariants(self.variant)
         nmap = sum(w.processes for w in plan.workloads)
         self.machine = SimMachine(
             layout, variant_cls.semantics,
@@ -282,6 +289,7 @@ class Simulation:
                 continue
             debt = task.debt
             gen = task.gen
+            streak = 0
             while True:
                 result = handlers[kind](shared, threads, tid, op)[0]  # type: ignore
                 ops += 1
@@ -309,6 +317,13 @@ class Simulation:
                 # decision (the simulator's counterpart of the explorer's reduction).
                 if kind not in private:
                     break
+                streak += 1
+                if streak > MAX_PRIVATE_STREAK:
+                    raise ModelError(
+                        f"task {task.name} ran {MAX_PRIVATE_STREAK:,} operations in a row "
+                        f"without an interleaving point (the last: {op.text or op.kind.name})"
+                        "; the simulator's step bound stops it here. Does the variant loop "
+                        "without a shared access (load, store, lock)?")
             task.pending = op
             if op is None:
                 runnable.pop(i)
@@ -338,7 +353,13 @@ def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None) -> 
     sim = Simulation(plan)
     try:
         return sim.run(progress)
+    except (MemcglabError, MemoryError):
+        raise  # already says what went wrong (MemoryError: reported as a resource limit)
     except Exception as e:
         if ":" in plan.variant:  # a user-written variant failed: the user's error
-            raise ModelError(f"variant {plan.variant}: {type(e).__name__}: {e}") from e
+            hint = ""
+            if isinstance(e, AttributeError) and "'kind'" in str(e):
+                hint = " (did the variant yield something that is not a " \
+                       "memcglab.runtime.ops.Op, e.g. a bare yield or yield None?)"
+            raise ModelError(f"variant {plan.variant}: {type(e).__name__}: {e}{hint}") from e
         raise

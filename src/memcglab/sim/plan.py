@@ -51,3 +51,6 @@ class Plan:
     zones: tuple[ZonePlan, ...]
     zones_per_node: int
     workloads: tuple[WorkloadPlan, ...]
+    # The variant to load: the registered name, or ``/absolute/path.py:Class`` (``variant``
+    # keeps the spelling of the scenario or flag, for reports).
+    variant_spec: str = ""
