@@ -365,3 +365,51 @@ def test_progress_is_reported_during_a_search() -> None:
                  progress=lambda *a: seen.append(a))
     assert seen and all(s > 0 for s, _, _ in seen)
     assert [s for s, _, _ in seen] == sorted(s for s, _, _ in seen)
+
+
+def test_random_draws_in_model_code_are_refused(tmp_path: Path) -> None:
+    f = tmp_path / "nondet.py"
+    f.write_text(
+        "import random\n"
+        "from memcglab.kernel.iter_css_id import CssIdIter\n"
+        "from memcglab.runtime.ops import note\n"
+        "class P(CssIdIter):\n"
+        "    name = 'nondet'\n"
+        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
+        "        r = random.random()\n"
+        "        yield note('x')\n"
+        "        return None if r < 0.5 else (root or 0)\n")
+    code, _, err = cli("check", "--variant", f"{f}:P")
+    assert code == 2
+    assert "random module" in err
+
+
+# -- conflicting or empty flags are refused, not ignored ------------------------------------
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("--groups", "4", "--tree", "A,B"), "--groups and --tree"),
+    (("--tree", ""), "--tree: expected group paths"),
+    (("--tree", ",,"), "--tree: expected group paths"),
+    (("--replay", "v1:0:0x1", "--strategy", "random"), "cannot be combined with --strategy"),
+    (("--config", str(EXAMPLES / "check" / "limit-nested-churn.toml"), "--groups", "3"),
+     "applies to a flat one"),
+])
+def test_conflicting_check_flags_are_refused(args: tuple[str, ...], needle: str) -> None:
+    code, _, err = cli("check", *args)
+    assert code == 2
+    assert needle in err
+
+
+def test_a_config_files_variant_path_is_relative_to_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cfg").mkdir()
+    plugin = (EXAMPLES / "variants" / "half_locked.py").read_text()
+    (tmp_path / "cfg" / "mine.py").write_text(plugin)
+    (tmp_path / "cfg" / "c.toml").write_text('variant = "mine.py:HalfLockedIter"\n')
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("check", "--config", "cfg/c.toml", "--json", "--no-shrink")
+    assert code == 1, err
+    cmd = json.loads(out)["findings"][0]["replay"]
+    assert str(tmp_path / "cfg" / "mine.py") in cmd
+    assert cli(*replay_args(cmd))[0] == 1

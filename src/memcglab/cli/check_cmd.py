@@ -133,14 +133,29 @@ def load(args: argparse.Namespace) -> Loaded:
     for flag in ("symmetry", "por", "stop_on_first"):
         if getattr(args, flag, None) is not None:
             raw.setdefault("explore", {})[flag] = getattr(args, flag)
-    if args.tree:
+    if args.tree is not None:
+        if args.groups is not None:
+            raise ConfigError("--groups and --tree: --groups sizes a flat hierarchy and "
+                              "--tree lists a nested one's groups; give one of them")
+        if not _tree(args.tree):
+            raise ConfigError(f"--tree: expected group paths like A,A/B,A/C; got "
+                              f"{args.tree!r}")
         h = raw.setdefault("hierarchy", {})
         h["shape"] = "nested"
         h["group"] = _tree(args.tree)
     if args.change:
         raw["change"] = [_change(c) for c in args.change]
     if args.replay:
+        if args.strategy not in (None, "replay"):
+            raise ConfigError(f"--replay replays one schedule; it cannot be combined with "
+                              f"--strategy {args.strategy}")
         raw.setdefault("explore", {})["strategy"] = "replay"
+    if args.groups is not None and raw.get("hierarchy", {}).get("shape") == "nested":
+        raise ConfigError(f"--groups {args.groups}: the hierarchy of {where} is nested (its "
+                          "groups are listed there); --groups applies to a flat one")
+    variant = raw.get("variant")
+    if args.variant is None and args.config is not None and isinstance(variant, str):
+        raw["variant"] = _relative_to(variant, args.config)
     try:
         f = validate(raw, where, text)
     except ConfigError as e:
@@ -151,6 +166,15 @@ def load(args: argparse.Namespace) -> Loaded:
         explore = ExploreConfig(**{**_fields(explore), "replay": args.replay,
                                    "shrink": args.shrink})
     return Loaded(loaded.model, explore, f)
+
+
+def _relative_to(spec: str, config: Path) -> str:
+    """A file's ``variant = "x.py:Class"`` names a path relative to the file's folder."""
+    path, sep, cls = spec.rpartition(":")
+    if not sep or not path.endswith(".py") or Path(path).is_absolute():
+        return spec
+    beside = config.parent / path
+    return f"{beside}:{cls}" if beside.is_file() else spec
 
 
 def _fields(c: ExploreConfig) -> dict[str, Any]:

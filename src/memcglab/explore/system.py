@@ -10,6 +10,7 @@ This module never chooses; it only says what can run and what happens (conventio
 
 from __future__ import annotations
 
+import random
 import sys
 import types
 from collections.abc import Callable, Hashable
@@ -74,6 +75,10 @@ def hidden_state_guard(variant: MemcgIter) -> Callable[[], Hashable] | None:
         for m in modules:
             items += [(f"global {k} of {m.__name__}", repr(v)) for k, v in vars(m).items()
                       if plain(k, v)]
+        # Drawing from the random module is state kept outside the locals too (the draws
+        # differ from one process to the next, and so would the verdict).
+        items.append(("the random module's state (model code drew random numbers)",
+                      str(hash(random.getstate()))))
         return tuple(items)
 
     return snapshot

@@ -80,7 +80,8 @@ GENERATION_MONOTONIC = "generation_monotonic"
 PROPERTY_DOCS: dict[str, str] = {
     UNIQUE_CLAIM: "within one generation of one iterator no group is handed out twice",
     ROUND_COMPLETE: "a completed round handed out every group online throughout it",
-    TERMINATION: "every walk and every reclaimer ends within the bounds",
+    TERMINATION: "every walk and every reclaimer ends: no livelock (fair non-progress "
+                 "cycle), no run longer than max_steps",
     REFERENCE_SAFETY: "no use of a released or freed group; every css reference put",
     NO_DEADLOCK: "some thread can always run until all have finished",
     GENERATION_MONOTONIC: "an iterator's generation only ever grows by one",

@@ -110,6 +110,15 @@ class Program:
         gen = factory()
         op = self._advance(gen, None, first=True)
         self._check_guard(before)
+        # A second start must reach the same local state: catches code that draws random
+        # numbers or reads the clock before its first operation (later steps are checked
+        # whenever a generator is rebuilt by replaying its results).
+        again = factory()
+        op2 = self._advance(again, None, first=True)
+        if op2 != op or (op is not None and fingerprint(again) != fingerprint(gen)):
+            raise NondeterminismError(f"{name}: two starts of the same thread reached "
+                                      "different states")
+        again.close()
         self.initial = self._intern(gen, op, None)
 
     @property
@@ -160,10 +169,11 @@ class Program:
             changed = sorted({k for k, _ in set(before) ^ set(after)})
             raise ModelError(
                 f"{self.name}: the model code changed {', '.join(changed)} while it ran. "
-                "Model code may keep state only in local variables and in shared memory "
-                "(yielded ops): state kept on the variant object or in module globals "
-                "survives from one explored run into the next, so replays would not "
-                "reproduce and distinct states would be merged")
+                "Model code must be a deterministic function of the results it receives, "
+                "keeping state only in local variables and in shared memory (yielded ops): "
+                "state kept on the variant object, in module globals or in a random "
+                "generator survives from one explored run into the next, so replays would "
+                "not reproduce and distinct states would be merged")
 
     def _intern(self, gen: ThreadGen, op: Op | None, recipe: tuple[int, Hashable] | None) -> int:
         fp = fingerprint(gen) if op is not None else DONE_FP
