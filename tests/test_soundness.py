@@ -57,7 +57,12 @@ def test_loads_of_lifecycle_state_and_css_ids_count_as_reads_of_those_objects() 
     assert {slot_object(s, lay) for s in (lay.cssid[1], lay.idr[2], lay.next_id)} == {IDR}
 
 
-def test_monitor_slots_are_not_model_state(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("body", "needle"), [
+    ("yield load(self.k.layout.iter_list[0].claims, 'x = claims')", "monitors' bookkeeping"),
+    ("yield load(-1, 'x = *bad')", "no such slot"),
+])
+def test_loads_of_what_is_not_kernel_state_are_refused(tmp_path: Path, body: str,
+                                                       needle: str) -> None:
     f = tmp_path / "peek.py"
     f.write_text(
         "from memcglab.kernel.iter_css_id import CssIdIter\n"
@@ -65,27 +70,11 @@ def test_monitor_slots_are_not_model_state(tmp_path: Path) -> None:
         "class Peek(CssIdIter):\n"
         "    name = 'peek'\n"
         "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
-        "        it = self.k.layout.iter_list[0]\n"
-        "        yield load(it.claims, 'x = claims')\n"
+        f"        {body}\n"
         "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
     code, _, err = cli("check", "--variant", f"{f}:Peek")
     assert code == 2
-    assert "monitors' bookkeeping" in err
-
-
-def test_a_slot_that_does_not_exist_is_refused(tmp_path: Path) -> None:
-    f = tmp_path / "neg.py"
-    f.write_text(
-        "from memcglab.kernel.iter_css_id import CssIdIter\n"
-        "from memcglab.runtime.ops import load\n"
-        "class Neg(CssIdIter):\n"
-        "    name = 'neg'\n"
-        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
-        "        yield load(-1, 'x = *bad')\n"
-        "        return None\n")
-    code, _, err = cli("check", "--variant", f"{f}:Neg")
-    assert code == 2
-    assert "no such slot" in err
+    assert needle in err
 
 
 # -- 2. state fingerprints ----------------------------------------------------------------------

@@ -1,15 +1,17 @@
 """Search strategies over a :class:`~memcglab.explore.system.System`.
 
-* exhaustive: stateful breadth-first search. States are stored as 64-bit fingerprints
-  (hash compaction, as Spin's ``-DHC``), identical reclaimers are interchangeable (symmetry),
-  and threads are interleaved only where they can conflict (:mod:`.visibility`);
+* exhaustive: stateful breadth-first search. States are stored exactly (or as 128-bit
+  digests, :mod:`.statestore`), identical reclaimers are interchangeable (symmetry), and
+  threads are interleaved only where they can conflict (:mod:`.visibility`); a fair
+  non-progress cycle of the state graph is a livelock, reported as a lasso (:mod:`.cycles`);
 * minimal counterexample: best-first search ordered by (steps, preemptions) for the first
   run that breaks a given invariant the same way (same race), so every reported
   counterexample is the smallest one, not merely the first one found;
 * random: a uniformly random runnable thread at each interleaving point, seeded;
 * PCT (Burckhardt et al., ASPLOS 2010): random thread priorities with ``d - 1`` priority
   change points; finds a depth-d bug with probability >= 1/(n k^(d-1)) per run;
-* replay: one operation-level schedule, as printed with every counterexample.
+* replay: one operation-level schedule, as printed with every counterexample, under the
+  same step bound; a lasso must close and be fair to reproduce.
 """
 
 from __future__ import annotations
