@@ -97,6 +97,8 @@ class Mutant:
             "break")
 
     def _slot(self) -> int:
+        if self.slot_kind == "iter_lock":  # the spinlock's word (seed-spinlock only)
+            return int(self.k.layout.iter_list[0].iter_lock)  # type: ignore[attr-defined]
         slots = getattr(self.k.layout, self.slot_kind)  # type: ignore[attr-defined]
         return int(slots[self.index % len(slots)])
 

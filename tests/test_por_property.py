@@ -301,6 +301,8 @@ CASES: list[tuple[str, Mut, Cfg, bool, str | None]] = [
      Cfg(2, walks=2), False, "generation_monotonic"),
     ("replace-store-css-id", mut(CSS, "replace_store", Kind.STORE, how="zero"), Cfg(2),
      False, "unique_claim"),
+    ("load-lock-word", mut(SEED, "load", Kind.LOCK, slot_kind="iter_lock",
+                           branch="return_none", threshold=0), Cfg(3), True, None),
     ("skip-busy", mut(SEED, "skip", slot_kind="refcnt", threshold=2), Cfg(2), False,
      "round_complete"),
     ("skip-never", mut(SEED, "skip", slot_kind="gstate", threshold=3), Cfg(2, change="rmdir"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import time
 from pathlib import Path
@@ -299,8 +300,9 @@ def run_check(args: argparse.Namespace, out: TextIO, err: TextIO | None = None
     else:
         out.write(text_report(system, loaded.model, explore, result, cmds, elapsed))
     if result.reproduced is False:
-        raise InternalError("the replayed run did not break the property its token names; "
-                            "a printed counterexample must always replay")
+        raise InternalError("the replayed run ran to its end without breaking the property "
+                            "its token names; a counterexample memcglab printed must always "
+                            "replay")
     return ExitStatus.VIOLATION_FOUND if result.findings else ExitStatus.SUCCESS
 
 
@@ -330,8 +332,13 @@ def run_cross_check(loaded: Loaded, explore: ExploreConfig, args: argparse.Names
     """``--cross-check``: the same bounded search with and without each reduction."""
     report = cross_check(loaded.model, explore, time.perf_counter)
     base = replay_command(loaded.file, "TOKEN", args.config).rsplit(" --replay", 1)[0]
-    out.write(report.text(base))
+    if args.json:
+        out.write(json.dumps(report.to_json(base), indent=2) + "\n")
+    else:
+        out.write(report.text(base))
     if report.differences:
         raise InternalError("--cross-check: the reductions changed a verdict (above); "
                             "please report it with both commands")
-    return ExitStatus.SUCCESS
+    # Like check itself: 1 when the (agreeing) runs found violations.
+    found = any(o.violations for o in report.outcomes)
+    return ExitStatus.VIOLATION_FOUND if found else ExitStatus.SUCCESS

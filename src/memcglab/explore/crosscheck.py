@@ -46,6 +46,18 @@ class CrossCheck:
     outcomes: list[RunOutcome]
     differences: list[str] = field(default_factory=list)
 
+    def to_json(self, command: str) -> dict[str, object]:
+        return {
+            "cross_check": [{"run": o.label, "command": command + o.flags,
+                             "complete": o.exhausted, "exit_reason": o.exit_reason,
+                             "states": o.states,
+                             "violations": sorted(f"{p}{'/' + r if r else ''}"
+                                                  for p, r in o.violations)}
+                            for o in self.outcomes],
+            "agree": not self.differences,
+            "differences": self.differences,
+        }
+
     def text(self, command: str) -> str:
         lines = ["cross-check: the same bounded search with and without each reduction"]
         for o in self.outcomes:

@@ -1,10 +1,15 @@
-"""Non-progress cycles (livelock) in an explored state graph, under weak fairness.
+"""Non-progress cycles (livelock) in an explored state graph, under strong fairness.
 
 Every thread of a model is meant to finish. A run that never finishes returns, in a finite
 state space, to a state it has been in: a cycle of the state graph. Not every cycle is a
-livelock. One in which a thread that could run all along never runs is an artefact of
-scheduling (weak fairness: a thread that stays enabled is eventually scheduled), so only
-*fair* cycles are reported.
+livelock. One in which a thread that could run again and again never runs is an artefact of
+scheduling, so only *fair* cycles are reported, with strong fairness: a thread enabled
+infinitely often runs infinitely often. That is what the kernel gives the waits the model
+has: a CPU spinning on a spinlock gets it (queued spinlocks are FIFO), and a sleeping rmdir
+or synchronize_rcu() is woken once what it waits for holds. (Weak fairness, which only
+forces threads enabled *all along*, would call a poll under a lock that the other CPU keeps
+missing a livelock, and would disagree between the reduced and the unreduced search, whose
+block boundaries see a short-lived enabling differently.)
 
 The search (:mod:`.search`) gives this module the graph as parent pointers plus the extra
 edges to states already seen, with the set of enabled threads of each expanded state.
@@ -15,13 +20,13 @@ table has no cycle for any program, each thread's lsid sequence never repeats, s
 state repeats along a run and the state graph is acyclic. :func:`local_cycles_possible`
 checks exactly that on the tables the search built (every local transition a run can take
 was taken while the search expanded the states it reached), and then the graph analysis is
-skipped. tests/test_cycles.py compares this shortcut with the full analysis.
+skipped. tests/test_soundness.py compares this shortcut with the full analysis.
 
-**Fairness on a strongly connected component S.** A closed walk through all of S passes
-every state and every edge of S. If some thread is enabled in every state of S and has no
-edge inside S, every cycle in S leaves it waiting forever: S holds no fair cycle. Otherwise
-the walk below, which takes one edge of each thread that moves in S and passes a state
-where each other thread enabled somewhere in S is disabled, is fair.
+**Strong fairness on a strongly connected component S** (the Emerson-Lei refinement). A
+closed walk through all of S passes every state and edge of S. If every thread enabled
+somewhere in S moves in S, that walk is fair. Otherwise a fair cycle in S must avoid every
+state where such a starving thread is enabled: remove those states and look again in the
+components of what is left.
 """
 
 from __future__ import annotations
@@ -41,8 +46,7 @@ class Lasso:
     start: int  # the state the cycle leaves from and returns to
     prefix: list[int]  # threads, from the initial state to ``start``
     cycle: list[int]  # threads, from ``start`` back to ``start``
-    movers: frozenset[int]  # threads that run in the cycle
-    waiting: frozenset[int]  # threads enabled somewhere in the cycle that never run in it
+    movers: frozenset[int]  # threads that run in the cycle (every one enabled in it)
 
 
 def local_cycles_possible(programs: Sequence[Program]) -> bool:
@@ -96,66 +100,71 @@ def has_cycle(n: int, parent: Sequence[int], parent_tid: Sequence[int],
     canonical forms, so a quotient graph without cycles rules them out."""
     succ = _successors(n, parent, parent_tid, extra)
     return any(len(c) > 1 or any(v == c[0] for v, _ in succ[c[0]])
-               for c in _sccs(n, succ, expanded))
+               for c in _sccs(range(expanded), succ))
 
 
 def find_fair_cycle(n: int, parent: Sequence[int], parent_tid: Sequence[int],
                     extra: Sequence[tuple[int, int, int]], enabled: Sequence[int]
                     ) -> Lasso | None:
-    """A fair cycle of the graph, with the shortest known prefix to it, or None.
+    """A strongly fair cycle of the graph, with the shortest known prefix to it, or None.
 
     ``parent[i]``/``parent_tid[i]``: the tree edge into state i; ``extra``: the other edges
     (src, dst, tid); ``enabled[i]``: bit mask of the threads enabled in state i (states at
     index >= len(enabled) were not expanded and belong to no cycle)."""
     succ = _successors(n, parent, parent_tid, extra)
-    for comp in _sccs(n, succ, len(enabled)):
+    work = _sccs(range(len(enabled)), succ)
+    while work:
+        comp = work.pop(0)
         members = set(comp)
         inner = [(u, v, t) for u in comp for v, t in succ[u] if v in members]
         if not inner:
             continue
-        moving = 0
+        moving = somewhere = 0
         for _, _, t in inner:
             moving |= 1 << t
-        always = somewhere = enabled[comp[0]]
         for u in comp:
-            always &= enabled[u]
             somewhere |= enabled[u]
-        if always & ~moving:
-            continue  # a thread enabled throughout never runs: no fair cycle here
-        return _lasso(min(comp), members, inner, succ, enabled, moving, somewhere & ~moving,
-                      parent, parent_tid)
+        starving = somewhere & ~moving
+        if not starving:
+            return _lasso(min(comp), members, inner, succ, moving, parent, parent_tid)
+        keep = [u for u in comp if not enabled[u] & starving]
+        work = sorted(work + _sccs(keep, succ), key=lambda c: c[0])
     return None
 
 
-def _sccs(n: int, succ: list[list[tuple[int, int]]], expanded: int) -> list[list[int]]:
-    """Tarjan's strongly connected components, iteratively, over the expanded states."""
-    index = [-1] * n
-    low = [0] * n
-    on_stack = [False] * n
+def _sccs(nodes: Sequence[int], succ: list[list[tuple[int, int]]]) -> list[list[int]]:
+    """Tarjan's strongly connected components of the subgraph induced by ``nodes``,
+    iteratively, each sorted, in order of their smallest state."""
+    allowed = set(nodes)
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
     stack: list[int] = []
     out: list[list[int]] = []
     counter = 0
-    for root in range(expanded):
-        if index[root] >= 0:
+    for root in nodes:
+        if root in index:
             continue
         work = [(root, 0)]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
-        on_stack[root] = True
+        on_stack.add(root)
         while work:
             node, i = work[-1]
-            edges = succ[node] if node < expanded else []
+            edges = succ[node]
             if i < len(edges):
                 work[-1] = (node, i + 1)
                 nxt = edges[i][0]
-                if index[nxt] < 0:
+                if nxt not in allowed:
+                    continue
+                if nxt not in index:
                     index[nxt] = low[nxt] = counter
                     counter += 1
                     stack.append(nxt)
-                    on_stack[nxt] = True
+                    on_stack.add(nxt)
                     work.append((nxt, 0))
-                elif on_stack[nxt]:
+                elif nxt in on_stack:
                     low[node] = min(low[node], index[nxt])
                 continue
             work.pop()
@@ -165,7 +174,7 @@ def _sccs(n: int, succ: list[list[tuple[int, int]]], expanded: int) -> list[list
                 comp = []
                 while True:
                     w = stack.pop()
-                    on_stack[w] = False
+                    on_stack.discard(w)
                     comp.append(w)
                     if w == node:
                         break
@@ -175,34 +184,25 @@ def _sccs(n: int, succ: list[list[tuple[int, int]]], expanded: int) -> list[list
 
 
 def _lasso(start: int, members: set[int], inner: list[tuple[int, int, int]],
-           succ: list[list[tuple[int, int]]], enabled: Sequence[int], moving: int,
-           waiting: int, parent: Sequence[int], parent_tid: Sequence[int]) -> Lasso:
-    # Stops: one edge of each moving thread, one state where each waiting thread is
-    # disabled; then back to the start.
+           succ: list[list[tuple[int, int]]], moving: int, parent: Sequence[int],
+           parent_tid: Sequence[int]) -> Lasso:
+    # One edge of each moving thread, then back to the start: every thread enabled anywhere
+    # in the component moves, so the walk is fair.
     walk: list[int] = []
     here = start
-    bits = list(range((moving | waiting).bit_length()))
-    for t in bits:
-        if moving >> t & 1:
-            u, v, _ = next(e for e in inner if e[2] == t)
-            walk += _route(here, u, members, succ)
-            walk.append(t)
-            here = v
-        elif waiting >> t & 1:
-            target = next(u for u in sorted(members) if not enabled[u] >> t & 1)
-            walk += _route(here, target, members, succ)
-            here = target
+    movers = [t for t in range(moving.bit_length()) if moving >> t & 1]
+    for t in movers:
+        u, v, _ = next(e for e in inner if e[2] == t)
+        walk += _route(here, u, members, succ)
+        walk.append(t)
+        here = v
     walk += _route(here, start, members, succ)
-    if not walk:  # start == here all along: a self-loop
-        walk = [next(t for v, t in succ[start] if v == start)]
     prefix: list[int] = []
     x = start
     while parent[x] >= 0:
         prefix.append(parent_tid[x])
         x = parent[x]
-    return Lasso(start, prefix[::-1], walk,
-                 frozenset(t for t in bits if moving >> t & 1),
-                 frozenset(t for t in bits if waiting >> t & 1))
+    return Lasso(start, prefix[::-1], walk, frozenset(movers))
 
 
 def _route(src: int, dst: int, members: set[int],

@@ -143,18 +143,16 @@ def _livelock(system: System, cfg: ExploreConfig, clock: Clock, deadline: float 
                             graph.enabled)
     if lasso is None:
         return None
-    return _Raw(livelock(len(lasso.cycle), lasso.movers, lasso.waiting),
-                [*lasso.prefix, *lasso.cycle], loop_at=len(lasso.prefix))
+    return _Raw(livelock(len(lasso.cycle), lasso.movers), [*lasso.prefix, *lasso.cycle],
+                loop_at=len(lasso.prefix))
 
 
-def livelock(length: int, movers: Iterable[int], waiting: Iterable[int]) -> Violation:
+def livelock(length: int, movers: Iterable[int]) -> Violation:
     """The termination violation of a fair cycle of ``length`` steps."""
-    msg = (f"livelock: a fair non-progress cycle of {length} operation(s) that repeats "
-           f"forever ({', '.join(f'CPU{t}' for t in sorted(movers))} run in it")
-    if waiting:
-        msg += ("; " + ", ".join(f"CPU{t}" for t in sorted(waiting))
-                + " wait(s) in it, blocked at some point of every round")
-    return Violation(TERMINATION, msg + ")")
+    return Violation(TERMINATION,
+                     f"livelock: a fair non-progress cycle of {length} operation(s) that "
+                     f"repeats forever ({', '.join(f'CPU{t}' for t in sorted(movers))} run "
+                     "in it; no other CPU can run at any point of it)")
 
 
 def _describe_points(system: System, result: CheckResult,
@@ -282,6 +280,15 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
                     continue
             new, n, v = system.block(state, tid)
             transitions += 1
+            if v is not None and v.overrun and visible is not None:
+                # A loop that never reached an interleaving point may wait for a write of
+                # another thread that no run has made yet (it never got the chance): make
+                # what the loop touches interleaving points and look again. Only a loop
+                # over objects already visible is a finding.
+                loop = system.objects_of(_run_blocks(system, [tid], state))
+                if not loop <= visible:
+                    return (CheckResult([], reason, "exhaustive"), {},
+                            _Restart(visible | loop), graph)
             if v is None and depth + n > cfg.max_steps:
                 v = Violation(TERMINATION, f"a run exceeded max_steps={cfg.max_steps}")
             if v is not None:
@@ -454,7 +461,14 @@ def _random_runs(system: System, cfg: ExploreConfig, pct: bool, clock: Clock,
                 tid = max(enabled, key=lambda t: prio[t])
             else:
                 tid = enabled[_pick(rng, len(enabled))]
+            before = state
             state, nops, v = system.block(state, tid)
+            if v is not None and v.overrun and visible is not None:
+                loop = system.objects_of(_run_blocks(system, [tid], before))
+                if not loop <= visible:  # as in _bfs: learn, and drop this run
+                    visible = visible | loop
+                    v = None
+                    break
             path.append(tid)
             steps += nops
             if v is None and steps > cfg.max_steps:
@@ -572,7 +586,8 @@ def count_preemptions(system: System, trace: list[TraceEntry]) -> int:
 
 
 def replay_ops(system: System, tids: list[int], max_steps: int | None = None,
-               loop_at: int | None = None) -> tuple[list[TraceEntry], Violation | None]:
+               loop_at: int | None = None, open_end: list[bool] | None = None
+               ) -> tuple[list[TraceEntry], Violation | None]:
     """Run an operation-level schedule exactly; refuse one that does not fit.
 
     ``max_steps``: the run breaks ``termination`` once it has run more operations (as in
@@ -607,6 +622,8 @@ def replay_ops(system: System, tids: list[int], max_steps: int | None = None,
                                         enabled_each)
         if not system.enabled(state):
             return trace, system.stuck(state)
+        if open_end is not None:
+            open_end.append(True)  # the schedule ended while threads could still run
     finally:
         system.summary = saved
     return trace, None
@@ -614,15 +631,14 @@ def replay_ops(system: System, tids: list[int], max_steps: int | None = None,
 
 def _lasso_closes(system: System, start: State, end: State, cycle: list[int],
                   enabled_each: list[list[int]]) -> Violation | None:
-    """A livelock, if the cycle came back to its first state and is weakly fair: no thread
-    stays enabled throughout it without running."""
+    """A livelock, if the cycle came back to its first state and is strongly fair: every
+    thread enabled at some point of it runs in it."""
     if end != start:
         return None
     movers = set(cycle)
-    always = set(enabled_each[0]).intersection(*map(set, enabled_each))
-    if always - movers:
+    if set().union(*map(set, enabled_each)) - movers:
         return None
-    return livelock(len(cycle), movers, set().union(*map(set, enabled_each)) - movers)
+    return livelock(len(cycle), movers)
 
 
 def replay(system: System, cfg: ExploreConfig) -> CheckResult:
@@ -633,7 +649,12 @@ def replay(system: System, cfg: ExploreConfig) -> CheckResult:
         raise ConfigError(
             f"--replay: the token was made for configuration {sched.digest}, this one is "
             f"{system.config.digest()}; pass the same configuration flags or file")
-    trace, v = replay_ops(system, list(sched.tids), cfg.max_steps, sched.loop_at)
+    open_end: list[bool] = []
+    trace, v = replay_ops(system, list(sched.tids), cfg.max_steps, sched.loop_at, open_end)
+    if sched.prop is not None and v is None and open_end:
+        raise ConfigError(f"--replay: the token ends after {len(sched.tids)} steps, while the "
+                          "run is still going and has broken nothing yet; was it cut short "
+                          "when it was copied?")
     findings = []
     if v is not None:
         findings.append(Finding(

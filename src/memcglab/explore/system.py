@@ -21,7 +21,16 @@ from typing import Any
 
 from memcglab.errors import ConfigError, ModelError
 from memcglab.explore.config import ModelConfig
-from memcglab.explore.visibility import AccessSummary, monitor_slots, op_visible
+from memcglab.explore.visibility import (
+    GSTATE,
+    IDR,
+    RCU,
+    AccessSummary,
+    monitor_slots,
+    op_visible,
+    slot_object,
+    unlock_point,
+)
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.iterator import MemcgIter, StateView
 from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
@@ -264,7 +273,8 @@ class System:
                 # A thread that never reaches an interleaving point (a walk that never ends)
                 # must not hang the search.
                 violation = Violation(TERMINATION, f"CPU{tid} ran {steps} operations without "
-                                                   "reaching an interleaving point")
+                                                   "reaching an interleaving point",
+                                      overrun=True)
             if violation is not None:
                 break
         t = threads[tid]
@@ -274,6 +284,11 @@ class System:
     def check_op(self, op: Op) -> None:
         """Refuse an access model code may not make: a slot that does not exist, or one of
         the monitors' own slots (they are bookkeeping, not kernel state)."""
+        if op.kind not in self.machine.kinds:
+            raise ModelError(f"{op.kind.name} is not an operation of the explorer's machine "
+                             "(simulation-only kinds such as SLEEP or CALL are for memcglab "
+                             "run's own tasks); a variant yields load, store, spin_lock, "
+                             "the cgroup calls and notes")
         if op.kind in _SLOT_OPS:
             slot = op.a
             if type(slot) is not int or not 0 <= slot < self.layout.size:
@@ -284,6 +299,27 @@ class System:
                 raise ModelError(f"{op.kind.name.lower()} of {self.layout.names[slot]}: "
                                  "that slot is the invariant monitors' bookkeeping, not "
                                  "kernel state; model code may not access it")
+
+    def objects_of(self, trace: list[TraceEntry]) -> frozenset[int]:
+        """Every object the operations of ``trace`` touch, for the reduction: what a loop
+        that never reached an interleaving point reads and writes."""
+        lay = self.layout
+        out: set[int] = set()
+        for e in trace:
+            k, a = e.op.kind, e.op.a
+            if k in (Kind.LOAD, Kind.STORE):
+                out.add(slot_object(a, lay))
+            elif k in (Kind.LOCK, Kind.UNLOCK):
+                out.update((a, unlock_point(a)))
+            elif k in (Kind.TRYGET, Kind.GET, Kind.PUT):
+                out.add(lay.refcnt[a])
+            elif k is Kind.CSS_GET_NEXT:
+                out.add(IDR)
+            elif k is Kind.CLAIM:
+                out.add(GSTATE)
+            elif k in (Kind.RCU_LOCK, Kind.RCU_UNLOCK):
+                out.add(RCU)
+        return frozenset(out)
 
     def _visible_list(self, prog: Program) -> list[bool | None]:
         lst = self._vis_lists.get(id(prog))

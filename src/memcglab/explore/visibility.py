@@ -31,6 +31,11 @@ from memcglab.runtime.ops import Kind, Op
 IDR = -1
 GSTATE = -2
 RCU = -3
+_UNLOCK = -16  # _UNLOCK - slot: the release of the spinlock at slot is an interleaving point
+
+
+def unlock_point(slot: int) -> int:
+    return _UNLOCK - slot
 
 
 # Op kinds whose accesses this module accounts for. Any other kind (a new op, or one a
@@ -152,6 +157,13 @@ class AccessSummary:
         out.update(s for s, ts in self.acquirers.items() if len(ts) > 1)
         out.update(s for s in self.zero_touched if len(self.ref_users.get(s, ())) > 1
                    or GSTATE in out)
+        # A plain load or store of a spinlock's word (spin_is_locked(), say) conflicts with
+        # another thread's spin_lock / spin_unlock of it: the word must be seen held, so
+        # the release becomes an interleaving point too.
+        for s, takers in self.acquirers.items():
+            plain = self.readers.get(s, set()) | self.writers.get(s, set())
+            if any(t != u for t in plain for u in takers):
+                out.update((s, unlock_point(s)))
         # A plain read of a count conflicts with another thread's get / tryget / put.
         for s, readers in self.ref_readers.items():
             if any(r != u for r in readers for u in self.ref_users.get(s, ())):
@@ -198,6 +210,8 @@ def op_visible(op: Op, visible: frozenset[int] | None, layout: Layout) -> bool:
                                   and GSTATE in visible)
     if k is Kind.LOCK:
         return op.a in visible
+    if k is Kind.UNLOCK:
+        return unlock_point(op.a) in visible
     if k in (Kind.TRYGET, Kind.GET, Kind.PUT):
         return layout.refcnt[op.a] in visible
     if k is Kind.CSS_GET_NEXT:
@@ -207,9 +221,11 @@ def op_visible(op: Op, visible: frozenset[int] | None, layout: Layout) -> bool:
     if k in (Kind.RCU_LOCK, Kind.RCU_UNLOCK):
         return RCU in visible
     # mkdir, rmdir, and any kind the reduction does not know are always points.
-    return k not in (Kind.NOTE, Kind.WALK_START, Kind.UNLOCK)
+    return k not in (Kind.NOTE, Kind.WALK_START)
 
 
 def object_name(obj: int, layout: Layout) -> str:
     special = {IDR: "css id IDR", GSTATE: "group lifecycle states", RCU: "RCU read sections"}
+    if obj <= _UNLOCK:
+        return f"release of {layout.names[_UNLOCK - obj]}"
     return special.get(obj) or layout.names[obj]

@@ -82,6 +82,10 @@ def text_report(system: System, model: ModelConfig, cfg: ExploreConfig, result: 
             out += [f"  {p}: {d}" for p, d in PROPERTY_DOCS.items()]
             out += [f"  {i.name}: {i.description}" for i in system.invariants]
             out.append(f"  bounds: {_bounds(result)}")
+            if "max_preemptions" in result.bounds:
+                out.append("  (with a preemption bound, a livelock whose cycle needs a "
+                           "preemption in every round repeats past any bound: such cycles "
+                           "are not covered; drop --max-preemptions to cover them)")
             out.append("  " + store_line(cfg, result))
         else:
             out.append(f"no violation found ({result.exit_reason.value}; not a proof)")

@@ -94,6 +94,7 @@ class Violation:
 
     prop: str
     message: str
+    overrun: bool = False  # a block of one thread ran past the step bound (the explorer's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,11 @@ class Machine:
         if k is Kind.SYNC_RCU_WAIT:
             return not shared[self.layout.gp_readers[op.a]]
         return True
+
+    @property
+    def kinds(self) -> frozenset[Kind]:
+        """The operation kinds this machine applies."""
+        return frozenset(self._dispatch)
 
     def apply(self, shared: list[Any], threads: list[ThreadComp], tid: int,
               op: Op) -> tuple[Any, Violation | None]:

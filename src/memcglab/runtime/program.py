@@ -20,13 +20,15 @@ holding anything else makes the fingerprint unsound, so it is refused with
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from collections.abc import Callable, Generator, Hashable
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from memcglab.errors import MemcglabError, ModelError, NondeterminismError
-from memcglab.runtime.ops import Op
+from memcglab.runtime.ops import Kind, Op
 
 ThreadGen = Generator[Op, Any, None]
 DONE_FP: tuple[str] = ("<done>",)
@@ -47,7 +49,9 @@ def _freeze(value: Any, where: str) -> Hashable:
         return frozenset(_freeze(v, where) for v in value)
     params = getattr(type(value), "__dataclass_params__", None)
     if params is not None and params.frozen:
-        return value  # type: ignore[no-any-return]  # a frozen dataclass is a value
+        # A frozen dataclass is a value when its fields are: freeze them too.
+        return (type(value), tuple(_freeze(getattr(value, f.name), f"{where}.{f.name}")
+                                   for f in dataclasses.fields(value)))
     fp = getattr(value, "__fingerprint__", None)
     if fp is not None:
         return (type(value).__name__, fp())
@@ -63,6 +67,18 @@ def _where(e: BaseException) -> str:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return "" if tb is None else f" (at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno})"
+
+
+MONITOR_KINDS = frozenset({Kind.CLAIM, Kind.WALK_START})
+_PACKAGE = str(Path(__file__).resolve().parents[1])
+
+
+def _from_memcglab(gen: Any) -> bool:
+    """Whether the innermost generator of a ``yield from`` chain is memcglab's own code."""
+    while getattr(gen, "gi_yieldfrom", None) is not None:
+        gen = gen.gi_yieldfrom
+    code = getattr(gen, "gi_code", None)
+    return code is not None and str(Path(code.co_filename).resolve()).startswith(_PACKAGE)
 
 
 def fingerprint(gen: ThreadGen) -> Hashable:
@@ -158,6 +174,10 @@ class Program:
         if type(op) is not Op:  # None included: a bare yield is not a way to finish
             raise ModelError(f"{self.name}: model code yielded {op!r}; it must yield "
                              "memcglab.runtime.ops.Op values (load, store, spin_lock, ...)")
+        if op.kind in MONITOR_KINDS and not _from_memcglab(gen):
+            raise ModelError(f"{self.name}: model code yielded a {op.kind.name} operation; "
+                             "those are the invariant monitors' own, yielded by memcglab's "
+                             "reclaim callers (shrink_zone), never by a variant")
         return op
 
     def _check_guard(self, before: Hashable) -> None:
