@@ -14,6 +14,8 @@ from typing import TextIO
 from memcglab import __version__
 from memcglab.cli.check_cmd import add_check_args, run_check
 from memcglab.cli.demo import run_demo
+from memcglab.cli.kernel_cmd import DESCRIPTION as KERNEL_DESCRIPTION
+from memcglab.cli.kernel_cmd import add_kernel_args, run_kernel
 from memcglab.cli.run_cmd import add_run_args, run_compare, run_run
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import (
@@ -47,6 +49,7 @@ DESCRIPTIONS = {
             "minimal counterexample, then proves that the patch's spinlock (seed-spinlock) "
             "keeps every invariant on three configurations, one with a group removed and "
             "another created mid-walk. It takes no options and writes no files.",
+    "kernel": KERNEL_DESCRIPTION,
 }
 
 
@@ -70,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
     add_run_args(add("compare", "run several variants on one scenario, side by side"),
                  compare=True)
     add("demo", "the seed patch's story: both races found and drawn, the fix proved")
+    add_kernel_args(add("kernel", "the live kernel: 'kernel probe' says what this machine "
+                                  "offers for recording real memcg reclaim"))
     return p
 
 
@@ -122,6 +127,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
                 return run_run(args, out, err)
             if args.command == "compare":
                 return run_compare(args, out, err)
+            if args.command == "kernel":
+                return run_kernel(args, out, err)
             return run_demo(out)
     except ConfigError as e:
         err.write(f"memcglab: error: {e}\n")
