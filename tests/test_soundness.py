@@ -486,3 +486,70 @@ def test_a_proof_under_a_preemption_bound_says_what_it_leaves_out() -> None:
     assert "not covered; drop --max-preemptions" in out
     code, out, _ = cli("check", "--variant", v("refwait.py", "RefWait"), "--groups", "3")
     assert code == 1 and "livelock" in out
+
+
+# -- found by a second adversarial review ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("por", "sym"), [(True, True), (False, False)])
+def test_the_step_bound_is_checked_on_the_longest_run(por: bool, sym: bool) -> None:
+    code, out, _ = cli("check", "--variant", v("longpath.py", "LongPath"), "--groups", "2",
+                       "--max-steps", "110", "--json", *([] if por else ["--no-por"]),
+                       *([] if sym else ["--no-symmetry"]))
+    [f] = json.loads(out)["findings"]
+    assert code == 1 and f["message"] == "a run exceeded max_steps=110"
+    rc, again, err = cli(*replay_args(f["replay"]), "--json")
+    assert rc == 1, err
+    assert json.loads(again)["reproduced"] is True
+
+
+@pytest.mark.parametrize(("file", "cls", "needle"), [
+    ("boolmerge.py", "BoolMerge", "kernel memory holds integers"),
+    ("boolmerge.py", "FloatMerge", "kernel memory holds integers"),
+    ("reinit.py", "ReinitLock", "a spinlock's word"),
+])
+def test_stores_the_model_cannot_tell_apart_are_refused(file: str, cls: str,
+                                                        needle: str) -> None:
+    code, _, err = cli("check", "--variant", v(file, cls), "--groups", "2")
+    assert code == 2 and needle in err
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ("yield css_get_next(self.k, 'x', root)", "css_get_next('x'"),
+    ("yield Op(99, None, None, 'x')", "99 is not an operation"),
+    ("yield Op(Kind.MKDIR, 2, None, 'mkdir')", "admin CPU's"),
+    ("yield Op(Kind.FREE_CSS_ID, 1, None, 'free_css_id')", "admin CPU's"),
+    ("yield css_get(self.k, -1)", "no such group"),
+])
+def test_bad_operands_are_user_errors(tmp_path: Path, body: str, needle: str) -> None:
+    f = tmp_path / "badops.py"
+    f.write_text(
+        "from memcglab.kernel.cgroup import css_get, css_get_next\n"
+        "from memcglab.kernel.iter_seed_spinlock import SeedSpinlockIter\n"
+        "from memcglab.runtime.ops import Kind, Op\n"
+        "class P(SeedSpinlockIter):\n"
+        "    name = 'badops'\n"
+        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
+        f"        {body}\n"
+        "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
+    code, _, err = cli("check", "--variant", f"{f}:P", "--groups", "3")
+    assert code == 2 and needle in err, err
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    ("random.Random(1)", "global _rng"), ("random.SystemRandom()", "SystemRandom")])
+def test_a_private_random_generator_is_refused(tmp_path: Path, make: str,
+                                               needle: str) -> None:
+    f = tmp_path / "rng.py"
+    f.write_text(
+        "import random\n"
+        "from memcglab.kernel.iter_seed_spinlock import SeedSpinlockIter\n"
+        f"_rng = {make}\n"
+        "class P(SeedSpinlockIter):\n"
+        "    name = 'rng'\n"
+        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
+        "        if prev is not None and _rng.random() < 0.05:\n"
+        "            return root\n"
+        "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
+    code, _, err = cli("check", "--variant", f"{f}:P", "--groups", "3")
+    assert code == 2 and needle in err, err

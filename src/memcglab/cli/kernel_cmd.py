@@ -25,7 +25,8 @@ DESCRIPTION = ("Live-kernel side (issue 7). 'probe' reports what this machine of
 
 
 def add_kernel_args(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="kernel_command", required=True, metavar="SUBCOMMAND")
+    sub = p.add_subparsers(dest="kernel_command", required=True, metavar="SUBCOMMAND",
+                           help="probe: what this machine offers the live-kernel commands")
     probe = sub.add_parser(
         "probe", help="what this machine offers to 'kernel run', one line each",
         description="Report root, cgroups and the memory controller, tracefs, BPF, BTF, "

@@ -35,6 +35,7 @@ from memcglab.explore.statestore import key_function
 from memcglab.explore.system import State, System, TraceEntry
 from memcglab.explore.visibility import AccessSummary, object_name
 from memcglab.runtime.machine import TERMINATION, Violation
+from memcglab.runtime.program import Program
 
 Clock = Callable[[], float]
 Progress = Callable[[int, int, int], None]  # (states, transitions, frontier), about 1/s
@@ -113,6 +114,9 @@ def _exhaustive(system: System, cfg: ExploreConfig, clock: Clock,
         result.por_rounds = rounds
         result.opaque_access = opaque
         if result.exit_reason is ExitReason.EXHAUSTED and not (raws and cfg.stop_on_first):
+            long_run = _longest_run(system, cfg, clock, deadline, visible, graph)
+            if long_run is not None and not any(k[0] == TERMINATION for k in raws):
+                raws[(TERMINATION, None)] = long_run
             lasso = _livelock(system, cfg, clock, deadline, visible, graph)
             if lasso is not None:
                 raws[(TERMINATION, LIVELOCK)] = lasso
@@ -123,6 +127,108 @@ def _exhaustive(system: System, cfg: ExploreConfig, clock: Clock,
     return result, raws
 
 
+def _concrete(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | None,
+              visible: frozenset[int] | None, graph: _Graph) -> _Graph:
+    """The graph with concrete thread ids on every edge. Under symmetry an edge to a state
+    seen before leads to a permutation of that state's stored representative, so a path
+    through such edges names the wrong threads: search again without symmetry (only the
+    rare configurations that need a path through them get here)."""
+    if not cfg.symmetry:
+        return graph
+    saved, system.summary = system.summary, None
+    try:
+        return _bfs(system, cfg, clock, deadline, visible, symmetry=False)[3]
+    finally:
+        system.summary = saved
+
+
+def _longest_run(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | None,
+                 visible: frozenset[int] | None, graph: _Graph) -> _Raw | None:
+    """A run longer than ``max_steps`` operations, if the graph has one.
+
+    The breadth-first pass checks the bound along the first path that reaches each state;
+    a state reached again by a longer run is not expanded again, so that check alone can
+    miss a long run (and reductions, which reach states by other first paths, would then
+    disagree). Here the bound is checked exactly: if each thread's longest path through its
+    own program cannot add up to more than ``max_steps``, no run can; otherwise, in an
+    acyclic graph, the longest run is found by dynamic programming over a topological
+    order. A graph with cycles has runs of any length: whether they matter is the fairness
+    analysis's question (:func:`_livelock`), not the bound's."""
+    if _program_bound(system) <= cfg.max_steps:
+        return None
+    if has_cycle(len(graph.parent), graph.parent, graph.parent_tid, graph.extra,
+                 len(graph.enabled)):
+        return None
+    graph = _concrete(system, cfg, clock, deadline, visible, graph)
+    n = len(graph.parent)
+    succ: list[list[tuple[int, int, int]]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for v in range(1, n):
+        succ[graph.parent[v]].append((v, graph.parent_tid[v], graph.parent_ops[v]))
+        indeg[v] += 1
+    for (u, v, t), ops in zip(graph.extra, graph.extra_ops, strict=True):
+        succ[u].append((v, t, ops))
+        indeg[v] += 1
+    dist = [0] * n
+    best: list[tuple[int, int]] = [(-1, -1)] * n
+    ready = deque([0])
+    while ready:
+        u = ready.popleft()
+        for v, t, ops in succ[u]:
+            if dist[u] + ops > dist[v]:
+                dist[v], best[v] = dist[u] + ops, (u, t)
+            indeg[v] -= 1
+            if not indeg[v]:
+                ready.append(v)
+    far = max(range(n), key=lambda i: (dist[i], -i))
+    if dist[far] <= cfg.max_steps:
+        return None
+    path: list[int] = []
+    while best[far][0] >= 0:
+        far, t = best[far]
+        path.append(t)
+    return _Raw(Violation(TERMINATION, f"a run exceeded max_steps={cfg.max_steps}"),
+                path[::-1])
+
+
+def _program_bound(system: System) -> int | float:
+    """The most operations all threads together can run: the sum of each thread's longest
+    path through its program's transition table (infinite where a table has a cycle)."""
+    longest: dict[int, int | float] = {}
+    for prog in system.programs:
+        if id(prog) not in longest:
+            longest[id(prog)] = _longest_local(prog)
+    return sum(longest[id(p)] for p in system.programs)
+
+
+def _longest_local(prog: Program) -> int | float:
+    succ: dict[int, set[int]] = {}
+    for (src, _), dst in prog.transitions():
+        succ.setdefault(src, set()).add(dst)
+    memo: dict[int, int] = {}
+    on_path: set[int] = set()
+    # Iterative DFS with post-order: the longest path from each local state.
+    stack: list[tuple[int, bool]] = [(prog.initial, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            on_path.discard(node)
+            memo[node] = max((1 + memo[d] for d in succ.get(node, ())), default=0)
+            continue
+        if node in memo:
+            continue
+        if node in on_path:
+            return float("inf")
+        on_path.add(node)
+        stack.append((node, True))
+        for d in succ.get(node, ()):
+            if d in on_path:
+                return float("inf")
+            if d not in memo:
+                stack.append((d, False))
+    return memo[prog.initial]
+
+
 def _livelock(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | None,
               visible: frozenset[int] | None, graph: _Graph) -> _Raw | None:
     """A fair non-progress cycle, as a lasso (docs/internals.md, :mod:`.cycles`)."""
@@ -131,14 +237,8 @@ def _livelock(system: System, cfg: ExploreConfig, clock: Clock, deadline: float 
     if not has_cycle(len(graph.parent), graph.parent, graph.parent_tid, graph.extra,
                      len(graph.enabled)):
         return None
-    if cfg.symmetry:
-        # Under symmetry a cycle of canonical states need not close on concrete thread ids:
-        # look for it in the concrete graph (only variants whose code can loop get here).
-        saved, system.summary = system.summary, None
-        try:
-            _, _, _, graph = _bfs(system, cfg, clock, deadline, visible, symmetry=False)
-        finally:
-            system.summary = saved
+    # Under symmetry a cycle of canonical states need not close on concrete thread ids.
+    graph = _concrete(system, cfg, clock, deadline, visible, graph)
     lasso = find_fair_cycle(len(graph.parent), graph.parent, graph.parent_tid, graph.extra,
                             graph.enabled)
     if lasso is None:
@@ -191,6 +291,8 @@ class _Graph:
     parent_tid: array[int]
     extra: list[tuple[int, int, int]]
     enabled: array[int]
+    parent_ops: array[int]  # operations of the tree edge into each state
+    extra_ops: array[int]  # operations of each extra edge
 
     def path_to(self, i: int) -> list[int]:
         out: list[int] = []
@@ -213,7 +315,8 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
     keyf = key_function(cfg.state_store)
     init = system.initial()
     index: dict[Hashable, int] = {keyf(canon(init, -1)): 0}
-    graph = _Graph(array("q", [-1]), array("b", [-1]), [], array("q"))
+    graph = _Graph(array("q", [-1]), array("b", [-1]), [], array("q"), array("q", [0]),
+                   array("q"))
     parent, parent_tid, extra, en_masks = (graph.parent, graph.parent_tid, graph.extra,
                                            graph.enabled)
     # With a preemption bound a state is keyed with the thread that ran last and the
@@ -299,10 +402,12 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
             seen = index.get(nkey)
             if seen is not None:
                 extra.append((idx, seen, tid))
+                graph.extra_ops.append(n)
                 continue
             nidx = index[nkey] = len(parent)
             parent.append(idx)
             parent_tid.append(tid)
+            graph.parent_ops.append(n)
             frontier.append((new, nidx, depth + n, nlast, npre))
     if summary is not None and visible is not None:
         # Also after --first: a violation found before the interleaving points reached

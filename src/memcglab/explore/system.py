@@ -60,6 +60,9 @@ _STATEFUL_REF = frozenset({Kind.TRYGET, Kind.GET, Kind.PUT, Kind.RMDIR})
 _DIFFED = frozenset(Kind) - {Kind.NOTE, Kind.WALK_START, Kind.LOAD, Kind.STORE, Kind.LOCK,
                              Kind.UNLOCK, Kind.RCU_LOCK, Kind.CSS_GET_NEXT, Kind.CLAIM}
 _SLOT_OPS = frozenset({Kind.LOAD, Kind.STORE, Kind.LOCK, Kind.UNLOCK})
+_GROUP_OPS = frozenset({Kind.TRYGET, Kind.GET, Kind.PUT, Kind.MKDIR, Kind.RMDIR,
+                        Kind.CLEAR_CSS_REFS, Kind.SYNC_RCU_START, Kind.SYNC_RCU_WAIT,
+                        Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE})
 
 
 def hidden_state_guard(variant: MemcgIter) -> Callable[[], Hashable] | None:
@@ -74,18 +77,32 @@ def hidden_state_guard(variant: MemcgIter) -> Callable[[], Hashable] | None:
         return None
     modules = [m for m in {c.__module__: sys.modules.get(c.__module__) for c in user}.values()
                if m is not None]
+    holders = [*vars(variant).items(), *(kv for c in user for kv in vars(c).items()),
+               *(kv for m in modules for kv in vars(m).items())]
+    for name, v in holders:
+        if isinstance(v, random.SystemRandom):
+            raise ModelError(f"{type(variant).__name__}: {name} is a random.SystemRandom: "
+                             "model code must be a deterministic function of the results "
+                             "it receives (draws from the operating system cannot be "
+                             "replayed)")
 
     def plain(name: str, value: object) -> bool:
         return not (name.startswith("__") or callable(value) or isinstance(
             value, (types.ModuleType, staticmethod, classmethod, property)))
 
+    def value(v: object) -> str:
+        # A random generator's repr never changes: its state does.
+        if isinstance(v, random.Random):
+            return str(hash(v.getstate()))
+        return repr(v)
+
     def snapshot() -> Hashable:
-        items = [(f"self.{k}", repr(v)) for k, v in vars(variant).items()]
+        items = [(f"self.{k}", value(v)) for k, v in vars(variant).items()]
         for c in user:
-            items += [(f"{c.__qualname__}.{k}", repr(v)) for k, v in vars(c).items()
+            items += [(f"{c.__qualname__}.{k}", value(v)) for k, v in vars(c).items()
                       if plain(k, v)]
         for m in modules:
-            items += [(f"global {k} of {m.__name__}", repr(v)) for k, v in vars(m).items()
+            items += [(f"global {k} of {m.__name__}", value(v)) for k, v in vars(m).items()
                       if plain(k, v)]
         # Drawing from the random module is state kept outside the locals too (the draws
         # differ from one process to the next, and so would the verdict).
@@ -160,6 +177,8 @@ class System:
         self.max_block_steps = 5000
         self._recorded: set[tuple[int, int, int, tuple[int, ...]]] = set()
         self._monitor_slots = monitor_slots(self.layout)
+        self._lock_slots: set[int] = set()
+        self._stored_slots: set[int] = set()
 
     # -- states -----------------------------------------------------------------------------
 
@@ -282,23 +301,50 @@ class System:
         return (tuple(shared), tuple(threads)), steps, violation
 
     def check_op(self, op: Op) -> None:
-        """Refuse an access model code may not make: a slot that does not exist, or one of
-        the monitors' own slots (they are bookkeeping, not kernel state)."""
-        if op.kind not in self.machine.kinds:
-            raise ModelError(f"{op.kind.name} is not an operation of the explorer's machine "
+        """Refuse an operation model code may not make: a kind the explorer's machine does
+        not apply, a slot that does not exist or belongs to the monitors, a group that does
+        not exist, a stored value that is not an integer, a plain store to a spinlock's
+        word. (Each op is checked once, the first time a thread is about to run it.)"""
+        kind = op.kind
+        if not isinstance(kind, Kind) or kind not in self.machine.kinds:
+            name = kind.name if isinstance(kind, Kind) else repr(kind)
+            raise ModelError(f"{name} is not an operation of the explorer's machine "
                              "(simulation-only kinds such as SLEEP or CALL are for memcglab "
                              "run's own tasks); a variant yields load, store, spin_lock, "
                              "the cgroup calls and notes")
-        if op.kind in _SLOT_OPS:
+        what = kind.name.lower()
+        if kind in _SLOT_OPS:
             slot = op.a
             if type(slot) is not int or not 0 <= slot < self.layout.size:
-                raise ModelError(f"{op.kind.name.lower()} of slot {slot!r}: no such slot "
+                raise ModelError(f"{what} of slot {slot!r}: no such slot "
                                  f"(0..{self.layout.size - 1}); use the slot numbers of "
                                  "the layout (it.position, k.layout.refcnt[g], ...)")
             if slot in self._monitor_slots:
-                raise ModelError(f"{op.kind.name.lower()} of {self.layout.names[slot]}: "
+                raise ModelError(f"{what} of {self.layout.names[slot]}: "
                                  "that slot is the invariant monitors' bookkeeping, not "
                                  "kernel state; model code may not access it")
+            if kind is Kind.STORE and (type(op.b) is not int):
+                raise ModelError(f"store of {op.b!r} ({type(op.b).__name__}) to "
+                                 f"{self.layout.names[slot]}: kernel memory holds integers "
+                                 "(True, 1.0 and 1 would be told apart by nothing in C)")
+            (self._lock_slots if kind in (Kind.LOCK, Kind.UNLOCK)
+             else self._stored_slots if kind is Kind.STORE else set()).add(slot)
+            both = self._lock_slots & self._stored_slots
+            if both:
+                raise ModelError(f"a plain store to {self.layout.names[min(both)]}, a "
+                                 "spinlock's word: take and release it with spin_lock / "
+                                 "spin_unlock (re-initialising a lock in use is not "
+                                 "modelled)")
+        elif kind in _GROUP_OPS:
+            g = op.a
+            if type(g) is not int or not 0 <= g < self.layout.topology.size:
+                raise ModelError(f"{what} of group {g!r}: no such group "
+                                 f"(0..{self.layout.topology.size - 1})")
+        elif kind is Kind.CSS_GET_NEXT and (
+                type(op.a) is not int or type(op.b) is not int or op.a < 0
+                or not 0 <= op.b < self.layout.topology.size):
+            raise ModelError(f"css_get_next({op.a!r}, {op.b!r}): expected a css id "
+                                 ">= 0 and a group of the hierarchy")
 
     def objects_of(self, trace: list[TraceEntry]) -> frozenset[int]:
         """Every object the operations of ``trace`` touch, for the reduction: what a loop

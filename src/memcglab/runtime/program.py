@@ -41,6 +41,8 @@ _STATIC_TYPES = (types.FunctionType, types.MethodType, types.BuiltinFunctionType
 def _freeze(value: Any, where: str) -> Hashable:
     if isinstance(value, bool):
         return ("<bool>", value)
+    if type(value) is float:  # 1.0 == 1 in Python, but not in a fingerprint
+        return ("<float>", value.hex())
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, tuple):
@@ -69,7 +71,11 @@ def _where(e: BaseException) -> str:
     return "" if tb is None else f" (at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno})"
 
 
-MONITOR_KINDS = frozenset({Kind.CLAIM, Kind.WALK_START})
+# Operations only memcglab's own code yields: the invariant monitors' and the cgroup
+# changes of the admin CPU.
+MONITOR_KINDS = frozenset({Kind.CLAIM, Kind.WALK_START, Kind.MKDIR, Kind.RMDIR,
+                           Kind.CLEAR_CSS_REFS, Kind.SYNC_RCU_START, Kind.SYNC_RCU_WAIT,
+                           Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE})
 _PACKAGE = str(Path(__file__).resolve().parents[1])
 
 
@@ -119,7 +125,7 @@ class Program:
         self._ids: dict[Hashable, int] = {}
         self._fps: list[Hashable] = []
         self.pending: list[Op | None] = []
-        self._trans: dict[tuple[int, Hashable], int] = {}
+        self._trans: dict[tuple[Any, ...], int] = {}
         self._recipe: list[tuple[int, Hashable] | None] = []
         self._spares: dict[int, ThreadGen] = {}
         before = guard() if guard is not None else None
@@ -143,10 +149,13 @@ class Program:
 
     def transitions(self) -> list[tuple[tuple[int, Hashable], int]]:
         """Every local transition compiled so far: ((lsid, result), next lsid)."""
-        return list(self._trans.items())
+        return [((key[0], key[-1]), nxt) for key, nxt in self._trans.items()]
 
     def step(self, lsid: int, result: Hashable) -> int:
-        key = (lsid, result)
+        t = type(result)
+        # True == 1 == 1.0 in Python: a result of another type must not reuse the
+        # transition compiled for an equal one.
+        key = (lsid, result) if t is int or result is None else (lsid, t, result)
         nxt = self._trans.get(key)
         if nxt is None:
             nxt = self._compile(lsid, result)
@@ -176,8 +185,9 @@ class Program:
                              "memcglab.runtime.ops.Op values (load, store, spin_lock, ...)")
         if op.kind in MONITOR_KINDS and not _from_memcglab(gen):
             raise ModelError(f"{self.name}: model code yielded a {op.kind.name} operation; "
-                             "those are the invariant monitors' own, yielded by memcglab's "
-                             "reclaim callers (shrink_zone), never by a variant")
+                             "those are the invariant monitors' own or the admin CPU's, "
+                             "yielded by memcglab's reclaim callers and cgroup changes, "
+                             "never by a variant")
         return op
 
     def _check_guard(self, before: Hashable) -> None:

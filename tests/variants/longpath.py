@@ -1,0 +1,24 @@
+from memcglab.kernel.iter_seed_spinlock import SeedSpinlockIter
+from memcglab.runtime.ops import load, store
+
+
+class LongPath(SeedSpinlockIter):
+    """Before its first walk a reclaimer reads iter->flag; if 0, it does 20 extra
+    loads of iter->dummy (a slow path), then sets the flag.  Both reclaimers can take
+    the slow path (both read 0 first), and those runs are 20 operations longer than
+    any other; the local states after the slow path equal those after the fast one."""
+    name = "long-path"
+    iter_fields = ("position", "generation", "iter_lock", "flag", "dummy")
+
+    def mem_cgroup_iter(self, root, prev, reclaim):
+        if prev is None:
+            it = self.k.iter(root if root is not None else self.k.root_mem_cgroup,
+                             reclaim.zone, reclaim.priority)
+            v = yield load(it["flag"], "v = iter->flag")
+            if v == 0:
+                for i in range(20):  # noqa: B007 - i is cleared below on purpose
+                    yield load(it["dummy"], "slow path")
+                i = None  # noqa: F841 - the slow path ends in the fast one's local state
+            v = None
+            yield store(it["flag"], 1, "iter->flag")
+        return (yield from super().mem_cgroup_iter(root, prev, reclaim))
