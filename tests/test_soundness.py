@@ -553,3 +553,16 @@ def test_a_private_random_generator_is_refused(tmp_path: Path, make: str,
         "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
     code, _, err = cli("check", "--variant", f"{f}:P", "--groups", "3")
     assert code == 2 and needle in err, err
+
+
+@pytest.mark.parametrize("por", [True, False])
+def test_a_long_run_beside_a_cycle_is_still_reported(por: bool) -> None:
+    code, out, _ = cli("check", "--variant", v("longpath.py", "LongPathThenSpin"), "--groups",
+                       "2", "--max-steps", "110", "--json",
+                       *([] if por else ["--no-por", "--no-symmetry"]))
+    findings = json.loads(out)["findings"]
+    assert code == 1
+    assert {f["message"].split(":")[0] for f in findings} == {"livelock",
+                                                             "a run exceeded max_steps=110"}
+    for f in findings:
+        assert cli(*replay_args(f["replay"]))[0] == 1

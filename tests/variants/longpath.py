@@ -22,3 +22,18 @@ class LongPath(SeedSpinlockIter):
             v = None
             yield store(it["flag"], 1, "iter->flag")
         return (yield from super().mem_cgroup_iter(root, prev, reclaim))
+
+
+class LongPathThenSpin(LongPath):
+    """The same long path, and at the end of a round a wait for another walker to start
+    the next one (a livelock once the other has finished): a graph with a cycle in one
+    place and a long acyclic run in another."""
+    name = "long-path-then-spin"
+
+    def mem_cgroup_iter(self, root, prev, reclaim):
+        memcg = yield from super().mem_cgroup_iter(root, prev, reclaim)
+        if memcg is None and reclaim is not None:
+            it = self.k.iter(self.k.root_mem_cgroup, reclaim.zone, reclaim.priority)
+            while (yield load(it.position, "pos = iter->position")) == 0:
+                pass
+        return memcg

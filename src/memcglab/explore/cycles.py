@@ -103,6 +103,19 @@ def has_cycle(n: int, parent: Sequence[int], parent_tid: Sequence[int],
                for c in _sccs(range(expanded), succ))
 
 
+def cyclic_components(n: int, parent: Sequence[int], parent_tid: Sequence[int],
+                      extra: Sequence[tuple[int, int, int]], expanded: int) -> list[int]:
+    """For each state, the index of the cycle-bearing strongly connected component it lies
+    in, or -1 (an edge between two states of the same such component lies on a cycle)."""
+    succ = _successors(n, parent, parent_tid, extra)
+    out = [-1] * n
+    for i, c in enumerate(_sccs(range(expanded), succ)):
+        if len(c) > 1 or any(v == c[0] for v, _ in succ[c[0]]):
+            for u in c:
+                out[u] = i
+    return out
+
+
 def find_fair_cycle(n: int, parent: Sequence[int], parent_tid: Sequence[int],
                     extra: Sequence[tuple[int, int, int]], enabled: Sequence[int]
                     ) -> Lasso | None:

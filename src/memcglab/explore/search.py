@@ -27,7 +27,12 @@ from typing import Protocol
 
 from memcglab.errors import ConfigError, InternalError
 from memcglab.explore.config import ExploreConfig, Strategy
-from memcglab.explore.cycles import find_fair_cycle, has_cycle, local_cycles_possible
+from memcglab.explore.cycles import (
+    cyclic_components,
+    find_fair_cycle,
+    has_cycle,
+    local_cycles_possible,
+)
 from memcglab.explore.races import ALL_RACES, Race, classify
 from memcglab.explore.result import CheckResult, ExitReason, Finding
 from memcglab.explore.schedule import Schedule
@@ -150,45 +155,61 @@ def _longest_run(system: System, cfg: ExploreConfig, clock: Clock, deadline: flo
     a state reached again by a longer run is not expanded again, so that check alone can
     miss a long run (and reductions, which reach states by other first paths, would then
     disagree). Here the bound is checked exactly: if each thread's longest path through its
-    own program cannot add up to more than ``max_steps``, no run can; otherwise, in an
-    acyclic graph, the longest run is found by dynamic programming over a topological
-    order. A graph with cycles has runs of any length: whether they matter is the fairness
-    analysis's question (:func:`_livelock`), not the bound's."""
+    own program cannot add up to more than ``max_steps``, no run can; otherwise the longest
+    run is found by dynamic programming over a topological order. Runs that go round a
+    cycle have any length: whether they matter is the fairness analysis's question
+    (:func:`_livelock`), not the bound's, so edges inside a cycle-bearing component are
+    left out and the rest is a DAG (a long run that only passes by a cycle is still found).
+    Lengths do not depend on thread names, so the graph of canonical states answers
+    whether there is such a run; its path is then taken from the graph without symmetry."""
     if _program_bound(system) <= cfg.max_steps:
         return None
-    if has_cycle(len(graph.parent), graph.parent, graph.parent_tid, graph.extra,
-                 len(graph.enabled)):
+    if _longest_path(graph, cfg.max_steps) is None:
         return None
-    graph = _concrete(system, cfg, clock, deadline, visible, graph)
+    path = _longest_path(_concrete(system, cfg, clock, deadline, visible, graph),
+                         cfg.max_steps)
+    if path is None:
+        return None
+    return _Raw(Violation(TERMINATION, f"a run exceeded max_steps={cfg.max_steps}"), path)
+
+
+def _longest_path(graph: _Graph, bound: int) -> list[int] | None:
+    """The threads of a longest run outside cycles, if it is longer than ``bound``."""
     n = len(graph.parent)
+    comp = cyclic_components(n, graph.parent, graph.parent_tid, graph.extra,
+                             len(graph.enabled))
     succ: list[list[tuple[int, int, int]]] = [[] for _ in range(n)]
     indeg = [0] * n
-    for v in range(1, n):
-        succ[graph.parent[v]].append((v, graph.parent_tid[v], graph.parent_ops[v]))
-        indeg[v] += 1
-    for (u, v, t), ops in zip(graph.extra, graph.extra_ops, strict=True):
+    edges = [(graph.parent[v], v, graph.parent_tid[v], graph.parent_ops[v])
+             for v in range(1, n)]
+    edges += [(u, v, t, ops) for (u, v, t), ops in zip(graph.extra, graph.extra_ops,
+                                                       strict=True)]
+    for u, v, t, ops in edges:
+        if comp[u] >= 0 and comp[u] == comp[v]:
+            continue
         succ[u].append((v, t, ops))
         indeg[v] += 1
-    dist = [0] * n
+    # Longest paths from the initial state (-1: not reached without going round a cycle).
+    dist = [-1] * n
+    dist[0] = 0
     best: list[tuple[int, int]] = [(-1, -1)] * n
-    ready = deque([0])
+    ready = deque(i for i in range(n) if not indeg[i])
     while ready:
         u = ready.popleft()
         for v, t, ops in succ[u]:
-            if dist[u] + ops > dist[v]:
+            if dist[u] >= 0 and dist[u] + ops > dist[v]:
                 dist[v], best[v] = dist[u] + ops, (u, t)
             indeg[v] -= 1
             if not indeg[v]:
                 ready.append(v)
     far = max(range(n), key=lambda i: (dist[i], -i))
-    if dist[far] <= cfg.max_steps:
+    if dist[far] <= bound:
         return None
     path: list[int] = []
     while best[far][0] >= 0:
         far, t = best[far]
         path.append(t)
-    return _Raw(Violation(TERMINATION, f"a run exceeded max_steps={cfg.max_steps}"),
-                path[::-1])
+    return path[::-1]
 
 
 def _program_bound(system: System) -> int | float:
