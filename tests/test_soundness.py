@@ -566,3 +566,35 @@ def test_a_long_run_beside_a_cycle_is_still_reported(por: bool) -> None:
                                                              "a run exceeded max_steps=110"}
     for f in findings:
         assert cli(*replay_args(f["replay"]))[0] == 1
+
+
+# -- found by a third adversarial review ----------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    "total = (yield load(it.position, 'a')) + (yield load(it.generation, 'b'))",
+    "for slot in (it.generation, it.generation):\n            yield load(slot, 'x')",
+    "try:\n            return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n"
+    "        finally:\n            yield load(it.generation, 'b')",
+])
+def test_values_kept_on_the_stack_across_a_yield_are_refused(tmp_path: Path,
+                                                             body: str) -> None:
+    f = tmp_path / "stack.py"
+    f.write_text(
+        "from memcglab.kernel.iter_seed_spinlock import SeedSpinlockIter\n"
+        "from memcglab.runtime.ops import load\n"
+        "class P(SeedSpinlockIter):\n"
+        "    name = 'stack'\n"
+        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
+        "        it = self.k.iter(self.k.root_mem_cgroup, 0, 12)\n"
+        f"        {body}\n"
+        "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
+    code, _, err = cli("check", "--variant", f"{f}:P", "--groups", "2")
+    assert code == 2 and "keeps a value on Python's stack across a yield" in err, err
+
+
+def test_a_proof_says_when_the_step_bound_left_runs_through_cycles_out() -> None:
+    code, out, _ = cli("check", "--variant", v("barrier.py", "Barrier"), "--groups", "2",
+                       "--max-steps", "90")
+    assert code == 0
+    assert "the step bound was checked on runs outside cycles" in out

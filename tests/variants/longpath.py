@@ -16,9 +16,11 @@ class LongPath(SeedSpinlockIter):
                              reclaim.zone, reclaim.priority)
             v = yield load(it["flag"], "v = iter->flag")
             if v == 0:
-                for i in range(20):  # noqa: B007 - i is cleared below on purpose
+                i = 0
+                while i < 20:
                     yield load(it["dummy"], "slow path")
-                i = None  # noqa: F841 - the slow path ends in the fast one's local state
+                    i += 1
+                i = None  # the slow path ends in the fast one's local state
             v = None
             yield store(it["flag"], 1, "iter->flag")
         return (yield from super().mem_cgroup_iter(root, prev, reclaim))

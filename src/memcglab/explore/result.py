@@ -64,6 +64,8 @@ class CheckResult:
     first_found_at: dict[str, int] = field(default_factory=dict)
     opaque_access: str | None = None
     """An access the reduction could not account for (then it was switched off)."""
+    steps_caveat: str | None = None
+    """What the step bound's check left out, when it could not measure every run."""
     reproduced: bool | None = None
     """Replay of a token that names its property: whether the run broke it again."""
 

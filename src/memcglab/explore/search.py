@@ -119,7 +119,8 @@ def _exhaustive(system: System, cfg: ExploreConfig, clock: Clock,
         result.por_rounds = rounds
         result.opaque_access = opaque
         if result.exit_reason is ExitReason.EXHAUSTED and not (raws and cfg.stop_on_first):
-            long_run = _longest_run(system, cfg, clock, deadline, visible, graph)
+            long_run, result.steps_caveat = _longest_run(system, cfg, clock, deadline,
+                                                         visible, graph)
             if long_run is not None and not any(k[0] == TERMINATION for k in raws):
                 raws[(TERMINATION, None)] = long_run
             lasso = _livelock(system, cfg, clock, deadline, visible, graph)
@@ -148,7 +149,8 @@ def _concrete(system: System, cfg: ExploreConfig, clock: Clock, deadline: float 
 
 
 def _longest_run(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | None,
-                 visible: frozenset[int] | None, graph: _Graph) -> _Raw | None:
+                 visible: frozenset[int] | None, graph: _Graph
+                 ) -> tuple[_Raw | None, str | None]:
     """A run longer than ``max_steps`` operations, if the graph has one.
 
     The breadth-first pass checks the bound along the first path that reaches each state;
@@ -161,16 +163,26 @@ def _longest_run(system: System, cfg: ExploreConfig, clock: Clock, deadline: flo
     (:func:`_livelock`), not the bound's, so edges inside a cycle-bearing component are
     left out and the rest is a DAG (a long run that only passes by a cycle is still found).
     Lengths do not depend on thread names, so the graph of canonical states answers
-    whether there is such a run; its path is then taken from the graph without symmetry."""
+    whether there is such a run; its path is then taken from the graph without symmetry.
+
+    The second value is a caveat for the report when the bound could not be checked on
+    every run: a run that passes through the states of a cycle without going round it (a
+    longest simple path, in general a hard problem) is not measured."""
     if _program_bound(system) <= cfg.max_steps:
-        return None
+        return None, None
+    caveat = None
+    if has_cycle(len(graph.parent), graph.parent, graph.parent_tid, graph.extra,
+                 len(graph.enabled)):
+        caveat = ("the step bound was checked on runs outside cycles of the state graph; "
+                  "a run through a cycle's states is judged by the livelock analysis")
     if _longest_path(graph, cfg.max_steps) is None:
-        return None
+        return None, caveat
     path = _longest_path(_concrete(system, cfg, clock, deadline, visible, graph),
                          cfg.max_steps)
     if path is None:
-        return None
-    return _Raw(Violation(TERMINATION, f"a run exceeded max_steps={cfg.max_steps}"), path)
+        return None, caveat
+    return (_Raw(Violation(TERMINATION, f"a run exceeded max_steps={cfg.max_steps}"), path),
+            caveat)
 
 
 def _longest_path(graph: _Graph, bound: int) -> list[int] | None:

@@ -82,6 +82,8 @@ def text_report(system: System, model: ModelConfig, cfg: ExploreConfig, result: 
             out += [f"  {p}: {d}" for p, d in PROPERTY_DOCS.items()]
             out += [f"  {i.name}: {i.description}" for i in system.invariants]
             out.append(f"  bounds: {_bounds(result)}")
+            if result.steps_caveat:
+                out.append(f"  ({result.steps_caveat})")
             if "max_preemptions" in result.bounds:
                 out.append("  (with a preemption bound, a livelock whose cycle needs a "
                            "preemption in every round repeats past any bound: such cycles "
@@ -140,6 +142,7 @@ def json_report(system: System, model: ModelConfig, cfg: ExploreConfig,
         "data_races": result.data_races,
         "first_found_at_run": result.first_found_at,
         "state_store": cfg.state_store,
+        "steps_caveat": result.steps_caveat,
         "reproduced": result.reproduced,
         "findings": [
             {"property": f.prop, "race": f.race.id if f.race else None,

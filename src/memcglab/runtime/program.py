@@ -21,6 +21,8 @@ holding anything else makes the fingerprint unsound, so it is refused with
 from __future__ import annotations
 
 import dataclasses
+import dis
+import functools
 import types
 from collections.abc import Callable, Generator, Hashable
 from enum import Enum
@@ -87,6 +89,61 @@ def _from_memcglab(gen: Any) -> bool:
     return code is not None and str(Path(code.co_filename).resolve()).startswith(_PACKAGE)
 
 
+_UNCONDITIONAL = frozenset({"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"})
+_TERMINAL = frozenset({"RETURN_VALUE", "RAISE_VARARGS", "RERAISE"})
+_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+
+
+@functools.cache
+def _yield_stack_items(code: types.CodeType) -> dict[int, tuple[int, bool]]:
+    """For each ``yield`` of ``code``: how many values the frame's stack holds while it is
+    suspended there, and whether it is the yield of a ``yield from``.
+
+    A fingerprint sees a frame's locals, not its value stack, so a value kept on the stack
+    across a yield (the left operand of ``(yield a) + (yield b)``, the iterator of a ``for``
+    loop, a pending ``return`` inside ``try/finally``) would let two different local states
+    merge. This finds them from the bytecode (a stack-depth pass over the control flow,
+    exception handlers included), so model code can be refused before it misleads."""
+    instrs = list(dis.get_instructions(code))
+    at = {ins.offset: i for i, ins in enumerate(instrs)}
+    depth: dict[int, int] = {}
+    # Start after the generator prologue (RETURN_GENERATOR, POP_TOP) at the first RESUME,
+    # where the stack is empty: the exception table counts depths from there too.
+    start = next((ins.offset for ins in instrs if ins.opname == "RESUME"), instrs[0].offset)
+    work = [(start, 0)]
+    for e in dis.Bytecode(code).exception_entries:  # type: ignore[attr-defined]
+        work.append((e.target, e.depth + (1 if e.lasti else 0) + 1))
+    while work:
+        off, d = work.pop()
+        if off in depth:
+            continue
+        depth[off] = d
+        i = at[off]
+        ins = instrs[i]
+        arg = ins.arg if ins.opcode >= dis.HAVE_ARGUMENT else None
+        if ins.opcode in _JUMPS:
+            work.append((ins.argval, d + dis.stack_effect(ins.opcode, arg, jump=True)))
+        if ins.opname in _UNCONDITIONAL or ins.opname in _TERMINAL or i + 1 >= len(instrs):
+            continue
+        work.append((instrs[i + 1].offset, d + dis.stack_effect(ins.opcode, arg, jump=False)))
+    return {ins.offset: (depth[ins.offset], instrs[at[ins.offset] - 1].opname == "SEND")
+            for ins in instrs if ins.opname == "YIELD_VALUE" and ins.offset in depth}
+
+
+def _check_stack(frame: types.FrameType, where: str) -> None:
+    code = frame.f_code
+    if str(Path(code.co_filename).resolve()).startswith(_PACKAGE):
+        return  # memcglab's own code is written to the rule (and reviewed)
+    items, in_yield_from = _yield_stack_items(code).get(frame.f_lasti, (1, False))
+    if items > (2 if in_yield_from else 1):
+        raise ModelError(
+            f"{where}() keeps a value on Python's stack across a yield (line "
+            f"{frame.f_lineno}): a left operand such as in (yield a) + (yield b), the "
+            "iterator of a for loop, or a pending return inside try/finally. The explorer "
+            "recognises states by their local variables, so keep such values in locals: "
+            "x = yield a; y = yield b; loop with while and a local index")
+
+
 def fingerprint(gen: ThreadGen) -> Hashable:
     """The local state of a suspended generator chain, as a hashable value."""
     parts: list[Hashable] = []
@@ -98,6 +155,7 @@ def fingerprint(gen: ThreadGen) -> Hashable:
         code = frame.f_code
         local_items = sorted(frame.f_locals.items(), key=lambda kv: kv[0])
         where = code.co_qualname
+        _check_stack(frame, where)
         parts.append((code, frame.f_lasti,
                       tuple((k, _freeze(v, f"local {k!r} of {where}()")) for k, v in local_items)))
         g = getattr(g, "gi_yieldfrom", None)
