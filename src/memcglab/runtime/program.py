@@ -81,12 +81,18 @@ MONITOR_KINDS = frozenset({Kind.CLAIM, Kind.WALK_START, Kind.MKDIR, Kind.RMDIR,
 _PACKAGE = str(Path(__file__).resolve().parents[1])
 
 
+@functools.cache
+def _ours(filename: str) -> bool:
+    """Whether a code object's file is part of memcglab itself."""
+    return str(Path(filename).resolve()).startswith(_PACKAGE)
+
+
 def _from_memcglab(gen: Any) -> bool:
     """Whether the innermost generator of a ``yield from`` chain is memcglab's own code."""
     while getattr(gen, "gi_yieldfrom", None) is not None:
         gen = gen.gi_yieldfrom
     code = getattr(gen, "gi_code", None)
-    return code is not None and str(Path(code.co_filename).resolve()).startswith(_PACKAGE)
+    return code is not None and _ours(code.co_filename)
 
 
 _UNCONDITIONAL = frozenset({"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"})
@@ -132,7 +138,7 @@ def _yield_stack_items(code: types.CodeType) -> dict[int, tuple[int, bool]]:
 
 def _check_stack(frame: types.FrameType, where: str) -> None:
     code = frame.f_code
-    if str(Path(code.co_filename).resolve()).startswith(_PACKAGE):
+    if _ours(code.co_filename):
         return  # memcglab's own code is written to the rule (and reviewed)
     items, in_yield_from = _yield_stack_items(code).get(frame.f_lasti, (1, False))
     if items > (2 if in_yield_from else 1):
