@@ -121,6 +121,10 @@ class Machine:
         self.sem = semantics
         self.walk_bound = semantics.walk_bound or 2 * layout.topology.size + 2
         self.check_rcu = True  # off only when the kernel context elides RCU sections
+        # Each thread's book of the references it holds (for "a reference put twice"). The
+        # simulator, which counts instead of checking, turns it off: it costs every
+        # tryget, get and put.
+        self.track_refs = True
         self._dispatch: dict[Kind, Callable[[list[Any], list[ThreadComp], int, Op],
                                             tuple[Any, Violation | None]]] = {
             Kind.NOTE: self._note,
@@ -399,7 +403,8 @@ class Machine:
                 state == GroupState.OFFLINE and self.sem.tryget_fails_offline):
             return False, None
         shared[lay.refcnt[g]] += 1
-        self._hold(threads, tid, g)
+        if self.track_refs:
+            self._hold(threads, tid, g)
         return True, None
 
     def _get(self, shared: list[Any], threads: list[ThreadComp], tid: int,
@@ -411,7 +416,8 @@ class Machine:
                                    f"css_get({self._name(g)}) on a {state.name.lower()} memcg")
         if g:
             shared[lay.refcnt[g]] += 1
-            self._hold(threads, tid, g)
+            if self.track_refs:
+                self._hold(threads, tid, g)
         return None, None
 
     @staticmethod
@@ -444,25 +450,27 @@ class Machine:
         lay, g = self.layout, op.a
         if g == 0:
             return None, None  # CSS_ROOT: never refcounted, css_put() is a no-op
-        name = self._name(g)
         state = shared[lay.gstate[g]]
         if state in (GroupState.RELEASED, GroupState.FREED):
             return None, Violation(REFERENCE_SAFETY,
-                                   f"css_put({name}) on a {state.name.lower()} memcg"
-                                   " (a reference put twice)")
+                                   f"css_put({self._name(g)}) on a {state.name.lower()} "
+                                   "memcg (a reference put twice)")
         ref = shared[lay.refcnt[g]] - 1
         shared[lay.refcnt[g]] = ref
-        t = threads[tid]
-        book = t[PENDING]
-        held = ~g in book
-        if held:
-            i = book.index(~g)
-            threads[tid] = (t[0], t[1], t[2], book[:i] + book[i + 1:], t[4])
+        held = True
+        if self.track_refs:
+            t = threads[tid]
+            book = t[PENDING]
+            held = ~g in book
+            if held:
+                i = book.index(~g)
+                threads[tid] = (t[0], t[1], t[2], book[:i] + book[i + 1:], t[4])
         if state == GroupState.ONLINE and ref < 1:
             return None, Violation(REFERENCE_SAFETY,
-                                   f"css_put({name}) drops the base reference of an online "
-                                   "group: a reference put twice")
+                                   f"css_put({self._name(g)}) drops the base reference of "
+                                   "an online group: a reference put twice")
         if not held and self.sem.refs_owned_by_threads:
+            name = self._name(g)
             return None, Violation(REFERENCE_SAFETY,
                                    f"css_put({name}) by CPU{tid}, which holds no reference "
                                    f"on {name}: a reference put twice")
