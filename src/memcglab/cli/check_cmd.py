@@ -219,7 +219,7 @@ def replay_command(f: CheckFile, token: str, config: Path | None = None) -> str:
     args = ["memcglab", "check"]
     if config is not None:
         args += ["--config", str(config.resolve())]
-    args += ["--variant", _variant_arg(f.variant, config)]
+    args += ["--variant", _variant_arg(f.variant)]
     for flag, (section, field) in FLAG_FIELDS.items():
         if section is None or (section == "explore" and field != "max_steps"):
             continue
@@ -246,14 +246,13 @@ def replay_command(f: CheckFile, token: str, config: Path | None = None) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
-def _variant_arg(spec: str, config: Path | None) -> str:
+def _variant_arg(spec: str) -> str:
+    """A file variant as an absolute path (load() already made a file's relative path
+    relative to the file)."""
     path, sep, cls = spec.rpartition(":")
     if not sep or not path.endswith(".py"):
         return spec
-    p = Path(path)
-    if not p.is_absolute() and config is not None and not p.exists():
-        p = config.parent / p
-    return f"{p.resolve()}:{cls}"
+    return f"{Path(path).resolve()}:{cls}"
 
 
 # Bytes a stored state costs, measured on the built-in variants (benchmarks/README.md):

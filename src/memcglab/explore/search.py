@@ -652,10 +652,8 @@ def _findings(system: System, cfg: ExploreConfig, raws: dict[FindingKey, _Raw],
         loop_at: int | None = None
         if raw.loop_at is not None:
             # A lasso: its prefix is a shortest one (breadth-first), the cycle as built.
-            trace = _run_blocks(system, path[:raw.loop_at])
-            loop_at = len(trace)
-            trace += _run_blocks(system, path[raw.loop_at:], _replay_state(system, path[
-                :raw.loop_at]))
+            loop_at = len(_run_blocks(system, path[:raw.loop_at]))
+            trace = _run_blocks(system, path)
             # The lasso as an operation-level run, checked exactly as a replay checks it
             # (its message counts operations, not blocks).
             trace, closed = replay_ops(system, [e.tid for e in trace], None, loop_at)
@@ -690,17 +688,6 @@ def _findings(system: System, cfg: ExploreConfig, raws: dict[FindingKey, _Raw],
             preemptions=count_preemptions(system, trace), minimal=is_min,
             found_by=found_by, minimal_over_all=over_all, loop_at=loop_at))
     return out
-
-
-def _replay_state(system: System, path: list[int]) -> State:
-    state = system.initial()
-    saved, system.summary = system.summary, None
-    try:
-        for tid in path:
-            state, _, _ = system.block(state, tid)
-    finally:
-        system.summary = saved
-    return state
 
 
 def count_preemptions(system: System, trace: list[TraceEntry]) -> int:

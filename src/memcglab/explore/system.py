@@ -22,14 +22,10 @@ from typing import Any
 from memcglab.errors import ConfigError, ModelError
 from memcglab.explore.config import ModelConfig
 from memcglab.explore.visibility import (
-    GSTATE,
-    IDR,
-    RCU,
     AccessSummary,
     monitor_slots,
+    op_objects,
     op_visible,
-    slot_object,
-    unlock_point,
 )
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.iterator import MemcgIter, StateView
@@ -347,25 +343,9 @@ class System:
                                  ">= 0 and a group of the hierarchy")
 
     def objects_of(self, trace: list[TraceEntry]) -> frozenset[int]:
-        """Every object the operations of ``trace`` touch, for the reduction: what a loop
-        that never reached an interleaving point reads and writes."""
-        lay = self.layout
-        out: set[int] = set()
-        for e in trace:
-            k, a = e.op.kind, e.op.a
-            if k in (Kind.LOAD, Kind.STORE):
-                out.add(slot_object(a, lay))
-            elif k in (Kind.LOCK, Kind.UNLOCK):
-                out.update((a, unlock_point(a)))
-            elif k in (Kind.TRYGET, Kind.GET, Kind.PUT):
-                out.add(lay.refcnt[a])
-            elif k is Kind.CSS_GET_NEXT:
-                out.add(IDR)
-            elif k is Kind.CLAIM:
-                out.add(GSTATE)
-            elif k in (Kind.RCU_LOCK, Kind.RCU_UNLOCK):
-                out.add(RCU)
-        return frozenset(out)
+        """Every object that makes an operation of ``trace`` an interleaving point: what a
+        loop that never reached one reads and writes."""
+        return frozenset(o for e in trace for o in op_objects(e.op, self.layout) or ())
 
     def _visible_list(self, prog: Program) -> list[bool | None]:
         lst = self._vis_lists.get(id(prog))

@@ -199,29 +199,39 @@ def _slot_objects(layout: Layout) -> dict[int, int]:
     return out
 
 
+def op_objects(op: Op, layout: Layout) -> tuple[int, ...] | None:
+    """The objects whose being interleaving points makes ``op`` one (empty: never; None:
+    always, for mkdir, rmdir, the removal steps and any kind the reduction does not know)."""
+    k = op.kind
+    if k is Kind.LOAD:
+        return (slot_object(op.a, layout),)
+    if k is Kind.STORE:
+        obj = slot_object(op.a, layout)
+        # A generation store also records a round for the monitors from group states.
+        return (obj, GSTATE) if op.a in layout.generation_iter else (obj,)
+    if k is Kind.LOCK:
+        return (op.a,)
+    if k is Kind.UNLOCK:
+        return (unlock_point(op.a),)
+    if k in (Kind.TRYGET, Kind.GET, Kind.PUT):
+        return (layout.refcnt[op.a],)
+    if k is Kind.CSS_GET_NEXT:
+        return (IDR,)
+    if k is Kind.CLAIM:
+        return (GSTATE,)
+    if k in (Kind.RCU_LOCK, Kind.RCU_UNLOCK):
+        return (RCU,)
+    if k in (Kind.NOTE, Kind.WALK_START):
+        return ()
+    return None
+
+
 def op_visible(op: Op, visible: frozenset[int] | None, layout: Layout) -> bool:
     """Whether ``op`` is an interleaving point given the conflicting objects."""
     if visible is None:  # no reduction: every operation is a point
         return op.kind not in (Kind.NOTE, Kind.WALK_START)
-    k = op.kind
-    if k is Kind.LOAD or k is Kind.STORE:
-        obj = slot_object(op.a, layout)
-        return obj in visible or (k is Kind.STORE and op.a in layout.generation_iter
-                                  and GSTATE in visible)
-    if k is Kind.LOCK:
-        return op.a in visible
-    if k is Kind.UNLOCK:
-        return unlock_point(op.a) in visible
-    if k in (Kind.TRYGET, Kind.GET, Kind.PUT):
-        return layout.refcnt[op.a] in visible
-    if k is Kind.CSS_GET_NEXT:
-        return IDR in visible
-    if k is Kind.CLAIM:
-        return GSTATE in visible
-    if k in (Kind.RCU_LOCK, Kind.RCU_UNLOCK):
-        return RCU in visible
-    # mkdir, rmdir, and any kind the reduction does not know are always points.
-    return k not in (Kind.NOTE, Kind.WALK_START)
+    objs = op_objects(op, layout)
+    return objs is None or any(o in visible for o in objs)
 
 
 def object_name(obj: int, layout: Layout) -> str:
