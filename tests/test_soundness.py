@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +30,30 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def v(file: str, cls: str) -> str:
     return f"{VARIANTS / file}:{cls}"
+
+
+PLUGIN_HEAD = """\
+import random
+from dataclasses import dataclass, field
+from memcglab.kernel.cgroup import css_get, css_get_next
+from memcglab.kernel.iter_css_id import CssIdIter
+from memcglab.kernel.iter_seed_spinlock import SeedSpinlockIter
+from memcglab.runtime.ops import Kind, Op, load, note
+"""
+
+
+def refused(tmp_path: Path, body: str, *args: str, prelude: str = "",
+            base: str = "SeedSpinlockIter") -> str:
+    """Write a variant whose mem_cgroup_iter runs ``body`` before the base's walk, check
+    it, assert it is refused as bad input (exit 2), and return the message."""
+    f = tmp_path / "plugin.py"
+    f.write_text(PLUGIN_HEAD + prelude + f"class P({base}):\n    name = 'plugin'\n"
+                 "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
+                 + textwrap.indent(body, " " * 8) + "\n"
+                 "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
+    code, _, err = cli("check", "--variant", f"{f}:P", *args)
+    assert code == 2, err
+    return err
 
 
 def replay_args(cmd: str) -> list[str]:
@@ -63,18 +88,7 @@ def test_loads_of_lifecycle_state_and_css_ids_count_as_reads_of_those_objects() 
 ])
 def test_loads_of_what_is_not_kernel_state_are_refused(tmp_path: Path, body: str,
                                                        needle: str) -> None:
-    f = tmp_path / "peek.py"
-    f.write_text(
-        "from memcglab.kernel.iter_css_id import CssIdIter\n"
-        "from memcglab.runtime.ops import load\n"
-        "class Peek(CssIdIter):\n"
-        "    name = 'peek'\n"
-        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
-        f"        {body}\n"
-        "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
-    code, _, err = cli("check", "--variant", f"{f}:Peek")
-    assert code == 2
-    assert needle in err
+    assert needle in refused(tmp_path, body, base="CssIdIter")
 
 
 # -- 2. state fingerprints ----------------------------------------------------------------------
@@ -359,19 +373,8 @@ def test_progress_is_reported_during_a_search() -> None:
 
 
 def test_random_draws_in_model_code_are_refused(tmp_path: Path) -> None:
-    f = tmp_path / "nondet.py"
-    f.write_text(
-        "import random\n"
-        "from memcglab.kernel.iter_css_id import CssIdIter\n"
-        "from memcglab.runtime.ops import note\n"
-        "class P(CssIdIter):\n"
-        "    name = 'nondet'\n"
-        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
-        "        r = random.random()\n"
-        "        yield note('x')\n"
-        "        return None if r < 0.5 else (root or 0)\n")
-    code, _, err = cli("check", "--variant", f"{f}:P")
-    assert code == 2
+    err = refused(tmp_path, "r = random.random()\nyield note('x')\n"
+                  "return None if r < 0.5 else (root or 0)", base="CssIdIter")
     assert "random module" in err
 
 
@@ -419,20 +422,9 @@ def test_cross_check_json_and_a_cut_replay_token() -> None:
 
 
 def test_a_frozen_dataclass_local_is_a_value_only_if_its_fields_are(tmp_path: Path) -> None:
-    f = tmp_path / "dcl.py"
-    f.write_text(
-        "from dataclasses import dataclass, field\n"
-        "from memcglab.kernel.iter_css_id import CssIdIter\n"
-        "@dataclass(frozen=True)\n"
-        "class Walk:\n"
-        "    visited: list = field(default_factory=list)\n"
-        "class P(CssIdIter):\n"
-        "    name = 'dcl'\n"
-        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
-        "        w = Walk()\n"
-        "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
-    code, _, err = cli("check", "--variant", f"{f}:P")
-    assert code == 2 and "local 'w'" in err and "holds a list" in err
+    err = refused(tmp_path, "w = Walk()", base="CssIdIter", prelude=(
+        "@dataclass(frozen=True)\nclass Walk:\n    visited: list = field(default_factory=list)\n"))
+    assert "local 'w'" in err and "holds a list" in err
 
 
 # -- found by an adversarial review of the explorer -----------------------------------------
@@ -507,37 +499,16 @@ def test_stores_the_model_cannot_tell_apart_are_refused(file: str, cls: str,
 ])
 def test_operations_and_operands_a_variant_may_not_yield(tmp_path: Path, body: str,
                                                         needle: str) -> None:
-    f = tmp_path / "badops.py"
-    f.write_text(
-        "from memcglab.kernel.cgroup import css_get, css_get_next\n"
-        "from memcglab.kernel.iter_seed_spinlock import SeedSpinlockIter\n"
-        "from memcglab.runtime.ops import Kind, Op\n"
-        "class P(SeedSpinlockIter):\n"
-        "    name = 'badops'\n"
-        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
-        f"        {body}\n"
-        "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
-    code, _, err = cli("check", "--variant", f"{f}:P", "--groups", "3")
-    assert code == 2 and needle in err, err
+    assert needle in refused(tmp_path, body, "--groups", "3")
 
 
 @pytest.mark.parametrize(("make", "needle"), [
     ("random.Random(1)", "global _rng"), ("random.SystemRandom()", "SystemRandom")])
 def test_a_private_random_generator_is_refused(tmp_path: Path, make: str,
                                                needle: str) -> None:
-    f = tmp_path / "rng.py"
-    f.write_text(
-        "import random\n"
-        "from memcglab.kernel.iter_seed_spinlock import SeedSpinlockIter\n"
-        f"_rng = {make}\n"
-        "class P(SeedSpinlockIter):\n"
-        "    name = 'rng'\n"
-        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
-        "        if prev is not None and _rng.random() < 0.05:\n"
-        "            return root\n"
-        "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
-    code, _, err = cli("check", "--variant", f"{f}:P", "--groups", "3")
-    assert code == 2 and needle in err, err
+    err = refused(tmp_path, "if prev is not None and _rng.random() < 0.05:\n    return root",
+                  "--groups", "3", prelude=f"_rng = {make}\n")
+    assert needle in err
 
 
 @pytest.mark.parametrize("por", [True, False])
@@ -558,24 +529,15 @@ def test_a_long_run_beside_a_cycle_is_still_reported(por: bool) -> None:
 
 @pytest.mark.parametrize("body", [
     "total = (yield load(it.position, 'a')) + (yield load(it.generation, 'b'))",
-    "for slot in (it.generation, it.generation):\n            yield load(slot, 'x')",
-    "try:\n            return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n"
-    "        finally:\n            yield load(it.generation, 'b')",
+    "for slot in (it.generation, it.generation):\n    yield load(slot, 'x')",
+    "try:\n    return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n"
+    "finally:\n    yield load(it.generation, 'b')",
 ])
 def test_values_kept_on_the_stack_across_a_yield_are_refused(tmp_path: Path,
                                                              body: str) -> None:
-    f = tmp_path / "stack.py"
-    f.write_text(
-        "from memcglab.kernel.iter_seed_spinlock import SeedSpinlockIter\n"
-        "from memcglab.runtime.ops import load\n"
-        "class P(SeedSpinlockIter):\n"
-        "    name = 'stack'\n"
-        "    def mem_cgroup_iter(self, root, prev, reclaim):\n"
-        "        it = self.k.iter(self.k.root_mem_cgroup, 0, 12)\n"
-        f"        {body}\n"
-        "        return (yield from super().mem_cgroup_iter(root, prev, reclaim))\n")
-    code, _, err = cli("check", "--variant", f"{f}:P", "--groups", "2")
-    assert code == 2 and "keeps a value on Python's stack across a yield" in err, err
+    err = refused(tmp_path, "it = self.k.iter(self.k.root_mem_cgroup, 0, 12)\n" + body,
+                  "--groups", "2")
+    assert "keeps a value on Python's stack across a yield" in err
 
 
 def test_a_proof_says_when_the_step_bound_left_runs_through_cycles_out() -> None:
