@@ -35,6 +35,12 @@ class Terminated(KeyboardInterrupt):
     it does on Ctrl-C (temporary output is removed on the way), then exits with 143."""
 
 
+class LiveError(MemcglabError):
+    """The live kernel refused or lacks something ``memcglab kernel`` needs (root, a memory
+    controller, tracefs, a free zram device, ...). The message says what and where; the
+    shell turns it into exit code 2 after cleaning up whatever the run had made."""
+
+
 class InternalError(MemcglabError):
     """A bug in memcglab itself."""
 

@@ -21,6 +21,7 @@ from memcglab.cli.status import ExitStatus
 from memcglab.errors import (
     ConfigError,
     InternalError,
+    LiveError,
     MemcglabError,
     ModelError,
     NondeterminismError,
@@ -73,8 +74,8 @@ def parser() -> argparse.ArgumentParser:
     add_run_args(add("compare", "run several variants on one scenario, side by side"),
                  compare=True)
     add("demo", "the seed patch's story: both races found and drawn, the fix proved")
-    add_kernel_args(add("kernel", "the live kernel: 'kernel probe' says what this machine "
-                                  "offers for recording real memcg reclaim"))
+    add_kernel_args(add("kernel", "the live kernel: probe the machine, run a scenario on it "
+                                  "with recording, clean up"))
     return p
 
 
@@ -131,6 +132,9 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
                 return run_kernel(args, out, err)
             return run_demo(out)
     except ConfigError as e:
+        err.write(f"memcglab: error: {e}\n")
+        return ExitStatus.CONFIG_ERROR
+    except LiveError as e:  # what the machine lacks or refused (the run cleaned up first)
         err.write(f"memcglab: error: {e}\n")
         return ExitStatus.CONFIG_ERROR
     except Terminated:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from memcglab.sim.engine import SimRun
@@ -37,26 +37,37 @@ def plotted_groups(run: SimRun, limit: int = 12) -> list[int]:
 
 
 def usage_and_reclaim(run: SimRun) -> bytes:
-    plt = _plt()
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     t = [s.t_ns / 1e6 for s in run.samples]
     topo = run.plan.topology
-    for g in plotted_groups(run):
-        ax1.plot(t, [s.usage[g] * 4 / 1024 for s in run.samples], label=topo.name(g))
-        ax2.plot(t, [s.cumulative[g][RECLAIMED] * 4 / 1024 for s in run.samples],
-                 label=topo.name(g))
+    groups = plotted_groups(run)
+    return usage_and_reclaim_series(
+        t, {topo.name(g): [s.usage[g] for s in run.samples] for g in groups},
+        {topo.name(g): [s.cumulative[g][RECLAIMED] for s in run.samples] for g in groups},
+        "simulated time (ms)")
+
+
+def usage_and_reclaim_series(t_ms: Sequence[float], usage: Mapping[str, Sequence[int]],
+                             reclaimed: Mapping[str, Sequence[int]], xlabel: str) -> bytes:
+    """Usage and cumulative reclaim per group over time (values in 4K pages)."""
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for name, ys in usage.items():
+        ax1.plot(t_ms, [y * 4 / 1024 for y in ys], label=name)
+    for name, ys in reclaimed.items():
+        ax2.plot(t_ms, [y * 4 / 1024 for y in ys], label=name)
     ax1.set_ylabel("usage (MiB)")
     ax1.set_title("usage per group")
     ax2.set_ylabel("reclaimed (MiB, cumulative)")
-    ax2.set_xlabel("simulated time (ms)")
+    ax2.set_xlabel(xlabel)
     ax2.set_title("reclaim per group")
     ax1.legend(loc="upper left", fontsize=7, ncol=2)
     return _png(fig)
 
 
 def shares(labels: Sequence[str], series: dict[str, Sequence[float]],
-           fair: Sequence[float]) -> bytes:
-    """Bars of reclaim share per group (one bar per series) against the fair share."""
+           fair: Sequence[float], errors: dict[str, Sequence[float]] | None = None) -> bytes:
+    """Bars of reclaim share per group (one bar per series) against the fair share;
+    ``errors`` gives a series error bars (the kernel's spread over repetitions)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.6))
     n = max(1, len(series))
@@ -66,7 +77,8 @@ def shares(labels: Sequence[str], series: dict[str, Sequence[float]],
            color="#bbbbbb")
     for i, (name, vals) in enumerate(series.items(), start=1):
         ax.bar([x - 0.4 + width / 2 + i * width for x in xs], vals, width,
-               label=f"reclaim share: {name}")
+               label=f"reclaim share: {name}",
+               yerr=(errors or {}).get(name), capsize=3 if errors and name in errors else 0)
     ax.set_xticks(list(xs), list(labels), rotation=30 if len(labels) > 8 else 0)
     ax.set_ylabel("share")
     ax.set_title("reclaim share against usage share")

@@ -79,6 +79,12 @@ class GroupEntry(_Strict):
     parent: str = "root"
     limit: Size | None = Field(default=None, description="memory.max / limit_in_bytes")
     soft_limit: Size | None = Field(default=None, description="v1 soft_limit_in_bytes")
+    # cgroup v2 protection and throttling (Documentation/admin-guide/cgroup-v2.rst, v6.18).
+    # The v3.7 simulator has none of them (issue 9 brings them in); `kernel run` sets them
+    # on a v2 memory controller and reports them as impossible on v1.
+    high: Size | None = Field(default=None, description="v2 memory.high")
+    low: Size | None = Field(default=None, description="v2 memory.low")
+    min: Size | None = Field(default=None, description="v2 memory.min")
     use_hierarchy: bool = True
     created_at: Duration | None = None
     removed_at: Duration | None = None
@@ -93,6 +99,10 @@ class WorkloadEntry(_Strict):
     start: Duration = "0s"
     stop: Duration | None = None
     processes: int = Field(default=1, ge=1, le=256)
+    # How the process asks the kernel to read its file (posix_fadvise on its own file, live
+    # kernel only: the simulator has no readahead yet, issue 10): default = NORMAL,
+    # sequential = SEQUENTIAL (twice the device's window), off = RANDOM (no readahead).
+    readahead: Literal["default", "sequential", "off"] = "default"
 
 
 class ScenarioFile(_Strict):
@@ -161,6 +171,7 @@ def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator 
     specs = [GroupSpec("root", None)]
     limits: list[int | None] = [None]
     softs: list[int | None] = [None]
+    protections: list[tuple[int | None, int | None, int | None]] = [(None, None, None)]
     changes: list[tuple[int, str, int]] = []
     lifetimes: dict[int, tuple[int, int]] = {0: (0, duration)}
     hierarchical = [True]
@@ -197,6 +208,8 @@ def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator 
                                initially_present=g.created_at is None or born == 0))
         limits.append(size_to_pages(g.limit) if g.limit is not None else None)
         softs.append(size_to_pages(g.soft_limit) if g.soft_limit is not None else None)
+        protections.append(tuple(size_to_pages(v) if v is not None else None  # type: ignore[arg-type]
+                                 for v in (g.high, g.low, g.min)))
         if g.created_at is not None and born > 0:
             changes.append((born, "mkdir", gi))
         if removed:
@@ -242,9 +255,13 @@ def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator 
         if pages < 1 or rate < 1:
             raise ConfigError(f"{at('workload', i, 'size' if pages < 1 else 'rate')}: "
                               f"workload[{i}]: size and rate must be at least 4K")
+        if w.type == "anon" and w.readahead != "default":
+            raise ConfigError(f"{at('workload', i, 'readahead')}: workload[{i}].readahead "
+                              f"{w.readahead!r}: only file workloads read ahead; expected "
+                              "\"default\" for type = \"anon\"")
         workloads.append(WorkloadPlan(gi, w.pattern, w.type == "anon", pages,
                                       max(1, 1_000_000_000 // rate), start, stop,
-                                      w.processes))
+                                      w.processes, w.readahead, rate))
     if not workloads:
         raise ConfigError(f"{where}: no [[workload]]: nothing would allocate memory")
     for gi, (_, dies) in lifetimes.items():
@@ -259,5 +276,7 @@ def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator 
                 duration_ns=duration, variant=f.variant, cpus=f.cpus, scheduler=f.scheduler,
                 sample_ns=sample, kswapd=f.kswapd, swap=m.swap,
                 topology=topo, limits=tuple(limits), soft_limits=tuple(softs),
+                protections=tuple(protections), lifetimes=tuple(lifetimes[g] for g in
+                                                                 range(len(specs))),
                 changes=tuple(sorted(changes)), zones=zones, zones_per_node=m.zones,
                 workloads=tuple(workloads), variant_spec=spec)

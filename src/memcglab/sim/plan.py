@@ -27,6 +27,8 @@ class WorkloadPlan:
     start_ns: int
     stop_ns: int
     processes: int
+    readahead: str = "default"  # live kernel only (posix_fadvise); see sim_scenario
+    rate_pages: int = 0  # pages touched per second (interval_ns is its rounded inverse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,25 @@ class Plan:
     zones: tuple[ZonePlan, ...]
     zones_per_node: int
     workloads: tuple[WorkloadPlan, ...]
+    # Per group: (memory.high, memory.low, memory.min) in pages, v2 only; the v3.7
+    # simulator ignores them (they are listed by `notes`).
+    protections: tuple[tuple[int | None, int | None, int | None], ...] = ()
+    # Per group: (created, removed) in ns; the root lives (0, duration).
+    lifetimes: tuple[tuple[int, int], ...] = ()
     # The variant to load: the registered name, or ``/absolute/path.py:Class`` (``variant``
     # keeps the spelling of the scenario or flag, for reports).
     variant_spec: str = ""
+
+    def simulator_notes(self) -> list[str]:
+        """What the scenario asks that the v3.7 simulator does not model (it runs without
+        it, and says so)."""
+        notes = []
+        names = [self.topology.name(g) for g, p in enumerate(self.protections)
+                 if any(v is not None for v in p)]
+        if names:
+            notes.append(f"memory.high/low/min of {', '.join(names)}: not modelled by the "
+                         "v3.7 simulator (ignored; the live kernel applies them on cgroup v2)")
+        if any(w.readahead != "default" for w in self.workloads):
+            notes.append("readahead: the simulator has no readahead yet (ignored; the live "
+                         "kernel applies it with posix_fadvise)")
+        return notes
