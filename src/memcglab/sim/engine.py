@@ -25,6 +25,7 @@ from memcglab.errors import ConfigError, MemcglabError, ModelError
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
 from memcglab.kernel.vmscan import kswapd
+from memcglab.metrics.visits import Visit
 from memcglab.model.layout import Layout, Zone
 from memcglab.runtime.ops import Kind, Op
 from memcglab.sim.machine import SimMachine, ZoneSpec
@@ -108,12 +109,14 @@ class SimRun:
     end_ns: int = 0
     ops: int = 0
     tasks: list[Task] = field(default_factory=list)
+    # Every claim, in the order made (None unless simulated with record_visits=True).
+    visits: list[Visit] | None = None
 
 
 class Simulation:
     """One run of one scenario with one variant."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, record_visits: bool = False) -> None:
         self.plan = plan
         variant_cls = resolve_variant(plan.variant_spec or plan.variant)
         topo = plan.topology
@@ -160,6 +163,11 @@ class Simulation:
             self._add("cgroup-admin", "admin", cgroup_admin(self.k, plan.changes))
         self.threads = [(0, (), 0, (), 0) for _ in self.tasks]
         self._rng = plan.seed & _MASK
+        if record_visits:
+            tasks = self.tasks
+            # A task's debt is what it used in its turn so far (stored when the turn ends or
+            # pauses, so within a few private operations of the claim).
+            self.machine.enable_visit_log(lambda tid: tasks[tid].debt)
 
     def _finished(self, task: Task) -> None:
         if task.group >= 0:
@@ -233,7 +241,9 @@ class Simulation:
                     next_sample += plan.sample_ns
                 if nxt >= end:
                     break
-                now = nxt
+                # Only here does simulated time move: the visit log reads it (one store per
+                # time step, none per operation).
+                now = machine.now = nxt
                 if progress is not None and now >= next_progress:
                     progress(now, end)
                     next_progress = now + end // 200
@@ -344,13 +354,19 @@ class Simulation:
             next_sample += plan.sample_ns
         run.end_ns = end
         run.ops = ops
+        if machine.visit_log is not None:
+            run.visits = machine.visit_log.visits(plan.topology.name)
         return run
 
 
-def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None) -> SimRun:
+def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None,
+             record_visits: bool = False) -> SimRun:
+    """Run ``plan``. ``record_visits`` also logs every claim as a
+    :class:`~memcglab.metrics.visits.Visit` (``SimRun.visits``) and counts page-ins
+    (``SimRun.machine.visit_log``); the run itself is the same either way."""
     if plan.cpus < 1:
         raise ConfigError("cpus must be at least 1")
-    sim = Simulation(plan)
+    sim = Simulation(plan, record_visits)
     try:
         return sim.run(progress)
     except (MemcglabError, MemoryError):

@@ -14,9 +14,12 @@ is woken below the low watermark and reclaims to the high one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from memcglab.kernel.vmscan import LRU_INACTIVE_ANON, LRU_INACTIVE_FILE
+from memcglab.metrics.visits import Visit
 from memcglab.model.layout import GroupState, IterSlots, Layout
 from memcglab.runtime.machine import WALK_LEN, Machine, Semantics, ThreadComp, Violation
 from memcglab.runtime.ops import Kind, Op
@@ -71,6 +74,39 @@ class SimCounters:
         self.calls = {k: CallStats() for k in ("direct", "limit", "kswapd")}
 
 
+class VisitLog:
+    """The opt-in record of every claim (``simulate(plan, record_visits=True)``).
+
+    Installed by :meth:`SimMachine.enable_visit_log`, which wraps the claim, shrink-list and
+    add-page handlers: a run without the log runs the unwrapped handlers and pays nothing.
+    The wrappers only read what the handlers were given and returned, so the run itself
+    (every counter, every scheduling decision) is the same with or without the log.
+
+    ``rows`` holds one ``[t_ns, task, group, root, priority, generation, scanned,
+    reclaimed, iterator]`` per claim (group indices; ``generation`` -1 when the variant has
+    none); the pages a task scans and frees off the inactive lists count on its latest
+    claim (the ``shrink_list`` calls of a ``shrink_lruvec`` follow its claim). ``file_adds``
+    counts file pages committed to an LRU (page-ins), ``file_pages`` holds the distinct
+    ``(mapping, index)`` of those pages (``mapping << 32 | index``).
+    """
+
+    __slots__ = ("debt_of", "file_adds", "file_pages", "open", "rows")
+
+    def __init__(self, debt_of: Callable[[int], int]) -> None:
+        self.debt_of = debt_of  # task id -> simulated ns used in its current turn so far
+        self.rows: list[list[int]] = []
+        self.open: dict[int, list[int]] = {}  # task id -> its latest row
+        self.file_adds = 0
+        self.file_pages: set[int] = set()
+
+    def visits(self, name: Callable[[int], str]) -> list[Visit]:
+        """The rows as :class:`Visit` values (root group 0, the root memcg, is global
+        reclaim: ``root=None``)."""
+        return [Visit(t, task, name(g), None if root == 0 else name(root), prio, scanned,
+                      reclaimed, None if gen < 0 else gen, it)
+                for t, task, g, root, prio, gen, scanned, reclaimed, it in self.rows]
+
+
 class SimMachine(Machine):
     """Applies explorer ops and simulation ops to mutable state, counting as it goes."""
 
@@ -106,6 +142,10 @@ class SimMachine(Machine):
         self._iter_claims: dict[int, dict[int, set[int]]] = {}
         self._call_visits: dict[int, int] = {}
         self._call_stats: dict[int, CallStats] = {}  # the reclaim call a task is in
+        # Simulated time of the engine's current step (the engine stores it when time
+        # advances) and the visit log; only read when the log is enabled.
+        self.now = 0
+        self.visit_log: VisitLog | None = None
         self._dispatch.update({
             Kind.GET_SCAN_COUNT: self._get_scan_count,
             Kind.SHRINK_LIST: self._shrink_list,
@@ -130,6 +170,51 @@ class SimMachine(Machine):
         if op.kind is Kind.RMDIR and self.live_procs[op.a]:
             return False  # cgroupfs refuses to remove a cgroup with tasks: the admin retries
         return super().enabled(shared, op)
+
+    def enable_visit_log(self, debt_of: Callable[[int], int]) -> VisitLog:
+        """Record every claim from now on (see :class:`VisitLog`). ``debt_of(task)`` is the
+        simulated time a task has used in its turn, added to :attr:`now` for the claim's
+        time. Call before the engine reads the handlers (before ``Simulation.run``)."""
+        log = self.visit_log = VisitLog(debt_of)
+        d = self._dispatch
+        claim, shrink, add = d[Kind.CLAIM], d[Kind.SHRINK_LIST], d[Kind.ADD_PAGE]
+        rows, open_ = log.rows, log.open
+
+        def logged_claim(shared: list[Any], threads: list[ThreadComp], tid: int,
+                         op: Op) -> tuple[Any, Violation | None]:
+            it: IterSlots = op.a
+            gen, g, _ = op.b
+            key = it.key
+            # The cookie's generation when the variant has one; the iterator key's priority
+            # (the walk's own: shrink_zone keys the iterator by sc->priority).
+            row = [self.now + debt_of(tid), tid, g, key.root, key.priority,
+                   gen if it.generation >= 0 else -1, 0, 0, it.index]
+            rows.append(row)
+            open_[tid] = row
+            return claim(shared, threads, tid, op)
+
+        def logged_shrink(shared: list[Any], threads: list[ThreadComp], tid: int,
+                          op: Op) -> tuple[Any, Violation | None]:
+            out = shrink(shared, threads, tid, op)
+            # Inactive lists only: what shrink_inactive_list reports on the kernel; the
+            # active lists' rotation (shrink_active_list) frees nothing and has no record.
+            if op.a[2] in (LRU_INACTIVE_ANON, LRU_INACTIVE_FILE):
+                row = open_.get(tid)
+                if row is not None:
+                    row[6] += out[0][0]
+                    row[7] += out[0][1]
+            return out
+
+        def logged_add(shared: list[Any], threads: list[ThreadComp], tid: int,
+                       op: Op) -> tuple[Any, Violation | None]:
+            if op.b is not None and not op.b[1]:  # (memcg, anon, mapping, index)
+                log.file_adds += 1
+                log.file_pages.add(op.b[2] << 32 | op.b[3])
+            return add(shared, threads, tid, op)
+
+        d[Kind.CLAIM], d[Kind.SHRINK_LIST], d[Kind.ADD_PAGE] = (logged_claim, logged_shrink,
+                                                                logged_add)
+        return log
 
     # -- monitors become counters --------------------------------------------------------
 
