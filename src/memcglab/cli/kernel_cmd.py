@@ -1,32 +1,70 @@
-"""``memcglab kernel probe``: what this machine offers to ``kernel run`` (issue 7).
+"""``memcglab kernel probe | run | cleanup``: the live kernel (docs/kernel.md).
 
-The probe (``memcglab.live.probe``) only reads files under /proc and /sys and
-``PATH``; this module parses flags and prints its verdict lines as plain text or JSON.
-Exit 0 whenever the probe ran (it is a report, even when things are missing), 2 on bad
-flags or a --workdir that does not exist.
+``probe`` (:mod:`memcglab.live.probe`) only reads files under /proc and /sys and ``PATH``
+and prints one verdict line per fact (exit 0 whenever it could probe). ``run`` runs a
+scenario on this machine's kernel (:mod:`memcglab.live.session`), prints its metrics and
+writes them with ``--out``. ``cleanup`` undoes what killed runs left
+(:mod:`memcglab.live.cleanup`). Exit 2 on bad input and on what the machine lacks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TextIO
 
+from memcglab.cli import resources
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError
-from memcglab.live.probe import Line, gather, missing, verdicts
+from memcglab.live import cleanup
+from memcglab.live.probe import Line, Probe, gather, missing, verdicts
+from memcglab.live.runner import Options
+from memcglab.live.session import MEMORY_SHARE, Measured, measure_kernel, zram_size
+from memcglab.report.kernel_report import print_kernel_run, write_kernel_run
+from memcglab.report.outdir import MARKER, check_out
+from memcglab.scenario.sim_scenario import MAX_DURATION_TEXT, load
 
-DESCRIPTION = ("Live-kernel side (issue 7). 'probe' reports what this machine offers, one "
-               "line each, with what follows for 'kernel run': root, cgroup v1/v2 and the "
-               "memory controller, tracefs, BPF and BTF, bpftrace, swap and zram, MGLRU, "
-               "the readahead window of the work directory's device, MemAvailable. It only "
-               "reads files; it mounts and changes nothing.")
+DESCRIPTION = ("The live kernel. 'probe' reports what this machine offers (it only reads "
+               "files). 'run' runs a scenario (the same files as 'memcglab run') on this "
+               "machine's kernel: real memcgs under a parent of its own, real processes, "
+               "reclaim recorded with tracefs and bpftrace, everything undone at the end. "
+               "'cleanup' undoes what a killed run left, and only that. Needs root and a "
+               "memory controller (docs/kernel.md).")
+
+
+DEFAULT_WORKDIR = Path("/var/tmp/memcglab")
+
+
+def add_live_args(p: argparse.ArgumentParser, max_memory: bool = True) -> None:
+    """Flags of a live run, shared by ``kernel run`` and ``compare --kernel`` (compare
+    has its own --max-memory, which then bounds both the simulation and the kernel run)."""
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run the scenario N times on the kernel (each from evicted files and "
+                        "new groups) and report the mean and spread (default 1)")
+    p.add_argument("--zram", metavar="SIZE",
+                   help="swap on a free zram device of SIZE for the run (e.g. 256M), removed "
+                        "after: anon workloads need swap to be reclaimed")
+    p.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
+                   help="where the workload files are written (a disk file system, not "
+                        f"tmpfs; default {DEFAULT_WORKDIR}); they are removed at the end")
+    p.add_argument("--bpf", choices=("auto", "on", "off"), default="auto",
+                   help="the bpftrace layer (reclaim root, iterator position and "
+                        "generation per visit): auto = where bpftrace works (default)")
+    p.add_argument("--no-record", action="store_true",
+                   help="no tracefs or bpftrace recording, only the sampled counters (the "
+                        "baseline of the recorder-overhead benchmark)")
+    if max_memory:
+        p.add_argument("--max-memory", metavar="SIZE",
+                       help="refuse a scenario whose groups may hold more than SIZE "
+                            f"(default {MEMORY_SHARE:.0%} of MemAvailable)")
 
 
 def add_kernel_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="kernel_command", required=True, metavar="SUBCOMMAND",
-                           help="probe: what this machine offers the live-kernel commands")
+                           help="probe: what this machine offers; run: a scenario on the "
+                                "live kernel; cleanup: undo what a killed run left")
     probe = sub.add_parser(
         "probe", help="what this machine offers to 'kernel run', one line each",
         description="Report root, cgroups and the memory controller, tracefs, BPF, BTF, "
@@ -39,6 +77,43 @@ def add_kernel_args(p: argparse.ArgumentParser) -> None:
                        help="the directory kernel run would put its files in; its block "
                             "device's readahead is reported (default: current directory)")
     probe.add_argument("--json", action="store_true", help="print JSON instead of text")
+    run = sub.add_parser(
+        "run", help="run a scenario on this machine's kernel and record its reclaim",
+        description="Run a scenario (the same TOML files as 'memcglab run') on the live "
+                    "kernel: memcgs under a parent of its own with the scenario's limits, "
+                    "real processes reading files or touching memory at the scenario's "
+                    "rates and times, every reclaim visit recorded (tracefs; bpftrace adds "
+                    "the reclaim root and the iterator), counters sampled; then everything "
+                    "is removed. Prints the metrics of 'memcglab run' measured on the "
+                    "kernel. Needs root and a memory controller; exit 2 says what is "
+                    "missing. docs/kernel.md.",
+        allow_abbrev=False)
+    run.add_argument("scenario", type=Path, help="a scenario TOML file (scenarios/)")
+    run.add_argument("--seed", type=int, help="override the scenario's seed (the random "
+                                              "workloads' pages)")
+    run.add_argument("--duration", help="override the scenario's duration, e.g. 500ms (at "
+                                        f"most {MAX_DURATION_TEXT})")
+    add_live_args(run)
+    run.add_argument("--json", action="store_true", help="print metrics.json instead of "
+                                                         "tables")
+    run.add_argument("--out", metavar="DIR",
+                     help="write metrics.json (repetition 1 and the spread), runs.json, "
+                          "timeseries.csv/.parquet, visits.parquet, plots and report.html "
+                          f"into DIR (new, empty, or an earlier output with --force; marked "
+                          f"with {MARKER})")
+    run.add_argument("--force", action="store_true",
+                     help="let --out replace an earlier memcglab output")
+    clean = sub.add_parser(
+        "cleanup", help="undo what a killed 'kernel run' left (and nothing else)",
+        description="Remove what earlier runs that did not finish left on the machine: "
+                    "their processes, tracefs instances, cgroups (force_empty, then rmdir), "
+                    "zram swap, tracefs mount and work files, as named by their state files "
+                    "in /run/memcglab. Runs still alive are left alone; memcglab-* cgroups "
+                    "no state file names are reported, never removed. Exit 0 when nothing "
+                    "is left, 2 when something could not be removed.",
+        allow_abbrev=False)
+    clean.add_argument("--dry-run", action="store_true",
+                       help="say what would be removed, remove nothing")
 
 
 def text_lines(lines: list[Line]) -> str:
@@ -48,7 +123,10 @@ def text_lines(lines: list[Line]) -> str:
 
 
 def run_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
-    # only 'probe' exists so far (argparse refuses anything else)
+    if args.kernel_command == "run":
+        return run_kernel_run(args, out, err)
+    if args.kernel_command == "cleanup":
+        return run_cleanup(args, out)
     workdir: Path | None = args.workdir
     if workdir is not None and not workdir.is_dir():
         raise ConfigError(f"--workdir {workdir}: not a directory")
@@ -62,4 +140,91 @@ def run_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
         out.write(text_lines(lines))
+    return ExitStatus.SUCCESS
+
+
+def live_options(args: argparse.Namespace) -> tuple[Options, int | None]:
+    """The live flags, checked: (options, the memory budget in bytes)."""
+    if args.repeat < 1 or args.repeat > 100:
+        raise ConfigError(f"--repeat: expected 1 to 100, got {args.repeat}")
+    workdir = Path(os.path.abspath(args.workdir))
+    if args.max_memory is not None:
+        budget = resources.memory_budget(args.max_memory)
+    else:
+        avail = resources.mem_available_bytes()
+        budget = None if avail is None else int(avail * MEMORY_SHARE)
+    return Options(workdir=workdir, zram_bytes=zram_size(args.zram), bpf=args.bpf,
+                   record=not args.no_record), budget
+
+
+def measure_scenario(args: argparse.Namespace, overrides: dict[str, object], err: TextIO,
+                     probe: Probe | None = None) -> Measured:
+    """Load the scenario and run it on the kernel ``--repeat`` times."""
+    plan = load(args.scenario, overrides)
+    opts, budget = live_options(args)
+    if probe is None:
+        # The probe reads the work directory's device (readahead); the directory itself
+        # is made by the run (as root) and its files removed at the end.
+        existing = next((p for p in (opts.workdir, *opts.workdir.parents) if p.is_dir()),
+                        None)
+        probe = gather(workdir=existing)
+    show = err.isatty()
+
+    def say(msg: str) -> None:
+        if show:
+            err.write(f"memcglab kernel run: {msg}\n")
+
+    return measure_kernel(plan, opts, args.repeat, probe, budget, say)
+
+
+def _root() -> bool:
+    return os.geteuid() == 0 if hasattr(os, "geteuid") else False
+
+
+def run_kernel_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
+    overrides: dict[str, object] = {}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.duration is not None:
+        overrides["duration"] = args.duration
+    if args.force and args.out is None:
+        raise ConfigError("--force: only has a meaning with --out DIR")
+    outdir = (check_out(args.out, "kernel run", args.force, [args.scenario])
+              if args.out is not None else None)
+    measured = measure_scenario(args, overrides, err)
+    agg = measured.aggregate()
+    first = measured.metrics[0]
+    if outdir is not None:
+        write_kernel_run(outdir, measured.metrics, agg, measured.visits, measured.series)
+    if args.json:
+        out.write(json.dumps({**first, "repeat": agg}, indent=2) + "\n")
+    else:
+        from memcglab.cli.run_cmd import _console
+        console = _console(out)
+        print_kernel_run(console, first, agg, measured.wall_s)
+        if outdir is not None:
+            out.write(f"wrote {args.out.rstrip(os.sep) or args.out}/: metrics.json, runs.json, "
+                      "timeseries.csv, timeseries.parquet, visits.parquet, usage_reclaim.png, "
+                      "shares.png, report.html\n")
+    return ExitStatus.SUCCESS
+
+
+def run_cleanup(args: argparse.Namespace, out: TextIO) -> ExitStatus:
+    if not _root():
+        raise ConfigError("kernel cleanup: needs root (it removes cgroups and tracefs "
+                          "instances)")
+    rep = cleanup.cleanup(dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for line in rep.done:
+        out.write(f"{verb}: {line}\n")
+    for line in rep.running:
+        out.write(f"left alone (still running): {line}\n")
+    for line in rep.unknown:
+        out.write(f"not named by any memcglab state file, left alone: {line}\n")
+    for line in rep.problems:
+        out.write(f"problem: {line}\n")
+    if not rep.done and not rep.problems:
+        out.write("nothing to clean up\n")
+    if rep.problems:
+        return ExitStatus.CONFIG_ERROR
     return ExitStatus.SUCCESS

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from memcglab.cli import resources
+from memcglab.cli.kernel_cmd import add_live_args
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError
 from memcglab.kernel.registry import plugin_path, resolve_variant
@@ -38,8 +39,18 @@ def add_run_args(p: argparse.ArgumentParser, compare: bool) -> None:
                    help="a scenario TOML file (see scenarios/ and docs/scenarios.md)")
     if compare:
         p.add_argument("--variants", required=True, metavar="V1,V2,...",
-                       help="two or more variants, comma-separated: css-id, seed-spinlock or "
+                       help="two or more variants (one or more with --kernel), "
+                            "comma-separated: css-id, seed-spinlock or "
                             "path/to/file.py:ClassName (relative to the current folder)")
+        p.add_argument("--kernel", action="store_true",
+                       help="compare the variants with this machine's kernel: run the "
+                            "scenario on it ('memcglab kernel run', root) and show model "
+                            "and kernel side by side with a divergence score")
+        p.add_argument("--kernel-result", metavar="DIR",
+                       help="with --kernel: take the kernel's side from an earlier "
+                            "'memcglab kernel run --out DIR' of the same scenario instead of "
+                            "running it now (no root needed)")
+        add_live_args(p, max_memory=False)
     else:
         p.add_argument("--variant", help="override the scenario's variant: css-id, "
                                          "seed-spinlock or path/to/file.py:ClassName "
@@ -143,8 +154,14 @@ def _check_memory(args: argparse.Namespace, plans: Sequence[Plan]) -> None:
         "(docs/scenarios.md, \"Limits\")")
 
 
+def _notes(plan: Plan, err: TextIO) -> None:
+    for note in plan.simulator_notes():
+        err.write(f"memcglab: note: {note}\n")
+
+
 def run_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
     plan = load(args.scenario, _overrides(args, args.variant))
+    _notes(plan, err)
     outdir = _check_out(args, "run", [plan])
     _check_memory(args, [plan])
     show = not args.no_progress and not args.json and err.isatty()
@@ -164,6 +181,19 @@ def run_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
 
 
 def run_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
+    if args.kernel or args.kernel_result is not None:
+        if not args.kernel:
+            raise ConfigError("--kernel-result: only with --kernel")
+        if args.scheduler is not None:
+            raise ConfigError("--scheduler: the kernel side has no simulated scheduler; "
+                              "drop it with --kernel")
+        from memcglab.cli.compare_kernel import run_compare_kernel
+        return run_compare_kernel(args, out, err)
+    live = [f for f, default in (("--zram", None), ("--bpf", "auto"), ("--repeat", 1),
+                                  ("--no-record", False))
+            if getattr(args, f[2:].replace("-", "_")) != default]
+    if live:
+        raise ConfigError(f"{live[0]}: only with --kernel")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if len(variants) < 2:
         raise ConfigError(f"--variants: expected at least two, comma-separated; got "
@@ -177,6 +207,7 @@ def run_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatu
     if len(set(specs)) != len(specs):
         raise ConfigError(f"--variants: {args.variants!r} names one variant file and class "
                           "twice (spelled differently)")
+    _notes(next(iter(plans.values())), err)
     outdir = _check_out(args, "compare", list(plans.values()))
     _check_memory(args, list(plans.values()))
     show = not args.no_progress and not args.json and err.isatty()

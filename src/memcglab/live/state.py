@@ -42,6 +42,8 @@ def proc_start_time(pid: int, proc: Path = Path("/proc")) -> int | None:
         return None
     # comm (field 2) may contain spaces and parentheses: split after the last ')'.
     rest = text[text.rfind(")") + 2:].split()
+    if rest[0] in ("Z", "X"):  # a zombie has exited; only its parent has not reaped it yet
+        return None
     return int(rest[19])
 
 

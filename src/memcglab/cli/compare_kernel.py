@@ -1,0 +1,251 @@
+"""``memcglab compare --kernel``: the model's variants beside the live kernel.
+
+The kernel side is either measured now (``kernel run`` with ``--repeat N``) or read from an
+earlier ``memcglab kernel run --out DIR`` (``--kernel-result DIR``: its ``runs.json``; the
+scenario must be the same, checked by its digest). Each variant is simulated with its visit
+log, so that both sides have the same statistics (docs/kernel.md, "Comparing"): per-group
+reclaim shares (the kernel's mean and spread over repetitions), Jain's index, usage at the
+end, visit order (successor and repeat rates, bigram distance), completed walks, page-in
+amplification, wall time, and one divergence score per variant
+(:func:`memcglab.metrics.visits.divergence`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.table import Table
+from rich.text import Text
+
+from memcglab.cli.kernel_cmd import measure_scenario
+from memcglab.cli.status import ExitStatus
+from memcglab.errors import ConfigError
+from memcglab.kernel.registry import resolve_variant
+from memcglab.live.measure import aggregate
+from memcglab.metrics.summary import summarize
+from memcglab.metrics.visits import bigram_distance, divergence, model_visit_metrics
+from memcglab.report.kernel_report import (
+    GROUP_COLUMNS,
+    fill_kernel,
+    group_rows,
+    html_page,
+    share_plot,
+)
+from memcglab.report.outdir import check_out, write_folder
+from memcglab.report.sim_report import _fmt, print_line
+from memcglab.scenario.sim_scenario import load
+from memcglab.sim.engine import simulate
+
+KERNEL = "kernel"
+
+
+def kernel_mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One metrics dict for the kernel side: repetition 1's, with the means over all
+    repetitions of what the comparison uses (reclaim shares, Jain, visit order, bigrams,
+    page-in amplification, walks, final usage)."""
+    m = copy.deepcopy(runs[0])
+    if len(runs) == 1:
+        return m
+
+    def mean(xs: list[Any]) -> float | None:
+        vals = [float(x) for x in xs if x is not None]
+        return round(statistics.fmean(vals), 4) if vals else None
+
+    for g in m["groups"]:
+        same = [next(x for x in r["groups"] if x["name"] == g["name"]) for r in runs]
+        for key in ("reclaim_share", "usage_pages", "scanned", "reclaimed", "visits"):
+            if key in g:
+                g[key] = mean([x.get(key) for x in same])
+    m["fairness"]["jain_index_reclaim"] = mean(
+        [r["fairness"]["jain_index_reclaim"] for r in runs])
+    for key in ("successor_rate", "repeat_rate"):
+        m["visit_order"][key] = mean([r["visit_order"].get(key) for r in runs])
+    pairs: dict[str, dict[str, float]] = {}
+    for r in runs:
+        for a, row in (r["visit_order"].get("bigrams") or {}).items():
+            for b, p in row.items():
+                pairs.setdefault(a, {})[b] = pairs.get(a, {}).get(b, 0.0) + p / len(runs)
+    m["visit_order"]["bigrams"] = pairs
+    m["page_in"]["amplification"] = mean([r["page_in"].get("amplification") for r in runs])
+    m["iterator"]["walks_completed"] = mean([r["iterator"].get("walks_completed")
+                                             for r in runs])
+    return m
+
+
+def _read_result(folder: Path, digest: str) -> list[dict[str, Any]]:
+    path = folder / "runs.json"
+    try:
+        runs = json.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"--kernel-result {folder}: cannot read runs.json ({e.strerror}); "
+                          "expected the --out folder of 'memcglab kernel run'") from None
+    except ValueError as e:
+        raise ConfigError(f"--kernel-result {path}: not JSON ({e})") from None
+    if not (isinstance(runs, list) and runs and all(isinstance(r, dict) and
+                                                    r.get("measured") == "kernel"
+                                                    for r in runs)):
+        raise ConfigError(f"--kernel-result {path}: expected a list of kernel-measured "
+                          "metrics (runs.json of 'memcglab kernel run --out')")
+    got = runs[0].get("scenario", {}).get("digest")
+    if got != digest:
+        raise ConfigError(f"--kernel-result {path}: recorded for another scenario (digest "
+                          f"{got}), this one is {digest}; run 'memcglab kernel run' on it "
+                          "again")
+    return runs
+
+
+def _row(label: str, kernel: Any, models: list[Any]) -> list[str]:
+    return [label, kernel if isinstance(kernel, str) else _fmt(kernel),
+            *[_fmt(x) for x in models]]
+
+
+def _pm(mean: Any, sd: Any) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
+
+
+def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not variants:
+        raise ConfigError(f"--variants: expected at least one, got {args.variants!r}")
+    if len(set(variants)) != len(variants):
+        raise ConfigError(f"--variants: {args.variants!r} names a variant twice")
+    for v in variants:
+        resolve_variant(v)
+    overrides: dict[str, Any] = {}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.duration is not None:
+        overrides["duration"] = args.duration
+    plans = {v: load(args.scenario, {**overrides, "variant": v}) for v in variants}
+    first = next(iter(plans.values()))
+    if args.force and args.out is None:
+        raise ConfigError("--force: only has a meaning with --out DIR")
+    outdir = (check_out(args.out, "compare --kernel", args.force, [args.scenario])
+              if args.out is not None else None)
+    measured = None
+    if args.kernel_result is not None:
+        runs = _read_result(Path(args.kernel_result), first.digest)
+        kernel_wall = (runs[0].get("recording") or {}).get("wall_s")
+    else:
+        measured = measure_scenario(args, overrides, err)
+        runs = measured.metrics
+        kernel_wall = round(measured.wall_s / len(runs), 3)
+    agg = aggregate(runs)
+    kernel = kernel_mean(runs)
+    models: dict[str, dict[str, Any]] = {}
+    walls: dict[str, float] = {}
+    for v, plan in plans.items():
+        started = time.monotonic()
+        run = simulate(plan, record_visits=True)
+        m = summarize(run)
+        m.update(model_visit_metrics(run))
+        walls[v] = round(time.monotonic() - started, 3)
+        m["wall_s"] = walls[v]
+        models[v] = m
+    div = {v: divergence(m, kernel) for v, m in models.items()}
+    doc = {"scenario": first.name, "digest": first.digest, "kernel": {
+        "runs": len(runs), "spread": agg, "mean": kernel, "wall_s": kernel_wall},
+        "models": models, "divergence": div}
+    rows = _table_rows(kernel, agg, models, kernel_wall, walls, div)
+    if outdir is not None:
+        _write(outdir, doc, rows, variants, measured)
+    if args.json:
+        out.write(json.dumps(doc, indent=2) + "\n")
+        return ExitStatus.SUCCESS
+    from memcglab.cli.run_cmd import _console
+    console = _console(out)
+    source = f" from {args.kernel_result}" if args.kernel_result else ""
+    print_line(console, f"memcglab compare --kernel: {first.name}, kernel ({len(runs)} "
+                        f"repetition(s){source}) against {', '.join(variants)}")
+    t = Table(title="model and kernel side by side", title_justify="left")
+    t.add_column("metric")
+    t.add_column("kernel", justify="right")
+    for v in variants:
+        t.add_column(Text(v), justify="right")
+    for r in rows:
+        t.add_row(*r)
+    console.print(t)
+    for line in kernel.get("kernel_differences", []):
+        print_line(console, f"not as in the scenario on the kernel: {line}")
+    if outdir is not None:
+        print_line(console, f"wrote {args.out.rstrip(os.sep) or args.out}/: compare.json, "
+                            "shares.png, report.html" + (", kernel/" if measured else ""))
+    return ExitStatus.SUCCESS
+
+
+def _table_rows(kernel: dict[str, Any], agg: dict[str, Any], models: dict[str, Any],
+                kernel_wall: Any, walls: dict[str, float],
+                div: dict[str, Any]) -> list[list[str]]:
+    ms = list(models.values())
+    rows = []
+    for g in kernel["groups"]:
+        if not g["workload"]:
+            continue
+        s = agg["reclaim_share"].get(g["name"]) or {}
+        rows.append(_row(f"reclaim share {g['name']}", _pm(s.get("mean"), s.get("stdev")),
+                         [next(x for x in m["groups"] if x["name"] == g["name"])
+                          .get("reclaim_share") for m in ms]))
+    for g in kernel["groups"]:
+        if g["workload"] or g["limit_pages"]:
+            rows.append(_row(f"usage at end {g['name']} (pages)", g["usage_pages"],
+                             [next(x for x in m["groups"] if x["name"] == g["name"])
+                              ["usage_pages"] for m in ms]))
+    j = agg["jain_index_reclaim"]
+    rows.append(_row("Jain(reclaim)", _pm(j.get("mean"), j.get("stdev")),
+                     [m["fairness"]["jain_index_reclaim"] for m in ms]))
+    sr = agg["successor_rate"]
+    rows.append(_row("next visit = walk successor", _pm(sr.get("mean"), sr.get("stdev")),
+                     [m["visit_order"]["successor_rate"] for m in ms]))
+    rows.append(_row("next visit = same group", kernel["visit_order"].get("repeat_rate"),
+                     [m["visit_order"]["repeat_rate"] for m in ms]))
+    kb = _nested(kernel["visit_order"].get("bigrams"))
+    rows.append(_row("bigram distance to the kernel", 0.0 if kb else None,
+                     [bigram_distance(_nested(m["visit_order"].get("bigrams")), kb)
+                      if kb and m["visit_order"].get("bigrams") else None for m in ms]))
+    rows.append(_row("walks completed", kernel["iterator"].get("walks_completed"),
+                     [m["iterator"]["walks_completed"] for m in ms]))
+    am = agg["amplification"]
+    rows.append(_row("page-in amplification", _pm(am.get("mean"), am.get("stdev")),
+                     [m["page_in"]["amplification"] for m in ms]))
+    rows.append(_row("wall time (s)", kernel_wall, [walls[v] for v in models]))
+    rows.append(_row("divergence score (0 = same)", "-",
+                     [div[v]["score"] for v in models]))
+    return rows
+
+
+def _nested(b: Any) -> dict[tuple[str, str], float]:
+    return {(a, c): float(p) for a, row in (b or {}).items() for c, p in row.items()}
+
+
+def _write(outdir: Any, doc: dict[str, Any], rows: list[list[str]], variants: list[str],
+           measured: Any) -> None:
+    def fill(tmp: Path) -> None:
+        (tmp / "compare.json").write_text(json.dumps(doc, indent=2) + "\n")
+        metrics = {KERNEL: doc["kernel"]["mean"], **doc["models"]}
+        share = share_plot(metrics, doc["kernel"]["spread"], KERNEL)
+        (tmp / "shares.png").write_bytes(share)
+        if measured is not None:
+            sub = tmp / "kernel"
+            sub.mkdir()
+            fill_kernel(sub, measured.metrics, doc["kernel"]["spread"], measured.visits,
+                        measured.series)
+        k = doc["kernel"]["mean"]
+        page = html_page(
+            f"memcglab compare --kernel: {doc['scenario']}",
+            [("not as in the scenario on the kernel", k.get("kernel_differences", []))],
+            [("model and kernel side by side", ["metric", KERNEL, *variants], rows),
+             ("kernel, per group (pages of 4K; mean over repetitions where averaged)",
+              GROUP_COLUMNS, group_rows(k))],
+            {"reclaim share: kernel (mean ± stdev over repetitions) and the model": share})
+        (tmp / "report.html").write_text(page)
+
+    write_folder(outdir, fill)

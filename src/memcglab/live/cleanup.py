@@ -1,0 +1,137 @@
+"""``memcglab kernel cleanup``: undo what killed runs left, and only that.
+
+What a run made is named by its state file (:mod:`memcglab.live.state`); a run whose owner
+process is still alive is never touched. For each leftover run, in the order that leaves no
+zombie memcg and no dangling recorder (the order of kernel-observability.md §9 "Cleanup"):
+
+1. its processes (workers, bpftrace, the trace reader) are killed, each only if the pid
+   still has the start time recorded (a reused pid belongs to someone else);
+2. its tracefs instance is removed (events disabled, filters cleared, rmdir);
+3. its cgroup tree is force-emptied and removed, leaves first;
+4. its zram device is swapped off and reset;
+5. tracefs is unmounted if the run mounted it and no other memcglab instance is left;
+6. its work files are removed (only files memcglab wrote: the work directory's marker);
+7. the state file goes last, once everything above is gone.
+
+Cgroups or instances named ``memcglab-*`` that no state file names are reported, never
+removed: memcglab cannot know they are its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memcglab.errors import LiveError
+from memcglab.live import cgroupfs, tracefs, workfiles, zram
+from memcglab.live.state import PREFIX, Proc, RunState, state_dir
+
+
+def _removed(paths: list[Path]) -> None:
+    """workfiles.remove() returns what it deleted, which is not a problem to report."""
+
+
+@dataclass
+class Report:
+    done: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)  # runs still alive: left alone
+
+
+def _kill(p: Proc, report: Report, dry_run: bool) -> None:
+    if not p.alive():
+        return
+    report.done.append(f"kill {p.what} pid {p.pid}")
+    if dry_run:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(p.pid, signal.SIGKILL)
+    for _ in range(100):
+        if not p.alive():
+            return
+        time.sleep(0.02)
+    report.problems.append(f"{p.what} pid {p.pid} did not die")
+
+
+def undo(st: RunState, report: Report, dry_run: bool = False) -> bool:
+    """Undo one run; True when everything it made is gone."""
+    before = len(report.problems)
+
+    def step(what: str, fn: object) -> None:
+        report.done.append(what)
+        if dry_run:
+            return
+        try:
+            res = fn()  # type: ignore[operator]
+        except (OSError, LiveError) as e:
+            report.problems.append(f"{what}: {e}")
+            return
+        if isinstance(res, list):
+            report.problems.extend(f"{what}: {p}" for p in res)
+
+    for p in st.procs:
+        _kill(p, report, dry_run)
+    tpath = Path(st.tracefs) if st.tracefs else None
+    if tpath is not None and st.trace_instance and (tpath / "instances" /
+                                                    st.trace_instance).exists():
+        step(f"remove tracefs instance {st.trace_instance}",
+             lambda: tracefs.remove_instance(tpath, st.trace_instance))
+    if st.cgroup_parent and (Path(st.cgroup_mount) / st.cgroup_parent).exists():
+        cg: cgroupfs.Cgroups = (cgroupfs.V1Cgroups(Path(st.cgroup_mount)) if
+                                st.cgroup_version == 1 else
+                                cgroupfs.V2Cgroups(Path(st.cgroup_mount)))
+        step(f"remove cgroup {Path(st.cgroup_mount) / st.cgroup_parent} (force_empty, rmdir)",
+             lambda: cg.remove_tree(st.cgroup_parent))
+    if st.zram_device:
+        step(f"swapoff and reset {st.zram_device}", lambda: zram.teardown(st.zram_device))
+    if tpath is not None and st.tracefs_mounted_by_us and tracefs.is_mounted(tpath):
+        others = [p.name for p in (tpath / "instances").glob(PREFIX + "*")
+                  if p.name != st.trace_instance]
+        if not others:
+            step(f"unmount {tpath}", lambda: tracefs.unmount(tpath))
+    if st.workdir and Path(st.workdir).is_dir():
+        step(f"remove work files in {st.workdir}",
+             lambda: _removed(workfiles.remove(Path(st.workdir))))
+    ok = len(report.problems) == before
+    if ok and not dry_run:
+        st.forget()
+    return ok
+
+
+def cleanup(dry_run: bool = False) -> Report:
+    report = Report()
+    named_cgroups: set[str] = set()
+    d = state_dir()
+    for path in sorted(d.glob("*.json")) if d.is_dir() else []:
+        try:
+            st = RunState.load(path)
+        except LiveError as e:
+            report.problems.append(str(e))
+            continue
+        named_cgroups.add(PREFIX + st.run_id)
+        if st.owner.alive():
+            report.running.append(f"{st.run_id} (memcglab pid {st.owner.pid} is running)")
+            continue
+        undo(st, report, dry_run)
+    report.unknown = unnamed(named_cgroups)
+    return report
+
+
+def unnamed(named: set[str]) -> list[str]:
+    """``memcglab-*`` cgroups and tracefs instances no state file names (reported only)."""
+    out = []
+    roots = [Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup/unified"),
+             Path("/sys/fs/cgroup")]
+    for r in roots:
+        if r.is_dir():
+            out += [str(p) for p in sorted(r.glob(PREFIX + "*"))
+                    if p.is_dir() and p.name not in named]
+    inst = Path("/sys/kernel/tracing/instances")
+    if inst.is_dir():
+        out += [str(p) for p in sorted(inst.glob(PREFIX + "*")) if p.name not in named]
+    return out

@@ -1,0 +1,192 @@
+"""A ``kernel run`` command: check the machine, run the repetitions, make the metrics.
+
+:func:`preflight` is pure (a probe and a plan in, the list of what is missing out): every
+reason the run cannot start is named at once, before anything is made. :func:`measure`
+runs the repetitions one after another (each builds and removes its own hierarchy, so
+each starts from evicted files and empty groups) and turns each into the metrics of
+``memcglab run`` (:func:`memcglab.live.measure.kernel_metrics`), then aggregates them
+(mean and spread over repetitions).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from memcglab import __version__
+from memcglab.errors import ConfigError, LiveError
+from memcglab.live import measure, workfiles
+from memcglab.live.liveplan import PAGE, LivePlan, differences, live_plan, memory_need
+from memcglab.live.probe import Probe
+from memcglab.live.records import KswapdRecord, PassRecord, ShrinkRecord
+from memcglab.live.runner import LiveResult, LiveRun, Options
+from memcglab.live.state import Proc, RunState, new_run_id
+from memcglab.metrics.visits import Visit
+from memcglab.scenario.units import size_to_pages
+from memcglab.sim.plan import Plan
+
+# "Comfortably" in MemAvailable: the groups together may hold at most this share of it,
+# so the run never pushes the machine into global reclaim (which would reclaim from every
+# other memcg of the machine and change what is measured).
+MEMORY_SHARE = 0.5
+
+
+def _human(nbytes: int) -> str:
+    return f"{nbytes / (1 << 20):.0f}M" if nbytes < 1 << 30 else f"{nbytes / (1 << 30):.1f}G"
+
+
+def preflight(plan: Plan, lp: LivePlan, probe: Probe, opts: Options,
+              budget: int | None) -> list[str]:
+    """Everything that stops this run on this machine, each with what to do about it."""
+    out = []
+    if not probe.root:
+        out.append(f"root: kernel run creates cgroups, writes their limits and enables "
+                   f"tracing; run it as root (effective uid {probe.euid})")
+    if probe.memory_controller is None:
+        out.append("memory controller: not on a mounted cgroup v1 hierarchy and not in "
+                   "cgroup v2's cgroup.controllers; nothing to limit or reclaim from "
+                   "(see memcglab kernel probe)")
+    anon = [(i, p) for i, p in enumerate(lp.processes) if p.anon]
+    if anon and not probe.swaps and not opts.zram_bytes:
+        p = anon[0][1]
+        out.append(f"workload {p.workload} (type anon, group {p.group!r}): anonymous memory "
+                   "can only be reclaimed to swap and this machine has none; give "
+                   "--zram SIZE (swap on zram for the run, removed after)"
+                   + ("" if probe.zram else ", but this kernel has no zram device either"))
+    if opts.zram_bytes:
+        if probe.swaps:
+            out.append("--zram: the machine already has swap "
+                       f"({', '.join(s.name for s in probe.swaps)}); anon workloads use it; "
+                       "drop --zram")
+        elif not [z for z in probe.zram if z.disksize == 0]:
+            out.append("--zram: no free zram device (/sys/block/zram*/disksize 0)")
+    if opts.record and not probe.tracefs_in_kernel:
+        out.append("tracefs: not in this kernel; recording needs it (or give --no-record)")
+    if opts.bpf == "on" and probe.bpftrace is None:
+        out.append("--bpf on: bpftrace is not installed (Debian: apt-get install bpftrace)")
+    if probe.memory_controller == "v2":
+        inner = sorted({p.group for p in lp.processes if lp.group(p.group).has_children})
+        if inner:
+            out.append(f"groups {', '.join(inner)} run workloads and have children: cgroup "
+                       "v2 allows processes only in leaves (the no-internal-process rule)")
+    need = memory_need(lp)
+    if budget is not None and need > budget:
+        out.append(f"memory: the groups and workers may hold up to {_human(need)}, more "
+                   f"than {_human(budget)} ({MEMORY_SHARE:.0%} of MemAvailable, or "
+                   "--max-memory); lower the workloads' sizes or the limits")
+    return out
+
+
+@dataclass
+class Measured:
+    """All repetitions of a kernel run and their metrics."""
+
+    plan: Plan
+    lp: LivePlan
+    differences: list[str]
+    results: list[LiveResult] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    visits: list[list[Visit]] = field(default_factory=list)
+    series: list[list[tuple[Any, ...]]] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def aggregate(self) -> dict[str, Any]:
+        return measure.aggregate(self.metrics)
+
+
+def _scenario_block(plan: Plan, repeat: int) -> dict[str, Any]:
+    return {"name": plan.name, "description": plan.description, "digest": plan.digest,
+            "seed": plan.seed, "variant": "kernel", "duration_ms": plan.duration_ns / 1e6,
+            "cpus": os.cpu_count() or 0, "scheduler": "kernel",
+            "groups": plan.topology.size,
+            "processes": sum(w.processes for w in plan.workloads), "repeat": repeat}
+
+
+def metrics_of(plan: Plan, lp: LivePlan, res: LiveResult, diffs: list[str],
+               repeat: int) -> tuple[dict[str, Any], list[Visit], list[tuple[Any, ...]]]:
+    topo = plan.topology
+    groups = [measure.GroupInfo(topo.name(g),
+                                topo.name(p) if (p := topo.parent(g)) is not None else None,
+                                plan.limits[g], plan.soft_limits[g])
+              for g in range(topo.size)]
+    shrinks = [r for r in res.records if isinstance(r, ShrinkRecord)]
+    passes = [r for r in res.records if isinstance(r, PassRecord)]
+    kswapd = [r for r in res.records if isinstance(r, KswapdRecord)]
+    # Visits keep the records' clock (CLOCK_MONOTONIC), on which the passes are too; the
+    # samples count from the timeline's start (t0_ns on that clock).
+    visits = measure.merge_visits(shrinks, res.ids, passes)
+    dropped = sum(measure.dropped_records(shrinks, res.ids).values())
+    workers = [{"group": w["group"], "anon": w["anon"],
+                "read_bytes": int(w.get("read_bytes") or 0),
+                "distinct_pages": int(w.get("distinct") or 0)} for w in res.workers]
+    recording = dict(res.recording)
+    recording["wall_s"] = round(res.wall_s, 3)
+    recording["timeline_s"] = round(res.timeline_s, 3)
+    recording["workers"] = [{k: w.get(k) for k in ("key", "group", "touches", "distinct",
+                                                   "kept_rate", "rate_pages_s", "read_bytes",
+                                                   "majflt", "stopped", "error")
+                             if k in w} for w in res.workers]
+    recording["events"] = res.events
+    recording["teardown_problems"] = res.problems
+    m = measure.kernel_metrics(
+        scenario=_scenario_block(plan, repeat),
+        groups=groups, workload_groups={topo.name(w.group) for w in plan.workloads},
+        visits=visits, samples=res.samples, passes=passes, kswapd=kswapd, workers=workers,
+        lost=res.lost, dropped=dropped, recording=recording, page_size=PAGE)
+    m["memcglab"] = __version__
+    m["kernel_differences"] = diffs
+    series = measure.series_rows(res.samples, visits, [g.name for g in groups],
+                                 t0_ns=res.t0_ns)
+    # the visit sequence as written (visits.parquet): times from the timeline's start
+    return m, [replace(v, t_ns=v.t_ns - res.t0_ns) for v in visits], series
+
+
+def measure_kernel(plan: Plan, opts: Options, repeat: int, probe: Probe,
+                   budget: int | None, say: Callable[[str], None]) -> Measured:
+    lp = live_plan(plan)
+    problems = preflight(plan, lp, probe, opts, budget)
+    if not problems and lp.file_bytes():
+        try:
+            workfiles.check_space(opts.workdir, lp.file_bytes())
+        except LiveError as e:
+            problems.append(str(e))
+    if problems:
+        raise LiveError("kernel run cannot start on this machine:\n  - "
+                        + "\n  - ".join(problems))
+    version = 1 if probe.memory_controller == "v1" else 2
+    diffs = differences(plan, version, os.cpu_count() or 1,
+                        bool(probe.swaps) or bool(opts.zram_bytes))
+    out = Measured(plan, lp, diffs)
+    start = time.monotonic()
+    for rep in range(1, repeat + 1):
+        say(f"repetition {rep}/{repeat}")
+        state = RunState(new_run_id(), Proc.of(os.getpid(), "memcglab"))
+        state.save()
+        res = LiveRun(plan, lp, probe, opts, state, say).run()
+        if res.problems:
+            raise LiveError("teardown left things behind (run 'memcglab kernel cleanup'):\n"
+                            "  - " + "\n  - ".join(res.problems))
+        m, visits, series = metrics_of(plan, lp, res, diffs, repeat)
+        out.results.append(res)
+        out.metrics.append(m)
+        out.visits.append(visits)
+        out.series.append(series)
+    out.wall_s = time.monotonic() - start
+    return out
+
+
+def zram_size(text: str | None) -> int | None:
+    """``--zram SIZE`` in bytes (None without the flag)."""
+    if text is None:
+        return None
+    try:
+        n = size_to_pages(text) * PAGE
+    except ValueError as e:
+        raise ConfigError(f"--zram {text!r}: {e}") from None
+    if n < 16 << 20:
+        raise ConfigError(f"--zram {text!r}: expected at least 16M")
+    return n
+
