@@ -349,3 +349,80 @@ def test_probe_of_this_machine_agrees_with_the_live_marker() -> None:
     p = gather()
     assert (p.root and p.memory_controller == "v1") == (_live_skip() is None) or (
         p.memory_controller == "v2")
+
+
+# -- compare --kernel from a recorded kernel run (no root needed) ----------------------------
+
+FIXTURE = HERE / "fixtures" / "kernel-runs" / "flat"  # kernel run --repeat 3 of live/flat.toml
+
+
+def test_compare_kernel_from_a_recorded_run(tmp_path: Path) -> None:
+    code, out, err = cli("compare", "--kernel", str(LIVE / "flat.toml"), "--variants",
+                         "css-id,seed-spinlock", "--kernel-result", str(FIXTURE), "--json",
+                         "--out", str(tmp_path / "cmp"))
+    assert code == 0, err
+    doc = json.loads(out)
+    runs = json.loads((FIXTURE / "runs.json").read_text())
+    assert doc["kernel"]["runs"] == len(runs) == 3
+    # the kernel's side is the mean of the recorded repetitions
+    shares = [next(g for g in r["groups"] if g["name"] == "a")["reclaim_share"] for r in runs]
+    mean = doc["kernel"]["spread"]["reclaim_share"]["a"]["mean"]
+    assert mean == pytest.approx(sum(shares) / 3, abs=1e-4)
+    for v in ("css-id", "seed-spinlock"):
+        d = doc["divergence"][v]
+        assert 0 < d["score"] <= 1
+        present = [x for x in d["components"].values() if x is not None]
+        assert d["score"] == pytest.approx(sum(present) / len(present), abs=1e-3)
+        assert doc["models"][v]["visit_order"]["pairs"] > 0
+    assert {p.name for p in (tmp_path / "cmp").iterdir()} == {
+        ".memcglab-output", "compare.json", "shares.png", "report.html"}
+    code, text, err = cli("compare", "--kernel", str(LIVE / "flat.toml"), "--variants",
+                          "css-id", "--kernel-result", str(FIXTURE))
+    assert code == 0, err
+    assert "divergence score (0 = same)" in text and "0.489 ± 0.041" in text
+
+
+def test_compare_kernel_refuses_a_result_of_another_scenario(tmp_path: Path) -> None:
+    code, _, err = cli("compare", "--kernel", str(LIVE / "nested.toml"), "--variants",
+                       "css-id", "--kernel-result", str(FIXTURE))
+    assert code == 2 and "recorded for another scenario" in err
+    code, _, err = cli("compare", "--kernel", str(LIVE / "flat.toml"), "--variants",
+                       "css-id", "--kernel-result", str(tmp_path))
+    assert code == 2 and "cannot read runs.json" in err
+
+
+# -- cgroup v2: kernel run's cgroup side against a fixture tree ------------------------------
+
+
+def test_v2_hierarchy_and_limits_are_written_as_v2_files(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    import contextlib
+    import shutil
+
+    from memcglab.live.runner import LiveRun
+    mount = tmp_path / "cg2"
+    shutil.copytree(HERE / "fixtures" / "cgroup-v2", mount,
+                    ignore=shutil.ignore_patterns("README.md"))
+    scen = tmp_path / "v2.toml"
+    scen.write_text('[[group]]\nname = "top"\nlimit = "64M"\nhigh = "48M"\n'
+                    '[[group]]\nname = "a"\nparent = "top"\nlow = "8M"\nmin = "4M"\n'
+                    '[[workload]]\ngroup = "a"\npattern = "loop"\nsize = "4M"\nrate = "1M"\n')
+    plan = load(scen)
+    probe = _probe(memory_v1_mount=None, cgroup_v2_mount=str(mount),
+                   cgroup_v2_controllers=("cpu", "io", "memory", "pids"))
+    st = state.RunState("v2test", state.Proc.of(os.getpid(), "memcglab"))
+    run = LiveRun(plan, liveplan.live_plan(plan), probe, Options(workdir=tmp_path), st)
+    monkeypatch.setenv("MEMCGLAB_STATE_DIR", str(tmp_path / "state"))
+    with contextlib.ExitStack() as stack:
+        run._cgroups(stack)
+        stack.pop_all()  # the fake tree cannot be rmdir'ed like kernfs: keep it to look at
+    parent = mount / "memcglab-v2test"
+    assert (parent / "cgroup.subtree_control").read_text().strip() == "+memory"
+    assert (parent / "top" / "memory.max").read_text().strip() == str(64 << 20)
+    assert (parent / "top" / "memory.high").read_text().strip() == str(48 << 20)
+    assert (parent / "top" / "cgroup.subtree_control").read_text().strip() == "+memory"
+    assert (parent / "top" / "a" / "memory.low").read_text().strip() == str(8 << 20)
+    assert (parent / "top" / "a" / "memory.min").read_text().strip() == str(4 << 20)
+    assert not (parent / "top" / "a" / "memory.soft_limit_in_bytes").exists()
+    assert st.cgroup_version == 2 and st.cgroup_parent == "memcglab-v2test"
+    assert set(run.ids.values()) == {"root", "top", "a"}

@@ -13,6 +13,9 @@ join-mode recording (bpftrace 0.17.0, Linux 6.18.44): a parent memcg (id 17393, 
 with a child ``a`` (17426), one ``dd`` (tid 28971) reading a 20M evicted file in ``a``; the
 same run's tracefs instance (deferred) is tests/fixtures/tracefs/join-limit-reclaim.txt. It
 shows bpftrace's map print format: ``@N`` first, then the ``@S`` entries.
+``join-bpf-first.txt`` holds the ``@S`` entries of one millisecond of a real ``memcglab kernel
+run`` of tests/live/nested.toml in which bpftrace's probe ran before the tracefs instance's
+(tests/fixtures/tracefs/README.md, ``join-bpf-first.txt``, has the same window's trace).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from memcglab.live import tracefs as tf
 from memcglab.live.bpf import (
     ATTACHED_MARK,
     JOIN_EARLY_NS,
+    JOIN_FRESH_NS,
     JOIN_LATE_NS,
     MAP_MIN_KEYS,
     MAP_RATE_PER_CPU,
@@ -264,8 +268,43 @@ def test_join_real_recording() -> None:
     assert unjoined == 0 and len(joined) == len(shrinks) == 98
     for r, s, j in zip(shrinks, samples, joined, strict=True):
         assert j == _filled(r, s)
-        assert -JOIN_EARLY_NS <= s.t_ns - r.t_ns < 10_000  # one clock; tracefs cut to us
+        assert -JOIN_FRESH_NS <= s.t_ns - r.t_ns < 10_000  # one clock; tracefs cut to us
     assert {(j.memcg, j.root, j.position) for j in joined} == {(17426, 17393, 17426)}
+
+
+def test_join_when_bpftrace_stamps_first() -> None:
+    """A real millisecond in which bpftrace's probe ran before the instance's ftrace probe
+    (other bpftraces were on the tracepoint first): its stamps are ~1-3 us before
+    tracefs's, and for one hit 25.8 us before (an interrupt between the two probes), where
+    the next shrink of the pid has the same nid, priority and counts."""
+    parsed = tf.parse_trace(tf.read_trace(FIXTURES.parent / "tracefs" / "join-bpf-first.txt"),
+                            LAYOUT.items)
+    shrinks = [r for r in parsed.records if isinstance(r, ShrinkRecord)]
+    p = parse_file(FIXTURES / "join-bpf-first.txt", LAYOUT)
+    samples = p.samples
+    assert (len(shrinks), parsed.unpaired, len(samples), p.map_lost) == (34, 0, 34, 0)
+    joined, unjoined = join(shrinks, samples)
+    assert unjoined == 0
+    # per pid, the k-th record got the k-th sample
+    for pid in (6289, 6290):
+        recs = [(r, j) for r, j in zip(shrinks, joined, strict=True) if r.pid == pid]
+        smps = [s for s in samples if s.pid == pid]
+        assert len(recs) == len(smps) > 5
+        for (r, j), s in zip(recs, smps, strict=True):
+            assert j == _filled(r, s)
+    # the check that needs no fixture: each shrink's cursor stood on the memcg it shrank
+    assert all(j.root == 30263 and j.position == j.memcg for j in joined)
+    offsets = [s.t_ns - r.t_ns for r, s in zip(
+        sorted(shrinks, key=lambda r: (r.pid, r.t_ns)),
+        sorted(samples, key=lambda s: (s.pid, s.t_ns)), strict=True)]
+    assert max(offsets) < 0 and min(offsets) == 12596877978171 - 12596878004000
+    assert min(offsets) < -JOIN_FRESH_NS
+    # with the 10 us this used to allow, that record took the next record's sample, and
+    # the next record was left unjoined
+    old, n = join(shrinks, samples, early_ns=10_000)
+    k = next(i for i, r in enumerate(shrinks) if r.t_ns == 12596878004000)
+    assert n == 1 and old[k + 1] == shrinks[k + 1]
+    assert (old[k].memcg, old[k].position) == (30329, 30362)
 
 
 def test_join_pids_apart_and_samples_without_record() -> None:
@@ -300,9 +339,22 @@ def test_join_counts_what_does_not_match() -> None:
 
 def test_join_times() -> None:
     r = _rec(1000, 1, 12, 1, 1)
-    # bpftrace may stamp a little earlier than tracefs (its probe ran first) ...
+    # bpftrace may stamp earlier than tracefs (its probe ran first, and an interrupt may
+    # come before the ftrace probe) ...
     assert join([r], [_smp(1000_000 - JOIN_EARLY_NS, 1, 12, 1, 1, 0)])[1] == 0
     assert join([r], [_smp(1000_000 - JOIN_EARLY_NS - 1, 1, 12, 1, 1, 0)])[1] == 1
+    # ... but not before the previous record of the pid: that hit was over before this one
+    prv = _rec(960, 1, 12, 9, 9)
+    smps = [_smp(960_400, 1, 12, 9, 9, 0), _smp(970_000, 1, 12, 1, 1, 1)]
+    assert join([prv, r], smps) == ([_filled(prv, smps[0]), _filled(r, smps[1])], 0)
+    early = _smp(959_999, 1, 12, 1, 1, 1)  # r's event, stamped before prv's microsecond
+    assert join([prv, r], [early]) == ([prv, r], 2)
+    assert join([r], [early]) == ([_filled(r, early)], 0)
+    # two records of one event, the first's sample far early: the order decides
+    a, b = _rec(3040, 1, 10, 256, 256, memcg=51), _rec(3051, 1, 10, 256, 256, memcg=52)
+    smps = [_smp(3014_171, 1, 10, 256, 256, 5, pos=51),
+            _smp(3049_982, 1, 10, 256, 256, 5, pos=52)]
+    assert join([a, b], smps) == ([_filled(a, smps[0]), _filled(b, smps[1])], 0)
     # ... and later: a stale tracefs stamp, up to the next record of the pid
     late = 1001_000 + JOIN_LATE_NS
     assert join([r], [_smp(late - 1, 1, 12, 1, 1, 0)])[1] == 0
@@ -322,6 +374,8 @@ def test_join_times() -> None:
     assert join([a, b], smps) == ([_filled(a, smps[0]), _filled(b, smps[1])], 0)
     with pytest.raises(LiveError, match="early_ns"):
         join([r], [], early_ns=-1)
+    with pytest.raises(LiveError, match="fresh_ns"):
+        join([r], [], fresh_ns=-1)
 
 
 # --- the process, with stand-ins for bpftrace -----------------------------------------------
@@ -581,7 +635,7 @@ def test_live_join_with_deferred_tracefs(tracefs: None) -> None:
                 if (k := (r.pid, r.generation, r.priority, r.scanned, r.reclaimed, r.nid))
                 in by_t]
         near.sort()
-        assert near and -JOIN_EARLY_NS <= near[len(near) // 2] < 2_000
+        assert near and -JOIN_FRESH_NS <= near[len(near) // 2] < 2_000
     finally:
         if rec is not None:
             rec.stop()

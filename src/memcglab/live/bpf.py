@@ -393,20 +393,40 @@ def parse(path: Path, layout: KernelLayout) -> tuple[list[Record | IterSample], 
 # tracefs prints times of ns clocks as "secs.usecs" (kernel/trace/trace_output.c
 # trace_print_time): its times are bpftrace's rounded DOWN to the microsecond.
 TRACEFS_RESOLUTION_NS = 1000
-# How much earlier than tracefs bpftrace may stamp the same tracepoint hit. Both read
+# How far apart the two stamps of one tracepoint hit usually are, either way. Both read
 # ktime_get_mono_fast_ns(), once each, in the same call of the tracepoint (the ftrace event
 # when it reserves its ring-buffer slot, the BPF program when it calls nsecs), with
-# preemption off in between: measured here (dd through a 16M limit, ~40k joined pairs,
-# benchmarks/recorder_overhead_probe.py) bpftrace - tracefs was -1.8 us .. +6.6 us,
-# 0..1 us for 98 %.
-JOIN_EARLY_NS = 10_000
-# How much LATER bpftrace may stamp it. A few tracefs stamps are stale: when an interrupt
-# writes an event while a ring-buffer reservation is in flight, the kernel gives the
-# interrupted event the time of the event before it on that CPU (kernel/trace/ring_buffer.c
-# __rb_reserve_next, "Interrupted between C and F ... delta to zero"), e.g. the PGSCAN
-# of the same shrink: 2-3 of ~10k records here, 40-70 us early. A sample is never taken
-# past the next record of the same pid, so this wide bound cannot make a sample jump over
-# the record it belongs to.
+# preemption off in between, one probe after the other. Which probe runs first is the
+# order they were registered in (kernel/tracepoint.c func_add puts a probe after those of
+# its priority): the instance's ftrace probe when the instance enabled the event; the one
+# perf probe that runs every BPF program of the tracepoint when the FIRST perf or BPF user
+# of it attached (kernel/trace/trace_event_perf.c perf_trace_event_reg). The recording
+# creates its instance before bpftrace starts, so tracefs usually stamps first; but while
+# another bpftrace (a concurrent run, one left behind by a killed run) or a `perf` is on
+# the tracepoint, the BPF program runs first. Measured here: tracefs first (dd through a
+# 16M limit, ~40k pairs, benchmarks/recorder_overhead_probe.py), bpftrace - tracefs was
+# -1.8 .. +6.6 us, 0..1 us (tracefs's truncation) for 98 %; BPF first (6 runs of
+# tests/live/nested.toml with other bpftraces attached, ~10k pairs), -4..0 us for 93 %.
+# (Checked on task:task_rename: a program that reads nsecs and then works ~13 us was
+# stamped 13 us before tracefs when it attached before the instance enabled the event,
+# 0..1 us after when it attached later.)
+JOIN_FRESH_NS = 10_000
+# How much EARLIER bpftrace may stamp the same hit: its probe ran first and an interrupt
+# came before the ftrace probe read the clock. In the nested.toml runs above 1.5 % of the
+# pairs were more than 10 us apart, up to 91 us; the 10 us this bound used to be left
+# 11-55 records a run unjoined (and, where the next shrink of the pid had the same
+# counts, gave a record the next one's sample). A sample is never taken before the
+# previous record of the same pid (that hit was over before this one began), so this
+# wide bound cannot make a sample jump back over it.
+JOIN_EARLY_NS = 1_000_000
+# How much LATER bpftrace may stamp it: its probe ran second and an interrupt came
+# between, or the tracefs stamp is stale: when an interrupt writes an event while a
+# ring-buffer reservation is in flight, the kernel gives the interrupted event the time of
+# the event before it on that CPU (kernel/trace/ring_buffer.c __rb_reserve_next,
+# "Interrupted between C and F ... delta to zero"), e.g. the PGSCAN of the same shrink:
+# 2-3 of ~10k records here, 40-70 us early. A sample is never taken past the next record
+# of the same pid, so this wide bound cannot make a sample jump over the record it belongs
+# to.
 JOIN_LATE_NS = 1_000_000
 
 
@@ -415,15 +435,15 @@ def _same_event(rec: ShrinkRecord, s: IterSample) -> bool:
         s.nid, s.priority, s.scanned, s.reclaimed)
 
 
-def _fits(rec: ShrinkRecord, s: IterSample, early_ns: int) -> bool:
-    """``s`` is the same event as ``rec``, stamped as if ``rec``'s stamp were fresh."""
+def _fits(rec: ShrinkRecord, s: IterSample, fresh_ns: int) -> bool:
+    """``s`` is the same event as ``rec``, the two stamps as close as usual."""
     return _same_event(rec, s) and \
-        rec.t_ns - early_ns <= s.t_ns < rec.t_ns + TRACEFS_RESOLUTION_NS + early_ns
+        rec.t_ns - fresh_ns <= s.t_ns < rec.t_ns + TRACEFS_RESOLUTION_NS + fresh_ns
 
 
 def join(shrinks: Sequence[ShrinkRecord], samples: Sequence[IterSample],
-         early_ns: int = JOIN_EARLY_NS, late_ns: int = JOIN_LATE_NS
-         ) -> tuple[list[ShrinkRecord], int]:
+         early_ns: int = JOIN_EARLY_NS, late_ns: int = JOIN_LATE_NS,
+         fresh_ns: int = JOIN_FRESH_NS) -> tuple[list[ShrinkRecord], int]:
     """Attach bpftrace's reclaim root and cursor to the tracefs shrink records.
 
     Both layers record the same hits of ``mm_vmscan_lru_shrink_inactive``, and one task's
@@ -432,17 +452,20 @@ def join(shrinks: Sequence[ShrinkRecord], samples: Sequence[IterSample],
     (in time order) are in the same order. Each record gets the first sample after the one
     the previous record of its pid got that is the same event: the same nid, priority,
     scanned and reclaimed, stamped from ``early_ns`` before the record's time to
-    ``late_ns`` after it (tracefs cut its time to the microsecond, and a few of its stamps
-    are stale: see :data:`JOIN_LATE_NS`), and not after the next record of the pid; a
-    sample that only a stale stamp would make this record's, and that fits the next record
-    with a fresh one, is left to the next record. Samples passed over are shrinks without a
-    tracefs record (tracefs makes one only from a complete
-    PGSCAN / PGSTEAL / shrink triple, and may have lost events): they are not errors.
+    ``late_ns`` after it (either probe may run first and be interrupted before the other,
+    and a few tracefs stamps are stale: see :data:`JOIN_FRESH_NS`, :data:`JOIN_EARLY_NS`,
+    :data:`JOIN_LATE_NS`; tracefs cut its time to the microsecond), and neither before the
+    previous record of the pid nor after the next one; a sample that only a late offset
+    would make this record's, and that fits the next record within ``fresh_ns``, is left
+    to the next record. Samples passed over are shrinks without a tracefs record (tracefs
+    makes one only from a complete PGSCAN / PGSTEAL / shrink triple, and may have lost
+    events): they are not errors.
 
     Returns every record, in the order given, those joined with ``root``, ``position`` and
     ``generation`` filled in, and the number that could not be joined (left as they
     were)."""
-    for name, value in (("early_ns", early_ns), ("late_ns", late_ns)):
+    for name, value in (("early_ns", early_ns), ("late_ns", late_ns),
+                        ("fresh_ns", fresh_ns)):
         if type(value) is not int or value < 0:
             raise LiveError(f"join: {name} must be an int >= 0, got {value!r}")
     by_pid: dict[int, list[IterSample]] = defaultdict(list)
@@ -461,7 +484,12 @@ def join(shrinks: Sequence[ShrinkRecord], samples: Sequence[IterSample],
         for n, k in enumerate(ks):
             rec = shrinks[k]
             lo = rec.t_ns - early_ns
-            usual = rec.t_ns + TRACEFS_RESOLUTION_NS + early_ns  # the end of a fresh stamp's
+            prv = shrinks[ks[n - 1]] if n > 0 else None
+            if prv is not None and prv.t_ns <= rec.t_ns:
+                # this shrink's hit began after the previous one's had ended, which is
+                # after the previous record's stamp (a truncated or stale stamp is earlier)
+                lo = max(lo, prv.t_ns)
+            usual = rec.t_ns + TRACEFS_RESOLUTION_NS + fresh_ns  # the end of a fresh stamp's
             hi = rec.t_ns + TRACEFS_RESOLUTION_NS + late_ns
             nxt = shrinks[ks[n + 1]] if n + 1 < len(ks) else None
             if nxt is not None and nxt.t_ns >= rec.t_ns:
@@ -474,9 +502,9 @@ def join(shrinks: Sequence[ShrinkRecord], samples: Sequence[IterSample],
             while j < len(cand) and cand[j].t_ns < hi and not _same_event(rec, cand[j]):
                 j += 1
             if j == len(cand) or cand[j].t_ns >= hi or (
-                    cand[j].t_ns >= usual and nxt is not None and _fits(nxt, cand[j], early_ns)):
+                    cand[j].t_ns >= usual and nxt is not None and _fits(nxt, cand[j], fresh_ns)):
                 # none, or only one that is as well the next record's with a fresh stamp:
-                # stale stamps are rare, so it is the next one's. i stays: the samples in
+                # late offsets are rare, so it is the next one's. i stays: the samples in
                 # the window may be later records'.
                 unjoined += 1
                 continue

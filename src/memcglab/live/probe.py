@@ -480,8 +480,8 @@ def readiness(p: Probe) -> Line:
                     "fix the lines marked !! above", False)
     return Line("kernel run", f"requirements met (root, memory controller on cgroup "
                               f"{p.memory_controller})",
-                "the other lines say what recording will and will not see (memcglab "
-                "kernel run itself is not built yet: issue 7)", True)
+                "memcglab kernel run can run scenarios here; the other lines say what "
+                "its recording will and will not see", True)
 
 
 def verdicts(p: Probe) -> list[Line]:
