@@ -192,11 +192,11 @@ def _live_skip() -> str | None:
 live = pytest.mark.skipif(_live_skip() is not None, reason=_live_skip() or "")
 
 
-def _nothing_left(state_dir: Path) -> None:
-    assert not list(V1.glob("memcglab-2*")), "a run's cgroup was left"
-    inst = Path("/sys/kernel/tracing/instances")
-    if inst.is_dir():
-        assert not list(inst.glob("memcglab-2*")), "a tracefs instance was left"
+def _nothing_left(state_dir: Path, run_id: str) -> None:
+    """Nothing of that run is left (other runs may be going on: only its own names)."""
+    assert not (V1 / f"memcglab-{run_id}").exists(), "the run's cgroup was left"
+    assert not Path(f"/sys/kernel/tracing/instances/memcglab-{run_id}").exists(), \
+        "its tracefs instance was left"
     assert not list(state_dir.glob("*.json")), "a state file was left"
 
 
@@ -236,7 +236,7 @@ def test_flat_limit_reclaim_end_to_end(monkeypatch: pytest.MonkeyPatch,
         assert m["iterator"]["walks_completed"] > 0  # type: ignore[index]
     series = (tmp_path / "out" / "timeseries.csv").read_text().splitlines()
     assert series[0] == "rep,t_ms,group,usage_pages,scanned,reclaimed,visits,first_visits"
-    _nothing_left(tmp_path / "state")
+    _nothing_left(tmp_path / "state", rec["run_id"])
 
 
 @live
@@ -272,7 +272,7 @@ def test_usage_never_above_the_limit_and_groups_come_and_go(
         roots = [v["root"] for v in visits]  # "?": not joined with bpftrace (reported)
         assert set(roots) - {"?"} == {"top"}
         assert roots.count("?") <= len(roots) // 20
-    _nothing_left(tmp_path / "state")
+    _nothing_left(tmp_path / "state", m["recording"]["run_id"])  # type: ignore[index]
 
 
 def _spawn_run(tmp_path: Path, duration: str) -> subprocess.Popen[str]:
@@ -315,7 +315,7 @@ def test_kill_9_then_cleanup_leaves_nothing(monkeypatch: pytest.MonkeyPatch,
         assert not (V1 / st.cgroup_parent).exists()
         assert all(not p.alive() for p in st.procs)
         assert not (tmp_path / "work" / "w0.p0.dat").exists()
-        _nothing_left(tmp_path / "state")
+        _nothing_left(tmp_path / "state", st.run_id)
         code, out, _ = cli("kernel", "cleanup")
         assert code == 0 and "nothing to clean up" in out
     finally:
@@ -337,7 +337,7 @@ def test_sigterm_and_sigint_clean_up_on_the_way_out(monkeypatch: pytest.MonkeyPa
             assert proc.returncode == status, err
             assert not (V1 / st.cgroup_parent).exists()
             assert all(not p.alive() for p in st.procs)
-            _nothing_left(tmp_path / "state")
+            _nothing_left(tmp_path / "state", st.run_id)
         finally:
             if proc.poll() is None:
                 proc.kill()

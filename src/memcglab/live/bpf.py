@@ -82,7 +82,7 @@ import subprocess
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Literal
@@ -97,6 +97,7 @@ from memcglab.live.records import (
     Record,
     ShrinkRecord,
 )
+from memcglab.live.state import die_with_parent
 
 # include/trace/events/vmscan.h (6.18): trace_reclaim_flags(file) =
 # (file ? RECLAIM_WB_FILE : RECLAIM_WB_ANON) | RECLAIM_WB_ASYNC. Not in BTF (a #define).
@@ -552,8 +553,12 @@ class BpftraceRecorder:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def start(self, timeout_s: float = 15) -> int:
-        """Launch bpftrace and wait until its probes are attached; returns its pid."""
+    def start(self, timeout_s: float = 15,
+              on_spawn: Callable[[int], None] | None = None) -> int:
+        """Launch bpftrace and wait until its probes are attached; returns its pid.
+        ``on_spawn(pid)`` runs as soon as the process exists (before it has attached), so
+        a caller can record the pid before anything can interrupt it. bpftrace dies with
+        the calling process (``PR_SET_PDEATHSIG``)."""
         if self._proc is not None:
             raise LiveError("bpftrace recorder already started")
         self.out.parent.mkdir(parents=True, exist_ok=True)
@@ -578,10 +583,12 @@ class BpftraceRecorder:
             self._proc = subprocess.Popen(
                 [self.bpftrace, "-B", BUFFERING, "-o", str(self.out), str(self._script)],
                 stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True)
+                env=env, start_new_session=True, preexec_fn=die_with_parent)
         except OSError as e:
             self._cleanup_files()
             raise LiveError(f"cannot run {self.bpftrace}: {e.strerror or e}") from e
+        if on_spawn is not None:
+            on_spawn(self._proc.pid)
         while True:
             if self._attached():
                 self.attach_s = time.monotonic() - t0

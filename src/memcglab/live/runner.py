@@ -30,7 +30,6 @@ SIGKILL they die with it, and ``kernel cleanup`` removes the rest.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import platform
@@ -55,10 +54,8 @@ from memcglab.live.records import (
     Record,
     ShrinkRecord,
 )
-from memcglab.live.state import PREFIX, RunState
+from memcglab.live.state import PREFIX, RunState, die_with_parent
 from memcglab.sim.plan import Plan
-
-PR_SET_PDEATHSIG = 1
 
 
 def _removed(paths: list[Path]) -> None:
@@ -91,11 +88,6 @@ class LiveResult:
     events: list[tuple[float, str, str]]  # (t_ms, action, subject) as they happened
     t0_ns: int  # CLOCK_MONOTONIC at the timeline's t = 0 (the records' clock)
     problems: list[str] = field(default_factory=list)  # teardown problems (reported)
-
-
-def _pdeathsig() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 @contextlib.contextmanager
@@ -242,7 +234,7 @@ class LiveRun:
             popen = subprocess.Popen(
                 [sys.executable, "-m", "memcglab.live.worker", json.dumps(spec)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, start_new_session=True, preexec_fn=_pdeathsig)
+                text=True, start_new_session=True, preexec_fn=die_with_parent)
             self.workers[p.key] = _Worker(p, files.get(p.key), popen)
             self.state.add_proc(popen.pid, "worker")
         deadline = time.monotonic() + 30
@@ -309,13 +301,14 @@ class LiveRun:
         stack.callback(lambda: out.unlink(missing_ok=True))
         stack.callback(self._undo, "stop bpftrace", rec.stop)
         try:
-            pid = rec.start()
+            # its pid goes into the state file as soon as it exists (it takes a second to
+            # compile and attach; a run killed meanwhile must not leave it unnamed)
+            pid = rec.start(on_spawn=lambda p: self.state.add_proc(p, "bpftrace"))
         except LiveError as e:
             if self.opts.bpf == "on":
                 raise
             info["bpftrace_why"] = f"bpftrace did not start: {e}"
             return info
-        self.state.add_proc(pid, "bpftrace")
         self.recorder = rec
         info["bpftrace"] = True
         return info
@@ -469,8 +462,11 @@ class LiveRun:
             trecs = parsed.records
             if self.recorder is not None:
                 shrinks = [r for r in trecs if isinstance(r, ShrinkRecord)]
-                joined, unjoined = bpf.join(shrinks, samples)
-                info["bpftrace_unjoined"] = unjoined
+                joined, _ = bpf.join(shrinks, samples)
+                # Only the run's own memcgs count: tracefs also records other runs' and the
+                # machine's reclaim, before and after bpftrace's window.
+                info["bpftrace_unjoined"] = sum(1 for r in joined
+                                                if r.root is None and r.memcg in self.ids)
                 trecs = [r for r in trecs if not isinstance(r, ShrinkRecord)] + joined
             records += trecs
         records.sort(key=lambda r: r.t_ns)

@@ -123,6 +123,7 @@ def metrics_of(plan: Plan, lp: LivePlan, res: LiveResult, diffs: list[str],
                 "read_bytes": int(w.get("read_bytes") or 0),
                 "distinct_pages": int(w.get("distinct") or 0)} for w in res.workers]
     recording = dict(res.recording)
+    recording["run_id"] = res.run_id
     recording["wall_s"] = round(res.wall_s, 3)
     recording["timeline_s"] = round(res.timeline_s, 3)
     recording["workers"] = [{k: w.get(k) for k in ("key", "group", "touches", "distinct",

@@ -11,9 +11,12 @@ time (``/proc/PID/stat`` field 22) so a pid reused by an unrelated process is ne
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import secrets
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,6 +48,17 @@ def proc_start_time(pid: int, proc: Path = Path("/proc")) -> int | None:
     if rest[0] in ("Z", "X"):  # a zombie has exited; only its parent has not reaped it yet
         return None
     return int(rest[19])
+
+
+PR_SET_PDEATHSIG = 1  # include/uapi/linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of every process a run starts: SIGKILL when memcglab dies
+    (``PR_SET_PDEATHSIG``), so a run killed with SIGKILL leaves no worker or recorder
+    running; ``kernel cleanup`` still checks for them by the state file."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 @dataclass(frozen=True)
