@@ -195,6 +195,8 @@ live = pytest.mark.skipif(_live_skip() is not None, reason=_live_skip() or "")
 def _nothing_left(state_dir: Path, run_id: str) -> None:
     """Nothing of that run is left (other runs may be going on: only its own names)."""
     assert not (V1 / f"memcglab-{run_id}").exists(), "the run's cgroup was left"
+    assert not Path(f"/sys/fs/cgroup/unified/memcglab-{run_id}").exists(), \
+        "its PSI mirror was left"
     assert not Path(f"/sys/kernel/tracing/instances/memcglab-{run_id}").exists(), \
         "its tracefs instance was left"
     assert not list(state_dir.glob("*.json")), "a state file was left"
@@ -234,6 +236,12 @@ def test_flat_limit_reclaim_end_to_end(monkeypatch: pytest.MonkeyPatch,
         assert set(roots) - {"?"} == {"parent"}, roots
         assert roots.count("?") <= max(2, len(roots) // 20), (roots.count("?"), unjoined)
         assert m["iterator"]["walks_completed"] > 0  # type: ignore[index]
+    # machine counters over the run: the limit reclaim shows in /proc/vmstat, and memory
+    # PSI per group (a v2 mirror on this hybrid machine) where PSI is on
+    vm = m["vmstat"]  # type: ignore[index]
+    assert sum(v for k, v in vm.items() if k.startswith("pgsteal")) > 0, vm
+    if Path("/proc/pressure/memory").exists() and Path("/sys/fs/cgroup/unified").is_dir():
+        assert {"a", "b", "(machine)"} <= set(m["pressure"]), m["pressure"]  # type: ignore[index]
     series = (tmp_path / "out" / "timeseries.csv").read_text().splitlines()
     assert series[0] == "rep,t_ms,group,usage_pages,scanned,reclaimed,visits,first_visits"
     _nothing_left(tmp_path / "state", rec["run_id"])

@@ -7,7 +7,8 @@ zombie memcg and no dangling recorder (the order of kernel-observability.md §9 
 1. its processes (workers, bpftrace, the trace reader) are killed, each only if the pid
    still has the start time recorded (a reused pid belongs to someone else);
 2. its tracefs instance is removed (events disabled, filters cleared, rmdir);
-3. its cgroup tree is force-emptied and removed, leaves first;
+3. its cgroup tree is force-emptied and removed, leaves first (and its PSI mirror in the
+   v2 hierarchy, on machines whose memory controller is on v1);
 4. its zram device is swapped off and reset;
 5. tracefs is unmounted if the run mounted it and no other memcglab instance is left;
 6. its work files are removed (only files memcglab wrote: the work directory's marker);
@@ -87,6 +88,10 @@ def undo(st: RunState, report: Report, dry_run: bool = False) -> bool:
                                 cgroupfs.V2Cgroups(Path(st.cgroup_mount)))
         step(f"remove cgroup {Path(st.cgroup_mount) / st.cgroup_parent} (force_empty, rmdir)",
              lambda: cg.remove_tree(st.cgroup_parent))
+    if st.psi_mirror and (Path(st.psi_mirror) / st.cgroup_parent).exists():
+        mirror = cgroupfs.PressureMirror(Path(st.psi_mirror), st.cgroup_parent)
+        step(f"remove the PSI mirror {Path(st.psi_mirror) / st.cgroup_parent}",
+             mirror.remove)
     if st.zram_device:
         step(f"swapoff and reset {st.zram_device}", lambda: zram.teardown(st.zram_device))
     if tpath is not None and st.tracefs_mounted_by_us and tracefs.is_mounted(tpath):

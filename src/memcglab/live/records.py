@@ -154,3 +154,7 @@ class CounterSample:
     limit_hits: dict[str, int]
     stat: dict[str, dict[str, int]]
     husage: dict[str, int] = field(default_factory=dict)
+    # PSI stall time since the group (or, under "", the machine) began: microseconds,
+    # {"some": ..., "full": ...} of memory.pressure / /proc/pressure/memory
+    psi: dict[str, dict[str, int]] = field(default_factory=dict)
+    vmstat: dict[str, int] = field(default_factory=dict)  # /proc/vmstat, reclaim keys

@@ -62,6 +62,11 @@ def _removed(paths: list[Path]) -> None:
     """workfiles.remove() returns what it deleted, which is not a problem to report."""
 
 
+# /proc/vmstat counters kept with every sample (reclaim, swap, refaults, stalls)
+VMSTAT_KEYS = ("pgscan", "pgsteal", "pgrefill", "pgactivate", "pgdeactivate", "pswp",
+               "workingset_", "allocstall", "pgmajfault", "pgpgin", "pgpgout", "oom_kill")
+
+
 @dataclass(frozen=True)
 class Options:
     workdir: Path
@@ -161,6 +166,7 @@ class LiveRun:
         self.layout: KernelLayout | None = None
         self.trace_out = opts.workdir / ".trace"
         self.t0_ns = 0
+        self.mirror: cgroupfs.PressureMirror | None = None
         self.children: dict[str, list[str]] = {g.name: [] for g in lp.groups}
         for g in lp.groups[1:]:
             parent = g.rel.rpartition("/")[0]
@@ -205,12 +211,32 @@ class LiveRun:
         stack.callback(self._undo, "remove the cgroups", lambda: cg.remove_tree(parent))
         root = self.lp.groups[0]
         self.ids[cg.create_parent(parent)] = root.name
+        self._mirror(stack, parent)
         self.present.add(root.name)
         if root.has_children:
             cg.enable_children("")
         for g in self.lp.groups[1:]:
             if g.created_ns == 0:
                 self._mkdir(g.name)
+
+    def _mirror(self, stack: contextlib.ExitStack, parent: str) -> None:
+        """Per-group PSI where the memory controller is on v1 and a v2 hierarchy is
+        mounted: PSI follows a task's v2 cgroup (kernel-observability.md §5), so the run's
+        tree is mirrored there (no controller enabled) and each worker joins both."""
+        v2 = self.probe.cgroup_v2_mount
+        if self.state.cgroup_version != 1 or v2 is None:
+            return
+        self.state.psi_mirror = v2
+        self.state.save()
+        mirror = cgroupfs.PressureMirror(Path(v2), parent)
+        stack.callback(self._undo, "remove the PSI mirror", mirror.remove)
+        try:
+            mirror.mkdir("")
+        except LiveError:
+            self.state.psi_mirror = ""  # not available here: PSI of the machine only
+            self.state.save()
+            return
+        self.mirror = mirror
 
     def _limits(self, name: str) -> cgroupfs.Limits:
         g = self.lp.group(name)
@@ -222,6 +248,8 @@ class LiveRun:
         self.ids[self.cg.mkdir(g.rel, self._limits(name))] = name
         if g.has_children:
             self.cg.enable_children(g.rel)
+        if self.mirror is not None:
+            self.mirror.mkdir(g.rel)
         self.present.add(name)
 
     def _spawn(self, stack: contextlib.ExitStack, files: dict[str, Path]) -> None:
@@ -319,6 +347,11 @@ class LiveRun:
         assert self.cg is not None
         usage: dict[str, int] = {}
         husage: dict[str, int] = {}
+        psi: dict[str, dict[str, int]] = {}
+        machine = cgroupfs.pressure()
+        if machine:
+            psi[""] = {k: v.total for k, v in machine.items()}
+        vmstat = {k: v for k, v in cgroupfs.vmstat().items() if k.startswith(VMSTAT_KEYS)}
         hits: dict[str, int] = {}
         stat: dict[str, dict[str, int]] = {}
         for g in self.lp.groups:
@@ -331,11 +364,15 @@ class LiveRun:
             husage[g.name] = s.usage
             hits[g.name] = s.limit_hits
             stat[g.name] = s.stat
+            pressure = (self.mirror.pressure(g.rel) if self.mirror is not None
+                        else s.pressure or {})
+            if pressure:
+                psi[g.name] = {k: v.total for k, v in pressure.items()}
         for g in self.lp.groups:  # own usage: the counter minus the children's counters
             if g.name in husage:
                 usage[g.name] = max(0, husage[g.name] - sum(
                     husage.get(c, 0) for c in self.children[g.name]))
-        return CounterSample(t_ns, usage, hits, stat, husage)
+        return CounterSample(t_ns, usage, hits, stat, husage, psi, vmstat)
 
     def _act(self, action: str, subject: str, t0: float) -> None:
         assert self.cg is not None
@@ -345,7 +382,10 @@ class LiveRun:
             self._mkdir(subject)
         elif action == "start":
             w = self.workers[subject]
-            self.cg.attach(self.lp.group(w.spec.group).rel, w.popen.pid)
+            rel = self.lp.group(w.spec.group).rel
+            self.cg.attach(rel, w.popen.pid)
+            if self.mirror is not None:
+                self.mirror.attach(rel, w.popen.pid)
             w.send("go\n")
         elif action == "stop":
             w = self.workers[subject]
@@ -358,6 +398,9 @@ class LiveRun:
                 if self.lp.group(w.spec.group).rel.startswith(g.rel):
                     w.collect(5)
             self.cg.rmdir(g.rel)
+            if self.mirror is not None:
+                with contextlib.suppress(OSError):
+                    self.mirror.path(g.rel).rmdir()
             self.present.discard(subject)
 
     def _timeline(self) -> tuple[list[CounterSample], float]:

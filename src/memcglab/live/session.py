@@ -21,7 +21,7 @@ from memcglab.errors import ConfigError, LiveError
 from memcglab.live import measure, workfiles
 from memcglab.live.liveplan import PAGE, LivePlan, differences, live_plan, memory_need
 from memcglab.live.probe import Probe
-from memcglab.live.records import KswapdRecord, PassRecord, ShrinkRecord
+from memcglab.live.records import CounterSample, KswapdRecord, PassRecord, ShrinkRecord
 from memcglab.live.runner import LiveResult, LiveRun, Options
 from memcglab.live.state import Proc, RunState, new_run_id
 from memcglab.metrics.visits import Visit
@@ -139,10 +139,29 @@ def metrics_of(plan: Plan, lp: LivePlan, res: LiveResult, diffs: list[str],
         lost=res.lost, dropped=dropped, recording=recording, page_size=PAGE)
     m["memcglab"] = __version__
     m["kernel_differences"] = diffs
+    m.update(counter_deltas(res.samples))
     series = measure.series_rows(res.samples, visits, [g.name for g in groups],
                                  t0_ns=res.t0_ns)
     # the visit sequence as written (visits.parquet): times from the timeline's start
     return m, [replace(v, t_ns=v.t_ns - res.t0_ns) for v in visits], series
+
+
+def counter_deltas(samples: list[CounterSample]) -> dict[str, Any]:
+    """What the sampled machine counters did over the run: ``vmstat`` (the reclaim keys
+    of /proc/vmstat, last sample minus first) and ``pressure`` (memory PSI stall time in
+    ms, ``some`` and ``full``, per group from its first to its last sample, and of the
+    machine under ``(machine)``)."""
+    if not samples:
+        return {"vmstat": {}, "pressure": {}}
+    first, last = samples[0].vmstat, samples[-1].vmstat
+    vm = {k: last[k] - first.get(k, 0) for k in sorted(last) if last[k] - first.get(k, 0)}
+    seen: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+    for s in samples:
+        for g, v in s.psi.items():
+            seen[g] = (seen[g][0] if g in seen else v, v)
+    pressure = {(g or "(machine)"): {k: round((b[k] - a.get(k, 0)) / 1000, 1) for k in b}
+                for g, (a, b) in seen.items()}
+    return {"vmstat": vm, "pressure": pressure}
 
 
 def measure_kernel(plan: Plan, opts: Options, repeat: int, probe: Probe,

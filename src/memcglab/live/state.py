@@ -89,6 +89,7 @@ class RunState:
     tracefs: str = ""
     tracefs_mounted_by_us: bool = False
     trace_instance: str = ""
+    psi_mirror: str = ""  # the v2 mount holding a mirror cgroup_parent (per-group PSI on v1)
     zram_device: str = ""
     workdir: str = ""
     files: list[str] = field(default_factory=list)
