@@ -434,3 +434,27 @@ def test_v2_hierarchy_and_limits_are_written_as_v2_files(monkeypatch: pytest.Mon
     assert not (parent / "top" / "a" / "memory.soft_limit_in_bytes").exists()
     assert st.cgroup_version == 2 and st.cgroup_parent == "memcglab-v2test"
     assert set(run.ids.values()) == {"root", "top", "a"}
+
+
+def _free_zram() -> bool:
+    return any(p.read_text().strip() == "0" for p in Path("/sys/block").glob("zram*/disksize")
+               ) and not Path("/proc/swaps").read_text().strip().count("\n")
+
+
+@live
+@pytest.mark.skipif(not _free_zram(), reason="needs a free zram device and no swap on")
+def test_anon_workload_swaps_to_zram_set_up_for_the_run(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    monkeypatch.setenv("MEMCGLAB_STATE_DIR", str(tmp_path / "state"))
+    code, _, err = cli("kernel", "run", str(LIVE / "anon.toml"), "--workdir",
+                       str(tmp_path / "work"))
+    assert code == 2 and "give --zram SIZE" in err  # no swap: refused, nothing made
+    assert not list((tmp_path / "state").glob("*.json"))
+    m = _kernel_run(tmp_path, "anon.toml", "--zram", "64M")
+    groups = {g["name"]: g for g in m["groups"]}  # type: ignore[attr-defined]
+    assert groups["x"]["reclaimed"] > 0, groups["x"]  # anon pages went to swap
+    assert m["vmstat"].get("pswpout", 0) > 0  # type: ignore[attr-defined]
+    # the swap is gone with the run
+    assert Path("/proc/swaps").read_text().strip().count("\n") == 0
+    assert all(p.read_text().strip() == "0" for p in Path("/sys/block").glob("zram*/disksize"))
+    _nothing_left(tmp_path / "state", m["recording"]["run_id"])  # type: ignore[index]

@@ -438,6 +438,10 @@ class LiveRun:
                 self._cgroups(stack)
                 self._spawn(stack, files)
                 info = self._recording(stack)
+                ra = self.probe.readahead
+                # the window of the device the files are read from (readahead is real here)
+                info["readahead"] = ({"device": ra.device, "read_ahead_kb": ra.read_ahead_kb}
+                                     if ra is not None else None)
                 self.say("timeline")
                 samples, timeline_s = self._timeline()
                 for w in self.workers.values():

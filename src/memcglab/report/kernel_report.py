@@ -57,7 +57,9 @@ def kernel_lines(m: dict[str, Any], agg: dict[str, Any]) -> list[str]:
            f"{_fmt(vo.get('repeat_rate'))} (over {_fmt(vo.get('pairs'))} pairs)",
            f"page-in: {_fmt(pi.get('pages_read'))} pages read for "
            f"{_fmt(pi.get('file_pages'))} distinct file pages: amplification "
-           f"{_fmt(pi.get('amplification'))}"]
+           f"{_fmt(pi.get('amplification'))}" + (
+               f" (readahead window of {ra['device']}: {ra['read_ahead_kb']} KB)"
+               if (ra := rec.get("readahead")) and ra.get("read_ahead_kb") else "")]
     for kind, r in (m.get("reclaimers") or {}).items():
         if r.get("calls"):
             out.append(f"{kind} reclaim: {r['calls']:,} passes, {_fmt(r.get('reclaimed'))} "
