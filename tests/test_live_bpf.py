@@ -20,11 +20,9 @@ run`` of tests/live/nested.toml in which bpftrace's probe ran before the tracefs
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -51,14 +49,13 @@ from memcglab.live.bpf import (
 )
 from memcglab.live.btf import VMLINUX, KernelLayout, kernel_layout, read_btf
 from memcglab.live.records import IterSample, KswapdRecord, Lost, PassRecord, ShrinkRecord
+from tests.live_support import ENUM_618, MEMCG_V1, limit_reclaim, mem_available, running_dd_in
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bpf"
 
-ITEMS = {"PGSTEAL_KSWAPD": 28, "PGSTEAL_DIRECT": 29, "PGSTEAL_KHUGEPAGED": 30,
-         "PGSTEAL_PROACTIVE": 31, "PGSCAN_KSWAPD": 32, "PGSCAN_DIRECT": 33,
-         "PGSCAN_KHUGEPAGED": 34, "PGSCAN_PROACTIVE": 35}
 LAYOUT = KernelLayout(scan_control_reclaim_state=112, mem_cgroup_nodeinfo=2136,
-                      per_node_iter=456, iter_position=0, iter_generation=8, vm_events=ITEMS)
+                      per_node_iter=456, iter_position=0, iter_generation=8,
+                      vm_events=ENUM_618)
 
 
 # --- the program --------------------------------------------------------------------------
@@ -463,7 +460,6 @@ def test_recorder_without_bpftrace(tmp_path: Path) -> None:
 
 # --- live -------------------------------------------------------------------------------
 
-MEMCG_V1 = Path("/sys/fs/cgroup/memory")
 TRACEFS = Path("/sys/kernel/tracing")
 
 
@@ -499,77 +495,33 @@ def tracefs() -> Iterator[None]:
             subprocess.run(["umount", str(TRACEFS)], check=False)
 
 
-def _cold_file(directory: Path, mb: int) -> Path:
-    path = directory / "data"
-    chunk = os.urandom(1 << 20)
-    with path.open("wb") as f:
-        for _ in range(mb):
-            f.write(chunk)
-        f.flush()
-        os.fsync(f.fileno())
-        # drop it from the page cache so that dd reads (and charges) every page again
-        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-    return path
-
-
 @pytest.mark.skipif(_live_skip_reason() is not None, reason=str(_live_skip_reason()))
 def test_live_recording_of_limit_reclaim(tracefs: None) -> None:
     """Print mode: bpftrace alone writes a V line per shrink (with the memcg, from
     count_memcg_events) and the B/E brackets."""
-    tmp = Path(tempfile.mkdtemp(prefix="memcglab-test-bpf-", dir="/var/tmp"))
-    parent = MEMCG_V1 / f"memcglab-test-bpf-{os.getpid()}"
-    child = parent / "a"
-    made: list[Path] = []
-    rec: BpftraceRecorder | None = None
-    dd: subprocess.Popen[bytes] | None = None
-    try:
-        data = _cold_file(tmp, 64)
-        parent.mkdir()
-        made.append(parent)
-        (parent / "memory.limit_in_bytes").write_text(str(16 << 20))
-        child.mkdir()
-        made.append(child)
+    with limit_reclaim("memcglab-test-bpf", 64) as (tmp, parent, child, data):
         layout = kernel_layout(read_btf())
         rec = BpftraceRecorder(layout, tmp / "out.txt", mode="print")
-        rec.start()
-        # the shell joins `a` before it becomes dd, so every page dd reads is charged there
-        dd = subprocess.Popen(["sh", "-c", f"echo $$ > {child}/cgroup.procs; "
-                               f"exec dd if={data} of=/dev/null bs=1M status=none"])
-        assert dd.wait(timeout=30) == 0
-        rec.stop()
-        records, _ = parse(rec.out, layout)
-        a, root = os.stat(child).st_ino, os.stat(parent).st_ino
-        mine = [r for r in records if isinstance(r, ShrinkRecord) and r.pid == dd.pid]
-        assert mine, f"no shrink records of dd (pid {dd.pid}) among {len(records)} records"
-        for r in mine:
-            assert (r.memcg, r.root, r.reclaimer) == (a, root, "direct"), r
-            assert 0 <= r.priority <= 12 and r.reclaimed <= r.scanned, r
-            assert r.position in (a, root, 0) and r.generation is not None
-            assert r.generation >= 0
-        begins = [r for r in records if isinstance(r, PassRecord) and r.pid == dd.pid
-                  and r.edge == "begin"]
-        assert begins and all(r.kind == "memcg" and r.root == root and r.comm == "dd"
-                              for r in begins)
-    finally:
-        if rec is not None:
+        try:
+            rec.start()
+            with running_dd_in(child, data) as dd:
+                assert dd.wait(timeout=30) == 0
             rec.stop()
-        if dd is not None and dd.poll() is None:
-            dd.kill()
-            dd.wait()
-        for d in reversed(made):  # the child, then the parent
-            # uncharge first: rmdir with charges left would leave a dying memcg behind
-            with contextlib.suppress(OSError):
-                (d / "memory.force_empty").write_text("0")
-            d.rmdir()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-
-def _mem_available() -> int:
-    for row in Path("/proc/meminfo").read_text().splitlines():
-        if row.startswith("MemAvailable:"):
-            return int(row.split()[1]) * 1024
-    raise AssertionError("no MemAvailable in /proc/meminfo")
+            records, _ = parse(rec.out, layout)
+            a, root = os.stat(child).st_ino, os.stat(parent).st_ino
+            mine = [r for r in records if isinstance(r, ShrinkRecord) and r.pid == dd.pid]
+            assert mine, f"no shrink records of dd (pid {dd.pid}) among {len(records)} records"
+            for r in mine:
+                assert (r.memcg, r.root, r.reclaimer) == (a, root, "direct"), r
+                assert 0 <= r.priority <= 12 and r.reclaimed <= r.scanned, r
+                assert r.position in (a, root, 0) and r.generation is not None
+                assert r.generation >= 0
+            begins = [r for r in records if isinstance(r, PassRecord) and r.pid == dd.pid
+                      and r.edge == "begin"]
+            assert begins and all(r.kind == "memcg" and r.root == root and r.comm == "dd"
+                                  for r in begins)
+        finally:
+            rec.stop()
 
 
 @pytest.mark.skipif(_live_skip_reason() is not None, reason=str(_live_skip_reason()))
@@ -579,72 +531,51 @@ def test_live_join_with_deferred_tracefs(tracefs: None) -> None:
     out, bpftrace prints its map, and :func:`join` gives (nearly) every tracefs shrink of
     dd its reclaim root (the limited parent) and cursor. Also checks that the two layers'
     clocks are one: the same hits are stamped within microseconds."""
-    pid = os.getpid()
-    tmp = Path(tempfile.mkdtemp(prefix="memcglab-test-bpf-", dir="/var/tmp"))
-    parent = MEMCG_V1 / f"memcglab-test-bpfjoin-{pid}"
-    child = parent / "a"
-    made: list[Path] = []
-    inst = tf.TraceInstance(TRACEFS, f"memcglab-test-bpfjoin-{pid}")
-    rec: BpftraceRecorder | None = None
-    dd: subprocess.Popen[bytes] | None = None
-    try:
-        data = _cold_file(tmp, 64)
-        parent.mkdir()
-        made.append(parent)
-        (parent / "memory.limit_in_bytes").write_text(str(16 << 20))
-        child.mkdir()
-        made.append(child)
+    inst = tf.TraceInstance(TRACEFS, f"memcglab-test-bpfjoin-{os.getpid()}")
+    with limit_reclaim("memcglab-test-bpfjoin", 64) as (tmp, parent, child, data):
         layout = kernel_layout(read_btf())
         lo, hi = layout.item_range()
-        ncpus, avail = os.cpu_count() or 1, _mem_available()
-        inst.create(tf.EVENTS, tf.filters(lo, hi), buffer_kb=tf.buffer_kb_for(5, ncpus, avail))
+        ncpus, avail = os.cpu_count() or 1, mem_available()
         rec = BpftraceRecorder(layout, tmp / "bpf.txt", map_keys=map_keys_for(5, ncpus, avail))
-        rec.start()
-        inst.start(tmp / "trace.txt")
-        dd = subprocess.Popen(["sh", "-c", f"echo $$ > {child}/cgroup.procs; "
-                               f"exec dd if={data} of=/dev/null bs=1M status=none"])
-        assert dd.wait(timeout=30) == 0
-        # nothing was written by either recorder while dd ran
-        assert (tmp / "trace.txt").stat().st_size == 0
-        assert (tmp / "bpf.txt").read_text().strip() in ("", "Attaching 1 probe...")
-        inst.stop()
-        assert rec.stop() == 0
-        assert inst.lost() == Lost("tracefs", 0, 0)
-        parsed = tf.parse_trace(tf.read_trace(tmp / "trace.txt"), layout.items)
-        shrinks = [r for r in parsed.records if isinstance(r, ShrinkRecord)]
-        p = parse_file(rec.out, layout)
-        assert p.lost == Lost("bpftrace", 0, 0) and p.skipped == 0
-        assert p.seen == len(p.samples) and p.map_lost == 0
-        joined, unjoined = join(shrinks, p.samples)
-        a, root = os.stat(child).st_ino, os.stat(parent).st_ino
-        mine = [r for r in joined if r.pid == dd.pid]
-        print(f"\n{len(shrinks)} tracefs shrinks ({len(mine)} of dd), {len(p.samples)} "
-              f"samples, {unjoined} unjoined")
-        assert len(mine) > 100
-        assert unjoined <= max(2, len(shrinks) // 200)  # at most 0.5 %
-        filled = [r for r in mine if r.root is not None]
-        assert len(filled) >= len(mine) - unjoined
-        for r in filled:
-            assert (r.memcg, r.root, r.reclaimer) == (a, root, "direct"), r
-            assert r.position in (a, root, 0) and r.generation is not None
-            assert r.generation >= 0
-        # one clock (tracefs "mono" = bpftrace nsecs): each joined pair within microseconds
-        by_t = {(s.pid, s.generation, s.priority, s.scanned, s.reclaimed, s.nid): s.t_ns
-                for s in p.samples}
-        near = [by_t[k] - r.t_ns for r in filled
-                if (k := (r.pid, r.generation, r.priority, r.scanned, r.reclaimed, r.nid))
-                in by_t]
-        near.sort()
-        assert near and -JOIN_FRESH_NS <= near[len(near) // 2] < 2_000
-    finally:
-        if rec is not None:
+        try:
+            inst.create(tf.EVENTS, tf.filters(lo, hi),
+                        buffer_kb=tf.buffer_kb_for(5, ncpus, avail))
+            rec.start()
+            inst.start(tmp / "trace.txt")
+            with running_dd_in(child, data) as dd:
+                assert dd.wait(timeout=30) == 0
+            # nothing was written by either recorder while dd ran
+            assert (tmp / "trace.txt").stat().st_size == 0
+            assert (tmp / "bpf.txt").read_text().strip() in ("", "Attaching 1 probe...")
+            inst.stop()
+            assert rec.stop() == 0
+            assert inst.lost() == Lost("tracefs", 0, 0)
+            parsed = tf.parse_trace(tf.read_trace(tmp / "trace.txt"), layout.items)
+            shrinks = [r for r in parsed.records if isinstance(r, ShrinkRecord)]
+            p = parse_file(rec.out, layout)
+            assert p.lost == Lost("bpftrace", 0, 0) and p.skipped == 0
+            assert p.seen == len(p.samples) and p.map_lost == 0
+            joined, unjoined = join(shrinks, p.samples)
+            a, root = os.stat(child).st_ino, os.stat(parent).st_ino
+            mine = [r for r in joined if r.pid == dd.pid]
+            print(f"\n{len(shrinks)} tracefs shrinks ({len(mine)} of dd), {len(p.samples)} "
+                  f"samples, {unjoined} unjoined")
+            assert len(mine) > 100
+            assert unjoined <= max(2, len(shrinks) // 200)  # at most 0.5 %
+            filled = [r for r in mine if r.root is not None]
+            assert len(filled) >= len(mine) - unjoined
+            for r in filled:
+                assert (r.memcg, r.root, r.reclaimer) == (a, root, "direct"), r
+                assert r.position in (a, root, 0) and r.generation is not None
+                assert r.generation >= 0
+            # one clock (tracefs "mono" = bpftrace nsecs): each joined pair within microseconds
+            by_t = {(s.pid, s.generation, s.priority, s.scanned, s.reclaimed, s.nid): s.t_ns
+                    for s in p.samples}
+            near = [by_t[k] - r.t_ns for r in filled
+                    if (k := (r.pid, r.generation, r.priority, r.scanned, r.reclaimed, r.nid))
+                    in by_t]
+            near.sort()
+            assert near and -JOIN_FRESH_NS <= near[len(near) // 2] < 2_000
+        finally:
             rec.stop()
-        inst.remove()
-        if dd is not None and dd.poll() is None:
-            dd.kill()
-            dd.wait()
-        for d in reversed(made):  # the child, then the parent
-            with contextlib.suppress(OSError):
-                (d / "memory.force_empty").write_text("0")
-            d.rmdir()
-        shutil.rmtree(tmp, ignore_errors=True)
+            inst.remove()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,11 +32,9 @@ from memcglab.live.records import (
     PassRecord,
     ShrinkRecord,
 )
+from tests.live_support import ENUM_618, MEMCG_V1, limit_reclaim, mem_available, run_dd_in
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tracefs"
-ENUM_618 = {"PGSTEAL_KSWAPD": 28, "PGSTEAL_DIRECT": 29, "PGSTEAL_KHUGEPAGED": 30,
-            "PGSTEAL_PROACTIVE": 31, "PGSCAN_KSWAPD": 32, "PGSCAN_DIRECT": 33,
-            "PGSCAN_KHUGEPAGED": 34, "PGSCAN_PROACTIVE": 35}
 ITEMS = tf.items_from_enum(ENUM_618)
 
 
@@ -410,7 +407,6 @@ def test_start_before_create(fake_tracefs: Path, tmp_path: Path) -> None:
 
 # --- live -------------------------------------------------------------------------------
 
-MEMCG_V1 = Path("/sys/fs/cgroup/memory")
 BTF = Path("/sys/kernel/btf/vmlinux")
 
 
@@ -474,102 +470,63 @@ def _top_state(tracefs: Path) -> tuple[str, ...]:
                   "buffer_size_kb", "set_event", "options/overwrite"))
 
 
-def _evict(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
-def _rm_memcg(path: Path) -> None:
-    if path.is_dir():
-        # v1: rmdir with charges left leaves a zombie memcg; force_empty reclaims them first
-        (path / "memory.force_empty").write_text("0")
-        path.rmdir()
-
-
-def _mem_available() -> int:
-    for row in Path("/proc/meminfo").read_text().splitlines():
-        if row.startswith("MemAvailable:"):
-            return int(row.split()[1]) * 1024
-    raise AssertionError("no MemAvailable in /proc/meminfo")
-
-
 @pytest.mark.parametrize("live", [False, True], ids=["deferred", "live"])
 def test_live_limit_reclaim(live_tracefs: Path, live: bool) -> None:
     """A real recording: dd reads 64M through a 16M limit (limit reclaim on ``a``), deferred
     (the default: the buffer copied out at stop) or with a live reader."""
-    pid = os.getpid()
     items = tf.items_from_enum(_btf_enum(BTF, "vm_event_item"))
-    lo, hi = tf.item_range(items)
     top = _top_state(live_tracefs)
-    parent = MEMCG_V1 / f"memcglab-test-tracefs-{pid}"
-    a = parent / "a"
-    data = Path(f"/var/tmp/memcglab-test-tracefs-{pid}.dat")
-    out = Path(f"/var/tmp/memcglab-test-tracefs-{pid}.trace")
-    inst = tf.TraceInstance(live_tracefs, f"memcglab-test-{pid}")
-    try:
-        with open(data, "wb") as f:
-            for _ in range(64):
-                f.write(b"\xa5" * (1 << 20))
-            f.flush()
-            os.fsync(f.fileno())  # clean pages only: reclaim needs no writeback
-        _evict(data)
-        kb = tf.buffer_kb_for(5, os.cpu_count() or 1, _mem_available())
-        inst.create(tf.EVENTS, tf.filters(lo, hi), buffer_kb=kb)
-        assert (inst.path / "tracing_on").read_text() == "0\n"
-        assert (inst.path / "options" / "overwrite").read_text() == "0\n"
-        # the kernel rounds the size to whole sub-buffers (pages less their headers)
-        assert 0 <= int((inst.path / "buffer_size_kb").read_text().split()[0]) - kb < kb / 100
-        parent.mkdir()
-        (parent / "memory.limit_in_bytes").write_text("16M")
-        reader = inst.start(out, live=live)
-        assert (reader is not None and reader > 0) if live else reader is None
-        a.mkdir()  # after start: its cgroup_mkdir is in the trace
-        t0 = time.monotonic_ns()
-        dd = subprocess.run(
-            ["sh", "-c", f"echo $$ > {a}/cgroup.procs; exec dd if={data} of=/dev/null bs=1M"],
-            capture_output=True, timeout=60, check=True)
-        t1 = time.monotonic_ns()
-        if not live:
-            assert out.stat().st_size == 0  # nothing is read while the workload runs
-        t2 = time.monotonic()
-        inst.stop()
-        stop_s = time.monotonic() - t2
-        lost = inst.lost()
-        parsed = tf.parse_trace(tf.read_trace(out), items)
-        print(f"\n{parsed.lines} events in {(t1 - t0) / 1e9:.3f} s of dd "
-              f"({parsed.lines / ((t1 - t0) / 1e9):.0f}/s), stop {stop_s:.3f} s, {lost}, "
-              f"dd: {dd.stderr.decode().splitlines()[-1]}")
-        assert lost == Lost("tracefs", 0, 0) and lost.total == 0
-        assert (parsed.unparseable, parsed.unpaired, parsed.lost_markers) == (0, 0, 0)
-        assert parsed.ignored == 0  # trace_pipe: no "#" header lines
-        ino = a.stat().st_ino
-        mine = [r for r in _shrinks(parsed) if r.comm == "dd" and r.memcg == ino]
-        assert mine, "no shrink_inactive on a"
-        assert all(0 <= r.priority <= 12 and r.reclaimed <= r.scanned for r in mine)
-        assert {r.reclaimer for r in mine} == {"direct"}  # limit reclaim counts as direct
-        assert all(t0 - 1000 <= r.t_ns <= t1 + 1000 for r in mine)  # trace_clock = mono
-        assert sum(r.reclaimed for r in mine) >= (64 - 16 - 8) * 256  # most of 64M went
-        dd_pid = mine[0].pid
-        assert all(r.memcg == ino for r in _shrinks(parsed) if r.pid == dd_pid)
-        mkdirs = [r for r in parsed.records if isinstance(r, CgroupRecord) and r.id == ino]
-        assert [(r.edge, r.hierarchy, r.path) for r in mkdirs] == [
-            ("mkdir", _memory_hierarchy(), f"/{parent.name}/a")]
-        passes = [(r.kind, r.edge) for r in parsed.records
-                  if isinstance(r, PassRecord) and r.pid == dd_pid]
-        assert passes.count(("memcg", "begin")) == passes.count(("memcg", "end")) > 0
-        stats = [tf.parse_stats(f.read_text())
-                 for f in inst.path.glob("per_cpu/cpu*/stats")]
-        assert sum(s[0] for s in stats) == 0  # everything was read out of the buffer
-        assert sum(s[3] for s in stats) == parsed.lines  # one line per event read
-    finally:
-        inst.remove()
-        _rm_memcg(a)
-        _rm_memcg(parent)
-        data.unlink(missing_ok=True)
-        out.unlink(missing_ok=True)
+    inst = tf.TraceInstance(live_tracefs, f"memcglab-test-{os.getpid()}")
+    with limit_reclaim("memcglab-test-tracefs", 64,
+                       make_child=False) as (tmp, parent, a, data):
+        out = tmp / "trace"
+        try:
+            kb = tf.buffer_kb_for(5, os.cpu_count() or 1, mem_available())
+            inst.create(tf.EVENTS, tf.filters(*tf.item_range(items)), buffer_kb=kb)
+            assert (inst.path / "tracing_on").read_text() == "0\n"
+            assert (inst.path / "options" / "overwrite").read_text() == "0\n"
+            # the kernel rounds the size to whole sub-buffers (pages less their headers)
+            assert 0 <= int((inst.path / "buffer_size_kb").read_text().split()[0]) - kb < kb / 100
+            reader = inst.start(out, live=live)
+            assert (reader is not None and reader > 0) if live else reader is None
+            a.mkdir()  # after start: its cgroup_mkdir is in the trace
+            t0 = time.monotonic_ns()
+            dd = run_dd_in(a, data, quiet=False)
+            t1 = time.monotonic_ns()
+            if not live:
+                assert out.stat().st_size == 0  # nothing is read while the workload runs
+            t2 = time.monotonic()
+            inst.stop()
+            stop_s = time.monotonic() - t2
+            lost = inst.lost()
+            parsed = tf.parse_trace(tf.read_trace(out), items)
+            print(f"\n{parsed.lines} events in {(t1 - t0) / 1e9:.3f} s of dd "
+                  f"({parsed.lines / ((t1 - t0) / 1e9):.0f}/s), stop {stop_s:.3f} s, {lost}, "
+                  f"dd: {dd.stderr.decode().splitlines()[-1]}")
+            assert lost == Lost("tracefs", 0, 0) and lost.total == 0
+            assert (parsed.unparseable, parsed.unpaired, parsed.lost_markers) == (0, 0, 0)
+            assert parsed.ignored == 0  # trace_pipe: no "#" header lines
+            ino = a.stat().st_ino
+            mine = [r for r in _shrinks(parsed) if r.comm == "dd" and r.memcg == ino]
+            assert mine, "no shrink_inactive on a"
+            assert all(0 <= r.priority <= 12 and r.reclaimed <= r.scanned for r in mine)
+            assert {r.reclaimer for r in mine} == {"direct"}  # limit reclaim counts as direct
+            assert all(t0 - 1000 <= r.t_ns <= t1 + 1000 for r in mine)  # trace_clock = mono
+            assert sum(r.reclaimed for r in mine) >= (64 - 16 - 8) * 256  # most of 64M went
+            dd_pid = mine[0].pid
+            assert all(r.memcg == ino for r in _shrinks(parsed) if r.pid == dd_pid)
+            mkdirs = [r for r in parsed.records if isinstance(r, CgroupRecord) and r.id == ino]
+            assert [(r.edge, r.hierarchy, r.path) for r in mkdirs] == [
+                ("mkdir", _memory_hierarchy(), f"/{parent.name}/a")]
+            passes = [(r.kind, r.edge) for r in parsed.records
+                      if isinstance(r, PassRecord) and r.pid == dd_pid]
+            assert passes.count(("memcg", "begin")) == passes.count(("memcg", "end")) > 0
+            stats = [tf.parse_stats(f.read_text())
+                     for f in inst.path.glob("per_cpu/cpu*/stats")]
+            assert sum(s[0] for s in stats) == 0  # everything was read out of the buffer
+            assert sum(s[3] for s in stats) == parsed.lines  # one line per event read
+        finally:
+            inst.remove()
     assert not (live_tracefs / "instances" / inst.name).exists()
     assert _top_state(live_tracefs) == top
     assert inst.lost() == lost  # the snapshot remove() kept
@@ -580,43 +537,27 @@ def test_live_full_buffer_keeps_the_beginning(live_tracefs: Path) -> None:
     """A deferred buffer far too small for the run: with ``options/overwrite`` 0 the kernel
     keeps what came first (the ``cgroup_mkdir`` of the group made right after start) and
     drops the rest, which :meth:`TraceInstance.lost` reports as dropped."""
-    pid = os.getpid()
     items = tf.items_from_enum(_btf_enum(BTF, "vm_event_item"))
-    lo, hi = tf.item_range(items)
     top = _top_state(live_tracefs)
-    parent = MEMCG_V1 / f"memcglab-test-tracefs-full-{pid}"
-    a = parent / "a"
-    data = Path(f"/var/tmp/memcglab-test-tracefs-full-{pid}.dat")
-    out = Path(f"/var/tmp/memcglab-test-tracefs-full-{pid}.trace")
-    inst = tf.TraceInstance(live_tracefs, f"memcglab-test-full-{pid}")
-    try:
-        with open(data, "wb") as f:
-            f.write(os.urandom(48 << 20))
-            f.flush()
-            os.fsync(f.fileno())
-        _evict(data)
-        inst.create(tf.EVENTS, tf.filters(lo, hi, hierarchy=_memory_hierarchy()),
-                    buffer_kb=64)  # a few pages per CPU
-        parent.mkdir()
-        (parent / "memory.limit_in_bytes").write_text("16M")
-        inst.start(out)
-        a.mkdir()
-        subprocess.run(["sh", "-c", f"echo $$ > {a}/cgroup.procs; "
-                        f"exec dd if={data} of=/dev/null bs=1M status=none"],
-                       timeout=60, check=True)
-        inst.stop()
-        lost = inst.lost()
-        parsed = tf.parse_trace(tf.read_trace(out), items)
-        print(f"\n{parsed.lines} events kept, {lost}")
-        assert lost.overrun == 0 and lost.dropped > 0  # the new ones were dropped
-        mkdirs = [r for r in parsed.records if isinstance(r, CgroupRecord)
-                  and r.id == a.stat().st_ino]
-        assert [r.edge for r in mkdirs] == ["mkdir"]  # the beginning is there
-        assert parsed.lost_markers == 0  # nothing overwritten: no "[LOST n EVENTS]"
-    finally:
-        inst.remove()
-        _rm_memcg(a)
-        _rm_memcg(parent)
-        data.unlink(missing_ok=True)
-        out.unlink(missing_ok=True)
+    inst = tf.TraceInstance(live_tracefs, f"memcglab-test-full-{os.getpid()}")
+    with limit_reclaim("memcglab-test-tracefs-full", 48,
+                       make_child=False) as (tmp, _, a, data):
+        try:
+            inst.create(tf.EVENTS,
+                        tf.filters(*tf.item_range(items), hierarchy=_memory_hierarchy()),
+                        buffer_kb=64)  # a few pages per CPU
+            inst.start(tmp / "trace")
+            a.mkdir()
+            run_dd_in(a, data)
+            inst.stop()
+            lost = inst.lost()
+            parsed = tf.parse_trace(tf.read_trace(tmp / "trace"), items)
+            print(f"\n{parsed.lines} events kept, {lost}")
+            assert lost.overrun == 0 and lost.dropped > 0  # the new ones were dropped
+            mkdirs = [r for r in parsed.records if isinstance(r, CgroupRecord)
+                      and r.id == a.stat().st_ino]
+            assert [r.edge for r in mkdirs] == ["mkdir"]  # the beginning is there
+            assert parsed.lost_markers == 0  # nothing overwritten: no "[LOST n EVENTS]"
+        finally:
+            inst.remove()
     assert _top_state(live_tracefs) == top
