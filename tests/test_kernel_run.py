@@ -58,6 +58,14 @@ def test_live_plan_maps_groups_timeline_and_seeds() -> None:
     assert p.interval_ns == w.interval_ns and p.pages == w.pages
     assert p.seed == (plan.seed * 1_000_003 + 3 * 7919 + 1) & ((1 << 64) - 1)
     assert lp.sample_ns == liveplan.MIN_SAMPLE_NS  # 10ms asked, 20ms is the floor
+    assert any(d.startswith("sample_interval = 10ms: the live run samples the counters "
+                            "every 20ms") for d in liveplan.differences(plan, 1, 4, False))
+    # a stream's file is only as long as the run can read (plus readahead's reach)
+    batch = lp.processes[1]
+    assert batch.file_bytes == min(batch.pages * 4096,
+                                   (900_000_000 // batch.interval_ns + 1) * 4096
+                                   + liveplan.READAHEAD_MARGIN)
+    assert lp.processes[3].file_bytes == lp.processes[3].pages * 4096  # random: all of it
 
 
 def test_memory_need_is_the_limit_or_the_sizes_plus_workers() -> None:
@@ -315,14 +323,15 @@ def test_kill_9_then_cleanup_leaves_nothing(monkeypatch: pytest.MonkeyPatch,
         proc.wait(10)
         assert (V1 / st.cgroup_parent).exists()  # left behind by the killed run
         code, out, err = cli("kernel", "cleanup", "--dry-run")
-        assert code == 0 and f"would remove: remove cgroup {V1 / st.cgroup_parent}" in out
+        assert code == 0, out + err
+        assert f"would remove: remove cgroup {V1 / st.cgroup_parent}" in out
         assert (V1 / st.cgroup_parent).exists()  # a dry run removes nothing
         code, out, err = cli("kernel", "cleanup")
         assert code == 0, out + err
         assert f"removed: remove cgroup {V1 / st.cgroup_parent}" in out
         assert not (V1 / st.cgroup_parent).exists()
         assert all(not p.alive() for p in st.procs)
-        assert not (tmp_path / "work" / "w0.p0.dat").exists()
+        assert not (tmp_path / "work" / f"memcglab-{st.run_id}").exists()
         _nothing_left(tmp_path / "state", st.run_id)
         code, out, _ = cli("kernel", "cleanup")
         assert code == 0 and "nothing to clean up" in out
@@ -333,23 +342,74 @@ def test_kill_9_then_cleanup_leaves_nothing(monkeypatch: pytest.MonkeyPatch,
 
 
 @live
-def test_sigterm_and_sigint_clean_up_on_the_way_out(monkeypatch: pytest.MonkeyPatch,
-                                                    tmp_path: Path) -> None:
+@pytest.mark.parametrize("signals,status", [
+    ((signal.SIGTERM,), 143), ((signal.SIGINT,), 130), ((signal.SIGHUP,), 129),
+    # a second Ctrl-C right after the first lands in the teardown: it must wait for it
+    ((signal.SIGINT, signal.SIGINT), 130),
+    # the Ctrl-C held back during teardown is delivered after it: either status is right
+    ((signal.SIGTERM, signal.SIGINT), 0)])
+def test_signals_clean_up_on_the_way_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                         signals: tuple[signal.Signals, ...],
+                                         status: int) -> None:
     monkeypatch.setenv("MEMCGLAB_STATE_DIR", str(tmp_path / "state"))
-    for sig, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
-        proc = _spawn_run(tmp_path, "20s")
-        try:
-            st = _wait_for_workers(tmp_path)
+    proc = _spawn_run(tmp_path, "20s")
+    try:
+        st = _wait_for_workers(tmp_path)
+        for i, sig in enumerate(signals):
+            if i:
+                time.sleep(0.01)
             proc.send_signal(sig)
-            _, err = proc.communicate(timeout=30)
-            assert proc.returncode == status, err
-            assert not (V1 / st.cgroup_parent).exists()
-            assert all(not p.alive() for p in st.procs)
-            _nothing_left(tmp_path / "state", st.run_id)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            cli("kernel", "cleanup")
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == status or (not status and proc.returncode in (130, 143)), err
+        assert "Traceback" not in err
+        assert not (V1 / st.cgroup_parent).exists()
+        assert all(not p.alive() for p in st.procs)
+        assert not Path(st.workdir).exists()
+        _nothing_left(tmp_path / "state", st.run_id)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        cli("kernel", "cleanup")
+
+
+def test_cleanup_kills_only_what_it_recorded(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    d = tmp_path / "state"
+    monkeypatch.setenv("MEMCGLAB_STATE_DIR", str(d))
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        st = state.RunState("r2", state.Proc(dead.pid, 1, "memcglab"))  # owner gone
+        st.procs.append(state.Proc.of(sleeper.pid, "worker"))  # not a worker: never killed
+        st.save()
+        assert not st.procs[0].is_what_it_was()
+        if os.geteuid() != 0:
+            pytest.skip("kernel cleanup needs root")
+        code, out, _ = cli("kernel", "cleanup")
+        assert code == 2
+        assert f"pid {sleeper.pid}: recorded as the run's worker, but its command line" in out
+        assert sleeper.poll() is None  # still running
+        assert st.path.exists()  # something was not undone: the state file stays
+        d.chmod(0o777)
+        code, _, err = cli("kernel", "cleanup")
+        assert code == 2 and "no one else can write" in err
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_worker_problems_and_refused_workdirs() -> None:
+    from memcglab.errors import LiveError
+    from memcglab.live import workfiles
+    probs = session.worker_problems([
+        {"key": "w0.p0", "group": "a", "returncode": 0},
+        {"key": "w1.p0", "group": "b", "returncode": -9},
+        {"key": "w2.p0", "group": "c", "returncode": 1, "error": "boom"}])
+    assert probs == ["worker w1.p0 of group 'b' ended early: exit status -9 (killed: a memcg "
+                     "OOM kill?)", "worker w2.p0 of group 'c' ended early: boom"]
+    with pytest.raises(LiveError, match=r"is on proc .*not a disk file system"):
+        workfiles.check_space(Path("/proc/memcglab-nope"), 1)
 
 
 def test_probe_of_this_machine_agrees_with_the_live_marker() -> None:

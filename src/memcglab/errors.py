@@ -31,8 +31,13 @@ class NondeterminismError(MemcglabError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived. Raised by the shell's signal handler so that the program unwinds as
-    it does on Ctrl-C (temporary output is removed on the way), then exits with 143."""
+    """SIGTERM or SIGHUP arrived. Raised by the shell's signal handler so that the program
+    unwinds as it does on Ctrl-C (temporary output is removed, a live run is torn down on
+    the way), then exits with 143 (SIGTERM) or 129 (SIGHUP)."""
+
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
 
 
 class LiveError(MemcglabError):

@@ -174,7 +174,9 @@ def measure_scenario(args: argparse.Namespace, overrides: dict[str, object], err
         if show:
             err.write(f"memcglab kernel run: {msg}\n")
 
-    return measure_kernel(plan, opts, args.repeat, probe, budget, say)
+    why = ("--max-memory" if args.max_memory is not None else
+           f"{MEMORY_SHARE:.0%} of MemAvailable; --max-memory SIZE sets another bound")
+    return measure_kernel(plan, opts, args.repeat, probe, budget, say, why)
 
 
 def _root() -> bool:

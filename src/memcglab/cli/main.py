@@ -81,9 +81,11 @@ def parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _sigterm_unwinds() -> Iterator[None]:
-    """While a command runs, SIGTERM unwinds the program like Ctrl-C (so temporary output is
-    removed), then main() exits with 143. A second SIGTERM during that cleanup is ignored.
-    Python only delivers signals to the main thread: elsewhere nothing is installed."""
+    """While a command runs, SIGTERM and SIGHUP (a closed terminal, a dropped ssh session)
+    unwind the program like Ctrl-C (so temporary output is removed and a live kernel run is
+    torn down), then main() exits with 143 or 129. A second one during that cleanup is
+    ignored. Python only delivers signals to the main thread: elsewhere nothing is
+    installed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -93,13 +95,14 @@ def _sigterm_unwinds() -> Iterator[None]:
         nonlocal fired
         if not fired:
             fired = True
-            raise Terminated()
+            raise Terminated(signal.Signals(signum).name)
 
-    old = signal.signal(signal.SIGTERM, handler)
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 def _memory_hint(command: str) -> str:
@@ -137,9 +140,9 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
     except LiveError as e:  # what the machine lacks or refused (the run cleaned up first)
         err.write(f"memcglab: error: {e}\n")
         return ExitStatus.CONFIG_ERROR
-    except Terminated:
-        err.write("memcglab: terminated (SIGTERM)\n")
-        return ExitStatus.TERMINATED
+    except Terminated as e:
+        err.write(f"memcglab: terminated ({e.signal_name})\n")
+        return ExitStatus.HANGUP if e.signal_name == "SIGHUP" else ExitStatus.TERMINATED
     except KeyboardInterrupt:
         err.write("memcglab: interrupted\n")
         return ExitStatus.INTERRUPTED

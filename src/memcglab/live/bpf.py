@@ -563,10 +563,10 @@ class BpftraceRecorder:
             raise LiveError("bpftrace recorder already started")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.out.write_bytes(b"")
-        fd, name = tempfile.mkstemp(prefix="memcglab-", suffix=".bt")
-        with os.fdopen(fd, "w") as f:
-            f.write(script(self.layout, self.mode))
-        self._script = Path(name)
+        # the script goes next to the output (the run's own directory), never to /tmp:
+        # what a killed run leaves is then all in one place that `kernel cleanup` removes
+        self._script = self.out.with_suffix(".bt")
+        self._script.write_text(script(self.layout, self.mode))
         # stdout and stderr to an unnamed file, not a pipe: nobody reads it while bpftrace
         # runs, and a full pipe would block bpftrace. The records go to the -o file.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (open until stop())

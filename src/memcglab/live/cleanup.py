@@ -29,11 +29,7 @@ from pathlib import Path
 
 from memcglab.errors import LiveError
 from memcglab.live import cgroupfs, tracefs, workfiles, zram
-from memcglab.live.state import PREFIX, Proc, RunState, state_dir
-
-
-def _removed(paths: list[Path]) -> None:
-    """workfiles.remove() returns what it deleted, which is not a problem to report."""
+from memcglab.live.state import PREFIX, Proc, RunState, check_state_dir, state_dir
 
 
 @dataclass
@@ -46,6 +42,10 @@ class Report:
 
 def _kill(p: Proc, report: Report, dry_run: bool) -> None:
     if not p.alive():
+        return
+    if not p.is_what_it_was():
+        report.problems.append(f"pid {p.pid}: recorded as the run's {p.what}, but its "
+                               "command line is something else now; not killed")
         return
     report.done.append(f"kill {p.what} pid {p.pid}")
     if dry_run:
@@ -92,16 +92,27 @@ def undo(st: RunState, report: Report, dry_run: bool = False) -> bool:
         mirror = cgroupfs.PressureMirror(Path(st.psi_mirror), st.cgroup_parent)
         step(f"remove the PSI mirror {Path(st.psi_mirror) / st.cgroup_parent}",
              mirror.remove)
-    if st.zram_device:
-        step(f"swapoff and reset {st.zram_device}", lambda: zram.teardown(st.zram_device))
+    if st.zram:  # set up: its swap is the one with this UUID, nobody else's
+        swap = zram.ZramSwap.from_json(st.zram)
+        step(f"swapoff and reset {swap.device}", lambda: zram.teardown(swap))
+    elif st.zram_device:
+        # killed before the swap area was made: only a device still blank is its own
+        if zram.swap_header(st.zram_device) is None:
+            step(f"reset {st.zram_device}", lambda: zram.teardown(st.zram_device))
+        else:
+            report.problems.append(
+                f"{st.zram_device}: holds a swap area this run did not record; left alone "
+                "(another run's?)")
     if tpath is not None and st.tracefs_mounted_by_us and tracefs.is_mounted(tpath):
         others = [p.name for p in (tpath / "instances").glob(PREFIX + "*")
                   if p.name != st.trace_instance]
         if not others:
             step(f"unmount {tpath}", lambda: tracefs.unmount(tpath))
     if st.workdir and Path(st.workdir).is_dir():
-        step(f"remove work files in {st.workdir}",
-             lambda: _removed(workfiles.remove(Path(st.workdir))))
+        if Path(st.workdir).name != PREFIX + st.run_id:
+            report.problems.append(f"{st.workdir}: not this run's directory name; left alone")
+        else:
+            step(f"remove {st.workdir}", lambda: workfiles.remove_rundir(Path(st.workdir)))
     ok = len(report.problems) == before
     if ok and not dry_run:
         st.forget()
@@ -112,6 +123,7 @@ def cleanup(dry_run: bool = False) -> Report:
     report = Report()
     named_cgroups: set[str] = set()
     d = state_dir()
+    check_state_dir(d)
     for path in sorted(d.glob("*.json")) if d.is_dir() else []:
         try:
             st = RunState.load(path)

@@ -54,6 +54,7 @@ class LiveProcess:
     stop_ns: int
     readahead: str
     seed: int
+    file_bytes: int  # how much of the file exists: what the run can touch, plus readahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class LivePlan:
         return next(g for g in self.groups if g.name == name)
 
     def file_bytes(self) -> int:
-        return sum(p.pages * PAGE for p in self.processes if not p.anon)
+        return sum(p.file_bytes for p in self.processes if not p.anon)
 
 
 # The shortest sampling interval on the live kernel: every sample reads a few files per
@@ -80,6 +81,21 @@ _LCG_SEED_MUL = 1_000_003  # as the simulator derives per-process seeds (sim/eng
 
 def _bytes(pages: int | None) -> int | None:
     return None if pages is None else pages * PAGE
+
+
+# Readahead may read this far past the last page a sequential reader touches (twice the
+# largest common window: 8M read_ahead_kb doubled by POSIX_FADV_SEQUENTIAL).
+READAHEAD_MARGIN = 16 << 20
+
+
+def _file_bytes(pattern: str, pages: int, interval_ns: int, running_ns: int) -> int:
+    """The part of a workload's file the run can reach: a stream or loop touches pages
+    0, 1, ... in order, at most one per interval, so a 64G stream at 100M/s for 1s reads the
+    first ~100M (and what readahead brings past it); random touches anywhere."""
+    if pattern == "random":
+        return pages * PAGE
+    touches = running_ns // interval_ns + 1
+    return min(pages * PAGE, touches * PAGE + READAHEAD_MARGIN)
 
 
 def live_plan(plan: Plan) -> LivePlan:
@@ -110,7 +126,9 @@ def live_plan(plan: Plan) -> LivePlan:
             seed = (plan.seed * _LCG_SEED_MUL + mapping * 7919 + 1) & ((1 << 64) - 1)
             procs.append(LiveProcess(key, wi, topo.name(w.group), w.pattern, w.anon, w.pages,
                                      w.rate_pages, w.interval_ns, w.start_ns, w.stop_ns,
-                                     w.readahead, seed))
+                                     w.readahead, seed, _file_bytes(w.pattern, w.pages,
+                                                                    w.interval_ns,
+                                                                    w.stop_ns - w.start_ns)))
             timeline.append((w.start_ns, 1, "start", key))
             if w.stop_ns < plan.duration_ns:
                 timeline.append((w.stop_ns, 2, "stop", key))
@@ -151,6 +169,10 @@ def differences(plan: Plan, version: int, cpus: int, swap_for_anon: bool) -> lis
                "watermarks are the simulator's machine; the kernel uses its own memory, "
                "zones and watermarks (global reclaim happens only under the machine's own "
                "pressure, which kernel run does not create)")
+    if plan.sample_ns < MIN_SAMPLE_NS:
+        out.append(f"sample_interval = {plan.sample_ns / 1e6:g}ms: the live run samples the "
+                   f"counters every {MIN_SAMPLE_NS // 1_000_000}ms at most often (each sample "
+                   "reads a few files per group)")
     if not plan.kswapd:
         out.append("kswapd = false: kswapd cannot be switched off on a live kernel")
     if plan.swap and not swap_for_anon:

@@ -134,6 +134,15 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    """``path.exists()`` / ``is_dir()`` that says False where it may not look (tracefs is
+    root-only: a non-root user gets EACCES, which pathlib raises)."""
+    try:
+        return test(path)
+    except OSError:
+        return False
+
+
 def _under(root: Path, path: str) -> Path:
     return root / path.lstrip("/")
 
@@ -215,11 +224,11 @@ def _readahead(root: Path, workdir: Path, st_dev: Callable[[Path], int]) -> Read
     dev = st_dev(workdir)
     majmin = f"{os.major(dev)}:{os.minor(dev)}"
     link = _under(root, f"/sys/dev/block/{majmin}")
-    if not link.exists():  # e.g. tmpfs, overlayfs, NFS: no block device behind it
+    if not _is(link, Path.exists):  # e.g. tmpfs, overlayfs, NFS: no block device behind it
         return Readahead(str(workdir), majmin, None, None, None)
     node = Path(os.path.realpath(link))
     partition = None
-    if (node / "partition").exists():  # walk up to the disk, which owns the queue
+    if _is(node / "partition", Path.exists):  # walk up to the disk, which owns the queue
         partition, node = node.name, node.parent
     kb = _int(_read(node / "queue" / "read_ahead_kb"))
     return Readahead(str(workdir), majmin, node.name, partition, kb)
@@ -257,8 +266,8 @@ def gather(root: Path = Path("/"), workdir: Path | None = None,
     if tracefs_mount is not None:
         tdir = _under(root, tracefs_mount)
         events = tuple(c for c in ("memcg", "vmscan", "cgroup")
-                       if (tdir / "events" / c).is_dir())
-        kprobe_events = (tdir / "kprobe_events").exists()
+                       if _is(tdir / "events" / c, Path.is_dir))
+        kprobe_events = _is(tdir / "kprobe_events", Path.exists)
     try:
         btf_size: int | None = _under(root, "/sys/kernel/btf/vmlinux").stat().st_size
     except OSError:
@@ -271,7 +280,8 @@ def gather(root: Path = Path("/"), workdir: Path | None = None,
         tracefs_in_kernel=tracefs_in_kernel, tracefs_mount=tracefs_mount,
         tracefs_events=events, kprobe_events=kprobe_events,
         config=_config(root),
-        bpf_syscall=_under(root, "/proc/sys/kernel/unprivileged_bpf_disabled").exists(),
+        bpf_syscall=_is(_under(root, "/proc/sys/kernel/unprivileged_bpf_disabled"),
+                        Path.exists),
         btf_size=btf_size,
         bpftrace=which("bpftrace"),
         swaps=_swaps(root), zram=_zram(root),

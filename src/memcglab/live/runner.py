@@ -45,7 +45,7 @@ from typing import IO, Any
 from memcglab.errors import LiveError
 from memcglab.live import bpf, cgroupfs, tracefs, workfiles, zram
 from memcglab.live.btf import KernelLayout, kernel_layout, read_btf
-from memcglab.live.liveplan import PAGE, LivePlan, LiveProcess
+from memcglab.live.liveplan import LivePlan, LiveProcess
 from memcglab.live.probe import Probe
 from memcglab.live.records import (
     CounterSample,
@@ -56,11 +56,6 @@ from memcglab.live.records import (
 )
 from memcglab.live.state import PREFIX, RunState, die_with_parent
 from memcglab.sim.plan import Plan
-
-
-def _removed(paths: list[Path]) -> None:
-    """workfiles.remove() returns what it deleted, which is not a problem to report."""
-
 
 # /proc/vmstat counters kept with every sample (reclaim, swap, refaults, stalls)
 VMSTAT_KEYS = ("pgscan", "pgsteal", "pgrefill", "pgactivate", "pgdeactivate", "pswp",
@@ -164,9 +159,11 @@ class LiveRun:
         self.instance: tracefs.TraceInstance | None = None
         self.recorder: bpf.BpftraceRecorder | None = None
         self.layout: KernelLayout | None = None
-        self.trace_out = opts.workdir / ".trace"
+        self.rundir = opts.workdir / (PREFIX + state.run_id)
+        self.trace_out = self.rundir / workfiles.TRACE_FILE
         self.t0_ns = 0
         self.mirror: cgroupfs.PressureMirror | None = None
+        self.left_mounted = False
         self.children: dict[str, list[str]] = {g.name: [] for g in lp.groups}
         for g in lp.groups[1:]:
             parent = g.rel.rpartition("/")[0]
@@ -180,21 +177,40 @@ class LiveRun:
         procs = [p for p in self.lp.processes if not p.anon]
         if not procs:
             return {}
-        self.state.workdir = str(self.opts.workdir)
-        self.state.files = [str(self.opts.workdir / f"{p.key}.dat") for p in procs]
+        self.state.files = [str(self.rundir / f"{p.key}.dat") for p in procs]
         self.state.save()
-        stack.callback(self._undo, "remove the work files",
-                       lambda: _removed(workfiles.remove(self.opts.workdir)))
-        paths = workfiles.prepare(self.opts.workdir,
-                                  [(f"{p.key}.dat", p.pages * PAGE) for p in procs])
+        try:
+            paths = workfiles.prepare(self.rundir,
+                                      [(f"{p.key}.dat", p.file_bytes) for p in procs])
+        except OSError as e:
+            raise LiveError(f"--workdir {self.opts.workdir}: cannot write the workload files "
+                            f"there ({e.strerror or e})") from None
         for path in paths:
             workfiles.evict(path)
         return {p.key: path for p, path in zip(procs, paths, strict=True)}
 
+    def _rundir(self, stack: contextlib.ExitStack) -> None:
+        """The run's own directory under --workdir: its files, the trace copy and the
+        bpftrace output and script, so that concurrent runs never share a file and
+        ``kernel cleanup`` removes exactly this run's."""
+        self.state.workdir = str(self.rundir)
+        self.state.save()
+        try:
+            self.rundir.mkdir(parents=True)
+        except FileExistsError:
+            raise LiveError(f"{self.rundir} already exists: it is not this run's") from None
+        except OSError as e:
+            raise LiveError(f"--workdir {self.opts.workdir}: cannot make the run's directory "
+                            f"there ({e.strerror or e})") from None
+        stack.callback(self._undo, f"remove {self.rundir}",
+                       lambda: workfiles.remove_rundir(self.rundir))
+
     def _undo(self, what: str, fn: Callable[[], object]) -> None:
+        """One teardown step; whatever it raises is recorded (the state file then stays
+        for ``kernel cleanup``) and the other steps still run."""
         try:
             res = fn()
-        except (OSError, LiveError) as e:
+        except Exception as e:
             self.problems.append(f"{what}: {e}")
             return
         if isinstance(res, list):
@@ -296,7 +312,7 @@ class LiveRun:
         if tracefs.ensure_mounted(path):
             self.state.tracefs_mounted_by_us = True
             self.state.save()
-            stack.callback(self._undo, "unmount tracefs", lambda: tracefs.unmount(path))
+            stack.callback(self._undo, "unmount tracefs", lambda: self._unmount(path))
         layout = kernel_layout(read_btf())
         self.layout = layout
         name = PREFIX + self.state.run_id
@@ -311,8 +327,7 @@ class LiveRun:
         inst.create(tracefs.EVENTS, tracefs.filters(lo, hi), buffer_kb=buffer_kb,
                     overwrite=False)
         self.instance = inst
-        self.trace_out = self.opts.workdir / f".{name}.trace"
-        stack.callback(lambda: self.trace_out.unlink(missing_ok=True))
+        self.trace_out = self.rundir / workfiles.TRACE_FILE
         pid = inst.start(self.trace_out, live=False)
         if pid:
             self.state.add_proc(pid, "trace reader")
@@ -321,12 +336,11 @@ class LiveRun:
             info["bpftrace_why"] = ("--bpf off" if self.opts.bpf == "off"
                                     else "bpftrace is not installed")
             return info
-        out = self.opts.workdir / f".{name}.bpf"
+        out = self.rundir / workfiles.BPF_FILE
         rec = bpf.BpftraceRecorder(
             layout, out, bpftrace=self.probe.bpftrace, mode="join",
             map_keys=bpf.map_keys_for(self.lp.duration_ns / 1e9, ncpus,
                                       (self.probe.mem_available_kb or 0) * 1024))
-        stack.callback(lambda: out.unlink(missing_ok=True))
         stack.callback(self._undo, "stop bpftrace", rec.stop)
         try:
             # its pid goes into the state file as soon as it exists (it takes a second to
@@ -431,56 +445,101 @@ class LiveRun:
         start = time.monotonic()
         stack = contextlib.ExitStack()
         try:
-            with stack:
-                files = self._files(stack)
-                if self.opts.zram_bytes:
-                    self._zram(stack)
-                self._cgroups(stack)
-                self._spawn(stack, files)
-                info = self._recording(stack)
-                ra = self.probe.readahead
-                # the window of the device the files are read from (readahead is real here)
-                info["readahead"] = ({"device": ra.device, "read_ahead_kb": ra.read_ahead_kb}
-                                     if ra is not None else None)
-                self.say("timeline")
-                samples, timeline_s = self._timeline()
-                for w in self.workers.values():
-                    if w.popen.poll() is None:
-                        with contextlib.suppress(ProcessLookupError):
-                            w.popen.send_signal(signal.SIGTERM)
-                    w.collect(10)
-                records, lost = self._stop_recording(info)
-                self.say("teardown")
-                with _signals_blocked():
-                    stack.close()
+            self._rundir(stack)
+            files = self._files(stack)
+            if self.opts.zram_bytes:
+                self._zram(stack)
+            self._cgroups(stack)
+            self._spawn(stack, files)
+            info = self._recording(stack)
+            ra = self.probe.readahead
+            # the window of the device the files are read from (readahead is real here)
+            info["readahead"] = ({"device": ra.device, "read_ahead_kb": ra.read_ahead_kb}
+                                 if ra is not None else None)
+            self.say("timeline")
+            samples, timeline_s = self._timeline()
+            for w in self.workers.values():
+                if w.popen.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        w.popen.send_signal(signal.SIGTERM)
+                w.collect(10)
+            ooms = self._ooms()
+            records, lost = self._stop_recording(info)
+            self.say("teardown")
         except BaseException:
+            # Signals are blocked before the first teardown step runs: a second Ctrl-C or
+            # SIGTERM waits until everything is undone (and is then delivered).
             with _signals_blocked():
                 stack.close()
                 self._forget_if_clean()
             raise
-        self._forget_if_clean()
+        with _signals_blocked():
+            stack.close()
+            self._forget_if_clean()
+        info["ooms"] = ooms
+        info["tracefs_left_mounted"] = self.left_mounted
         return LiveResult(
             run_id=self.state.run_id, records=records, lost=lost, samples=samples,
             workers=[{"key": k, "group": w.spec.group, "anon": w.spec.anon,
-                      "pages": w.spec.pages, **(w.result or {})}
+                      "pages": w.spec.pages, "returncode": w.popen.returncode,
+                      **(w.result or {})}
                      for k, w in self.workers.items()],
             ids=self.ids, root_ids={1: "(machine root)"},
             wall_s=time.monotonic() - start, timeline_s=timeline_s, recording=info,
             events=self.events, t0_ns=self.t0_ns, problems=self.problems)
 
+    def _ooms(self) -> dict[str, int]:
+        """memcg OOM kills per group during the run (v1 ``memory.oom_control``
+        ``oom_kill``, v2 ``memory.events.local`` ``oom_kill``), read before teardown."""
+        assert self.cg is not None
+        out = {}
+        for g in self.lp.groups:
+            if g.name not in self.present:
+                continue
+            path = self.cg.path(g.rel)
+            for name in ("memory.oom_control", "memory.events.local"):
+                try:
+                    text = (path / name).read_text()
+                except OSError:
+                    continue
+                for line in text.splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        out[g.name] = int(value)
+                break
+        return out
+
+    def _unmount(self, path: Path) -> None:
+        if not tracefs.unmount(path):
+            # another memcglab run's instance is still there (it needs the mount): leave
+            # tracefs mounted, and the state file naming it, for `kernel cleanup`
+            self.left_mounted = True
+
     def _forget_if_clean(self) -> None:
         """The state file goes once everything it names is gone; if teardown left
-        something, it stays for ``kernel cleanup``."""
-        if not self.problems:
-            self.state.forget()
+        something, it stays for ``kernel cleanup``. A tracefs mount another run still
+        uses is the one thing left on purpose: the state file then names only it."""
+        if self.problems:
+            return
+        if self.left_mounted:
+            keep = RunState(self.state.run_id, self.state.owner, tracefs=self.state.tracefs,
+                            tracefs_mounted_by_us=True)
+            keep.save()
+            return
+        self.state.forget()
 
     def _zram(self, stack: contextlib.ExitStack) -> None:
+        """Swap on a free zram device. The state file names the device before setup and
+        its swap UUID after; teardown acts on that UUID only, so a run that lost the race
+        for the device never takes another run's swap down."""
         assert self.opts.zram_bytes is not None
         dev = zram.free_device()
         self.state.zram_device = dev
         self.state.save()
-        stack.callback(self._undo, f"reset zram {dev}", lambda: zram.teardown(dev))
-        zram.setup(self.opts.zram_bytes, dev)
+        swap = zram.setup(self.opts.zram_bytes, dev)
+        self.state.zram = swap.to_json()
+        self.state.save()
+        stack.callback(self._undo, f"swapoff and reset {dev}", lambda: zram.teardown(swap))
 
     def _stop_recording(self, info: dict[str, Any]) -> tuple[list[Record], list[Lost]]:
         """Stop both recorders (before teardown: force_empty would be recorded as reclaim)

@@ -39,7 +39,7 @@ def _human(nbytes: int) -> str:
 
 
 def preflight(plan: Plan, lp: LivePlan, probe: Probe, opts: Options,
-              budget: int | None) -> list[str]:
+              budget: int | None, budget_why: str = "") -> list[str]:
     """Everything that stops this run on this machine, each with what to do about it."""
     out = []
     if not probe.root:
@@ -75,8 +75,8 @@ def preflight(plan: Plan, lp: LivePlan, probe: Probe, opts: Options,
     need = memory_need(lp)
     if budget is not None and need > budget:
         out.append(f"memory: the groups and workers may hold up to {_human(need)}, more "
-                   f"than {_human(budget)} ({MEMORY_SHARE:.0%} of MemAvailable, or "
-                   "--max-memory); lower the workloads' sizes or the limits")
+                   f"than {_human(budget)} ({budget_why or 'the budget'}); lower the "
+                   "workloads' sizes or the limits")
     return out
 
 
@@ -136,14 +136,29 @@ def metrics_of(plan: Plan, lp: LivePlan, res: LiveResult, diffs: list[str],
         scenario=_scenario_block(plan, repeat),
         groups=groups, workload_groups={topo.name(w.group) for w in plan.workloads},
         visits=visits, samples=res.samples, passes=passes, kswapd=kswapd, workers=workers,
-        lost=res.lost, dropped=dropped, recording=recording, page_size=PAGE)
+        lost=res.lost, dropped=dropped, recording=recording, page_size=PAGE,
+        ooms=res.recording.get("ooms"))
     m["memcglab"] = __version__
     m["kernel_differences"] = diffs
+    m["worker_problems"] = worker_problems(res.workers)
     m.update(counter_deltas(res.samples))
     series = measure.series_rows(res.samples, visits, [g.name for g in groups],
                                  t0_ns=res.t0_ns)
     # the visit sequence as written (visits.parquet): times from the timeline's start
     return m, [replace(v, t_ns=v.t_ns - res.t0_ns) for v in visits], series
+
+
+def worker_problems(workers: list[dict[str, Any]]) -> list[str]:
+    """Workers that did not end as planned (killed, OOM-killed, failed): their groups'
+    numbers are then not the scenario's, so every such worker is named."""
+    out = []
+    for w in workers:
+        code = w.get("returncode")
+        if w.get("error") or code not in (0, None):
+            why = w.get("error") or f"exit status {code}"
+            hint = " (killed: a memcg OOM kill?)" if code == -9 else ""
+            out.append(f"worker {w['key']} of group {w['group']!r} ended early: {why}{hint}")
+    return out
 
 
 def counter_deltas(samples: list[CounterSample]) -> dict[str, Any]:
@@ -165,9 +180,10 @@ def counter_deltas(samples: list[CounterSample]) -> dict[str, Any]:
 
 
 def measure_kernel(plan: Plan, opts: Options, repeat: int, probe: Probe,
-                   budget: int | None, say: Callable[[str], None]) -> Measured:
+                   budget: int | None, say: Callable[[str], None],
+                   budget_why: str = "") -> Measured:
     lp = live_plan(plan)
-    problems = preflight(plan, lp, probe, opts, budget)
+    problems = preflight(plan, lp, probe, opts, budget, budget_why)
     if not problems and lp.file_bytes():
         try:
             workfiles.check_space(opts.workdir, lp.file_bytes())

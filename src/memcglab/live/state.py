@@ -32,6 +32,20 @@ def state_dir() -> Path:
     return Path(os.environ.get("MEMCGLAB_STATE_DIR", str(DEFAULT_DIR)))
 
 
+def check_state_dir(d: Path) -> None:
+    """A state file decides what ``kernel cleanup`` kills and removes, so only files in a
+    directory that no one else could have written are believed: owned by this user and
+    not writable by group or others."""
+    try:
+        st = d.stat()
+    except FileNotFoundError:
+        return
+    if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise LiveError(f"{d}: owned by uid {st.st_uid} with mode {st.st_mode & 0o777:o}; "
+                        "memcglab trusts state files only in a directory of its own user "
+                        "that no one else can write (chmod go-w, or remove it)")
+
+
 def new_run_id() -> str:
     # Sortable by time, unique across concurrent runs and machines sharing nothing.
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -76,6 +90,23 @@ class Proc:
     def alive(self, proc: Path = Path("/proc")) -> bool:
         return self.start >= 0 and proc_start_time(self.pid, proc) == self.start
 
+    def is_what_it_was(self, proc: Path = Path("/proc")) -> bool:
+        """Alive, and still the program it was recorded as (its command line says so):
+        what ``kernel cleanup`` checks before it kills anything."""
+        if not self.alive(proc):
+            return False
+        try:
+            argv = (proc / str(self.pid) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        if argv == [b""]:
+            # exiting (its memory is gone, so is its command line); same pid and start
+            # time, so it is still the process that was recorded
+            return True
+        token = {"worker": b"memcglab.live.worker", "bpftrace": b"bpftrace",
+                 "trace reader": b"trace_pipe", "memcglab": b"memcglab"}.get(self.what)
+        return token is not None and any(token in a for a in argv)
+
 
 @dataclass
 class RunState:
@@ -91,7 +122,8 @@ class RunState:
     trace_instance: str = ""
     psi_mirror: str = ""  # the v2 mount holding a mirror cgroup_parent (per-group PSI on v1)
     zram_device: str = ""
-    workdir: str = ""
+    zram: dict[str, Any] = field(default_factory=dict)  # the swap set up: its UUID (zram.py)
+    workdir: str = ""  # the run's own directory, <--workdir>/memcglab-<runid>
     files: list[str] = field(default_factory=list)
     procs: list[Proc] = field(default_factory=list)
 
@@ -103,6 +135,7 @@ class RunState:
         d = state_dir()
         try:
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            check_state_dir(d)
             tmp = d / f".{self.run_id}.json.tmp"
             tmp.write_text(json.dumps(asdict(self), indent=1) + "\n")
             os.replace(tmp, self.path)

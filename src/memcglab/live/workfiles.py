@@ -53,7 +53,7 @@ MARKER = ".memcglab-workfiles"
 PAGE_SIZE = 4096
 BLOCK = 1 << 20
 FLUSH_EVERY = 64 << 20
-RESERVE = 64 << 20
+RESERVE = 1 << 30  # free space a run always leaves (at least; see check_space)
 # One content version: changing how blocks are made must change this, so that old files
 # are rewritten rather than reused.
 CONTENT = "rand-1MiB-block-v1"
@@ -134,6 +134,11 @@ def fs_type(path: Path, mountinfo: str = MOUNTINFO) -> tuple[str, str]:
     return best
 
 
+# Kernel interfaces, not storage: a work directory there is a mistake.
+VIRTUAL_FS = {"proc", "sysfs", "cgroup", "cgroup2", "tracefs", "debugfs", "devpts",
+              "securityfs", "bpf", "pstore", "configfs", "fusectl", "mqueue"}
+
+
 def check_space(workdir: Path, nbytes: int, mountinfo: str = MOUNTINFO) -> None:
     """Refuse (LiveError) a work directory on a memory file system, or one whose file system
     has less than ``nbytes`` plus a 64 MiB reserve free (for an unprivileged user: root's
@@ -145,14 +150,20 @@ def check_space(workdir: Path, nbytes: int, mountinfo: str = MOUNTINFO) -> None:
             "pages in memory (swap-backed, on the anon LRU), never read from a block device, "
             "so file workloads there would exercise neither page-cache reclaim nor "
             "readahead; choose a directory on a disk file system (ext4, xfs, ...)")
+    if kind in VIRTUAL_FS:
+        raise LiveError(f"work directory {workdir} is on {kind} (mounted at {mnt}): not a "
+                        "disk file system; choose a directory on one (ext4, xfs, ...)")
     p = Path(workdir).absolute()
     while not p.exists():
         p = p.parent
     st = os.statvfs(p)
     free = st.f_bavail * st.f_frsize
-    if free < nbytes + RESERVE:
+    # keep a tenth of the file system (at least 1 GiB) free: the run must not fill the
+    # machine's disk
+    reserve = max(RESERVE, st.f_blocks * st.f_frsize // 10)
+    if free < nbytes + reserve:
         raise LiveError(f"work directory {workdir}: {_mib(free)} free on {mnt}, the run's "
-                        f"files need {_mib(nbytes)} (plus a {_mib(RESERVE)} reserve); free "
+                        f"files need {_mib(nbytes)} (plus a {_mib(reserve)} reserve); free "
                         "some space or choose another directory")
 
 
@@ -418,3 +429,28 @@ def remove(workdir: Path) -> list[Path]:
         except OSError:
             pass  # not empty: something else lives there now
     return removed
+
+
+# The recorders' files in a run's directory (next to the workload files, which the marker
+# lists): the tracefs copy, bpftrace's output and its generated script.
+TRACE_FILE = "trace.txt"
+BPF_FILE = "bpftrace.out"
+BPF_SCRIPT = "bpftrace.bt"
+
+
+def remove_rundir(rundir: Path) -> list[str]:
+    """Remove a run's directory (``<workdir>/memcglab-<runid>``, made by the run): the
+    workload files its marker lists (:func:`remove`), the recorders' files of the names
+    above, then the directory if nothing else is in it. Returns the problems (a file
+    someone else put there stays, and is named)."""
+    if not rundir.is_dir():
+        return []
+    remove(rundir)
+    for name in (TRACE_FILE, BPF_FILE, BPF_SCRIPT):
+        (rundir / name).unlink(missing_ok=True)
+    left = sorted(p.name for p in rundir.iterdir())
+    if left:
+        return [f"{rundir}: not removed, it holds files memcglab did not write: "
+                f"{', '.join(left[:5])}"]
+    rundir.rmdir()
+    return []

@@ -44,7 +44,8 @@ def kernel_lines(m: dict[str, Any], agg: dict[str, Any]) -> list[str]:
     lost = m.get("lost_events")
     unjoined = rec.get("bpftrace_unjoined")
     out = [f"recorded with {' + '.join(layers) or 'counters only'}; lost events: "
-           f"{_fmt(lost)}; records of other memcgs dropped: {_fmt(m.get('dropped_records'))}"
+           f"{_fmt(lost)}; records of other memcgs dropped: "
+           f"{_fmt(rec.get('records_of_other_memcgs'))}"
            + (f"; tracefs records without a bpftrace sample (no root): {unjoined:,}"
               if unjoined else ""),
            f"fairness over {', '.join(f['groups_measured'])}: Jain(reclaim) "
@@ -84,6 +85,11 @@ def print_kernel_run(console: Console, m: dict[str, Any], agg: dict[str, Any],
         print_line(console, f"  {s['description']}")
     for d in m.get("kernel_differences", []):
         print_line(console, f"  not as in the scenario: {d}")
+    for p in m.get("worker_problems", []):
+        print_line(console, f"  !! {p}")
+    if m.get("memcg_ooms"):
+        print_line(console, f"  !! memcg OOM kills during the run: {m['memcg_ooms']} (the OOMs "
+                            "column)")
     console.print(group_table(m, "per group, repetition 1 (pages of 4K; kernel-measured)"))
     for line in kernel_lines(m, agg):
         print_line(console, line)
