@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -217,11 +218,28 @@ def _kernel_run(tmp_path: Path, scenario: str, *extra: str) -> dict[str, object]
     return json.loads(out)  # type: ignore[no-any-return]
 
 
+def _spy_samples(monkeypatch: pytest.MonkeyPatch) -> list[list[object]]:
+    """The counter samples of each repetition, as the runner read them."""
+    captured: list[list[object]] = []
+    real = session.metrics_of
+
+    def spy(plan, lp, res, diffs, repeat):  # type: ignore[no-untyped-def]
+        captured.append(res.samples)
+        return real(plan, lp, res, diffs, repeat)
+
+    monkeypatch.setattr(session, "metrics_of", spy)
+    return captured
+
+
 @live
 def test_flat_limit_reclaim_end_to_end(monkeypatch: pytest.MonkeyPatch,
                                        tmp_path: Path) -> None:
     monkeypatch.setenv("MEMCGLAB_STATE_DIR", str(tmp_path / "state"))
+    captured = _spy_samples(monkeypatch)
     m = _kernel_run(tmp_path, "flat.toml")
+    # the limited parent's page counter never above its limit, and it did reach it
+    husage = [s.husage["parent"] for s in captured[0]]  # type: ignore[attr-defined]
+    assert husage and max(husage) <= 16 << 20 and max(husage) > 12 << 20, husage
     groups = {g["name"]: g for g in m["groups"]}  # type: ignore[attr-defined]
     assert m["measured"] == "kernel"
     # every sample: the limited parent's counter never above its limit
@@ -259,17 +277,9 @@ def test_flat_limit_reclaim_end_to_end(monkeypatch: pytest.MonkeyPatch,
 def test_usage_never_above_the_limit_and_groups_come_and_go(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MEMCGLAB_STATE_DIR", str(tmp_path / "state"))
-    from memcglab.live.records import CounterSample
-    captured: list[list[CounterSample]] = []
-    real = session.metrics_of
-
-    def spy(plan, lp, res, diffs, repeat):  # type: ignore[no-untyped-def]
-        captured.append(res.samples)
-        return real(plan, lp, res, diffs, repeat)
-
-    monkeypatch.setattr(session, "metrics_of", spy)
+    captured = _spy_samples(monkeypatch)
     m = _kernel_run(tmp_path, "nested.toml")
-    samples = captured[0]
+    samples: list[Any] = captured[0]
     limit = 24 << 20
     assert samples and all(s.husage["top"] <= limit for s in samples if "top" in s.husage)
     assert any(s.husage.get("top", 0) > limit // 2 for s in samples)  # it did fill up
