@@ -45,7 +45,7 @@ from typing import IO, Any
 from memcglab.errors import LiveError
 from memcglab.live import bpf, cgroupfs, tracefs, workfiles, zram
 from memcglab.live.btf import KernelLayout, kernel_layout, read_btf
-from memcglab.live.liveplan import LivePlan, LiveProcess
+from memcglab.live.liveplan import PAGE, LivePlan, LiveProcess
 from memcglab.live.probe import Probe
 from memcglab.live.records import (
     CounterSample,
@@ -271,8 +271,11 @@ class LiveRun:
     def _spawn(self, stack: contextlib.ExitStack, files: dict[str, Path]) -> None:
         stack.callback(self._kill_workers)
         for p in self.lp.processes:
+            # A stream's file holds only what the run can reach (liveplan._file_bytes): it
+            # wraps at the file's last page, which the run never reaches.
             spec = {"pattern": p.pattern, "anon": p.anon,
-                    "path": str(files[p.key]) if not p.anon else None, "pages": p.pages,
+                    "path": str(files[p.key]) if not p.anon else None,
+                    "pages": p.pages if p.anon else p.file_bytes // PAGE,
                     "interval_ns": p.interval_ns, "seed": p.seed, "readahead": p.readahead,
                     "duration_ns": p.stop_ns - p.start_ns}
             popen = subprocess.Popen(
