@@ -62,7 +62,9 @@ def kernel_mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
         same = [next(x for x in r["groups"] if x["name"] == g["name"]) for r in runs]
         for key in ("reclaim_share", "usage_pages", "scanned", "reclaimed", "visits"):
             if key in g:
-                g[key] = mean([x.get(key) for x in same])
+                v = mean([x.get(key) for x in same])
+                # page and visit counts: the mean to the nearest whole one
+                g[key] = v if key == "reclaim_share" or v is None else round(v)
     m["fairness"]["jain_index_reclaim"] = mean(
         [r["fairness"]["jain_index_reclaim"] for r in runs])
     for key in ("successor_rate", "repeat_rate"):
@@ -74,8 +76,8 @@ def kernel_mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 pairs.setdefault(a, {})[b] = pairs.get(a, {}).get(b, 0.0) + p / len(runs)
     m["visit_order"]["bigrams"] = pairs
     m["page_in"]["amplification"] = mean([r["page_in"].get("amplification") for r in runs])
-    m["iterator"]["walks_completed"] = mean([r["iterator"].get("walks_completed")
-                                             for r in runs])
+    walks = mean([r["iterator"].get("walks_completed") for r in runs])
+    m["iterator"]["walks_completed"] = None if walks is None else round(walks)
     return m
 
 
