@@ -530,3 +530,11 @@ def test_anon_workload_swaps_to_zram_set_up_for_the_run(monkeypatch: pytest.Monk
     assert Path("/proc/swaps").read_text().strip().count("\n") == 0
     assert all(p.read_text().strip() == "0" for p in Path("/sys/block").glob("zram*/disksize"))
     _nothing_left(tmp_path / "state", m["recording"]["run_id"])  # type: ignore[index]
+
+
+@pytest.mark.parametrize("argv", [["kernel"], ["kernel", "probe"], ["kernel", "run"],
+                                  ["kernel", "cleanup"], ["compare"], ["run"], ["check"],
+                                  ["demo"]])
+def test_every_help_text_prints(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(*argv, "--help")  # argparse prints help on sys.stdout itself
+    assert code == 0 and "usage: memcglab" in capsys.readouterr().out, err

@@ -58,7 +58,7 @@ def add_live_args(p: argparse.ArgumentParser, max_memory: bool = True) -> None:
     if max_memory:
         p.add_argument("--max-memory", metavar="SIZE",
                        help="refuse a scenario whose groups may hold more than SIZE "
-                            f"(default {MEMORY_SHARE:.0%} of MemAvailable)")
+                            f"(default {MEMORY_SHARE * 100:.0f}%% of MemAvailable)")
 
 
 def add_kernel_args(p: argparse.ArgumentParser) -> None:
