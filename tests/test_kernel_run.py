@@ -538,3 +538,31 @@ def test_anon_workload_swaps_to_zram_set_up_for_the_run(monkeypatch: pytest.Monk
 def test_every_help_text_prints(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(*argv, "--help")  # argparse prints help on sys.stdout itself
     assert code == 0 and "usage: memcglab" in capsys.readouterr().out, err
+
+
+@live
+def test_a_workdir_others_can_write_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    monkeypatch.setenv("MEMCGLAB_STATE_DIR", str(tmp_path / "state"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    code, _, err = cli("kernel", "run", str(LIVE / "flat.toml"), "--workdir", str(shared))
+    assert code == 2 and "no one else can write" in err, err
+    assert list(shared.iterdir()) == [] and not list((tmp_path / "state").glob("*"))
+    made = tmp_path / "new" / "work"
+    from memcglab.live import workfiles
+    workfiles.check_workdir(made)  # made, private
+    assert made.stat().st_mode & 0o777 == 0o700
+
+
+def test_warnings_name_every_repetition() -> None:
+    from memcglab.report.kernel_report import run_warnings
+    runs = [{"worker_problems": [], "memcg_ooms": 0},
+            {"worker_problems": ["worker w0.p0 of group 'x' ended early: exit status -9"],
+             "memcg_ooms": 2, "recording": {"tracefs_left_mounted": True}}]
+    w = run_warnings(runs)
+    assert w[0] == "repetition 2: worker w0.p0 of group 'x' ended early: exit status -9"
+    assert w[1].startswith("repetition 2: memcg OOM kills during the run: 2")
+    assert w[2].startswith("repetition 2: tracefs stays mounted")
+    assert run_warnings(runs[:1]) == []

@@ -36,6 +36,7 @@ from memcglab.report.kernel_report import (
     fill_kernel,
     group_rows,
     html_page,
+    run_warnings,
     share_plot,
 )
 from memcglab.report.outdir import check_out, write_folder
@@ -48,8 +49,10 @@ KERNEL = "kernel"
 
 def kernel_mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One metrics dict for the kernel side: repetition 1's, with the means over all
-    repetitions of what the comparison uses (reclaim shares, Jain, visit order, bigrams,
-    page-in amplification, walks, final usage)."""
+    repetitions of what the comparison uses (per group: reclaim share, usage at the end,
+    scanned, reclaimed, visits; Jain's index of reclaim; successor and repeat rates and the
+    bigrams; page-in; completed walks). Every other value is repetition 1's (runs.json has
+    them all)."""
     m = copy.deepcopy(runs[0])
     if len(runs) == 1:
         return m
@@ -75,7 +78,8 @@ def kernel_mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
             for b, p in row.items():
                 pairs.setdefault(a, {})[b] = pairs.get(a, {}).get(b, 0.0) + p / len(runs)
     m["visit_order"]["bigrams"] = pairs
-    m["page_in"]["amplification"] = mean([r["page_in"].get("amplification") for r in runs])
+    for key in ("amplification", "pages_read", "file_pages"):
+        m["page_in"][key] = mean([r["page_in"].get(key) for r in runs])
     walks = mean([r["iterator"].get("walks_completed") for r in runs])
     m["iterator"]["walks_completed"] = None if walks is None else round(walks)
     return m
@@ -154,7 +158,8 @@ def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> Ex
         m["wall_s"] = walls[v]
         models[v] = m
     div = {v: divergence(m, kernel) for v, m in models.items()}
-    doc = {"scenario": first.name, "digest": first.digest, "kernel": {
+    doc = {"scenario": first.name, "digest": first.digest, "warnings": run_warnings(runs),
+           "kernel": {
         "runs": len(runs), "spread": agg, "mean": kernel, "wall_s": kernel_wall},
         "models": models, "divergence": div}
     rows = _table_rows(kernel, agg, models, kernel_wall, walls, div)
@@ -178,6 +183,8 @@ def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> Ex
     console.print(t)
     for line in kernel.get("kernel_differences", []):
         print_line(console, f"not as in the scenario on the kernel: {line}")
+    for w in run_warnings(runs):
+        print_line(console, f"!! kernel {w}")
     if outdir is not None:
         print_line(console, f"wrote {args.out.rstrip(os.sep) or args.out}/: compare.json, "
                             "shares.png, report.html" + (", kernel/" if measured else ""))

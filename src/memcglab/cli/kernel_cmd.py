@@ -203,7 +203,7 @@ def run_kernel_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitSt
     else:
         from memcglab.cli.run_cmd import _console
         console = _console(out)
-        print_kernel_run(console, first, agg, measured.wall_s)
+        print_kernel_run(console, first, agg, measured.wall_s, measured.metrics)
         if outdir is not None:
             out.write(f"wrote {args.out.rstrip(os.sep) or args.out}/: metrics.json, runs.json, "
                       "timeseries.csv, timeseries.parquet, visits.parquet, usage_reclaim.png, "
@@ -221,6 +221,8 @@ def run_cleanup(args: argparse.Namespace, out: TextIO) -> ExitStatus:
         out.write(f"{verb}: {line}\n")
     for line in rep.running:
         out.write(f"left alone (still running): {line}\n")
+    for line in rep.kept:
+        out.write(f"kept: {line}\n")
     for line in rep.unknown:
         out.write(f"not named by any memcglab state file, left alone: {line}\n")
     for line in rep.problems:

@@ -38,6 +38,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     running: list[str] = field(default_factory=list)  # runs still alive: left alone
+    kept: list[str] = field(default_factory=list)  # left on purpose, for a later cleanup
 
 
 def _kill(p: Proc, report: Report, dry_run: bool) -> None:
@@ -103,20 +104,33 @@ def undo(st: RunState, report: Report, dry_run: bool = False) -> bool:
             report.problems.append(
                 f"{st.zram_device}: holds a swap area this run did not record; left alone "
                 "(another run's?)")
+    keep = False
     if tpath is not None and st.tracefs_mounted_by_us and tracefs.is_mounted(tpath):
-        others = [p.name for p in (tpath / "instances").glob(PREFIX + "*")
-                  if p.name != st.trace_instance]
-        if not others:
-            step(f"unmount {tpath}", lambda: tracefs.unmount(tpath))
+        others = sorted(p.name for p in (tpath / "instances").iterdir()
+                        if p.name != st.trace_instance)
+        if others:
+            # still in use: leave it mounted, and this state file naming it, for later
+            keep = True
+            report.kept.append(f"{tpath} stays mounted for now (instances "
+                               f"{', '.join(others[:3])} use it); run cleanup again later")
+        else:
+            step(f"unmount {tpath}", lambda: _unmount(tpath))
     if st.workdir and Path(st.workdir).is_dir():
         if Path(st.workdir).name != PREFIX + st.run_id:
             report.problems.append(f"{st.workdir}: not this run's directory name; left alone")
         else:
             step(f"remove {st.workdir}", lambda: workfiles.remove_rundir(Path(st.workdir)))
     ok = len(report.problems) == before
-    if ok and not dry_run:
+    if ok and not dry_run and not keep:
         st.forget()
+    elif ok and keep and not dry_run:
+        RunState(st.run_id, st.owner, tracefs=st.tracefs, tracefs_mounted_by_us=True).save()
     return ok
+
+
+def _unmount(path: Path) -> None:
+    if not tracefs.unmount(path):
+        raise LiveError(f"{path}: could not be unmounted (busy, or an instance appeared)")
 
 
 def cleanup(dry_run: bool = False) -> Report:

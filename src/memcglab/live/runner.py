@@ -4,12 +4,14 @@ Order of a run (docs/kernel.md, "What a run does"), each step written to the run
 file (:mod:`memcglab.live.state`) before it is taken so that ``kernel cleanup`` can undo a
 run that was killed at any point:
 
-1. the workload files are prepared in the work directory and evicted from the page cache
-   (per file, ``POSIX_FADV_DONTNEED``; never a global drop_caches);
+1. the run's own directory ``<workdir>/memcglab-<runid>`` is made (the work directory
+   checked to be this user's alone), and the workload files are prepared in it and
+   evicted from the page cache (per file, ``POSIX_FADV_DONTNEED``; never a global
+   drop_caches);
 2. zram swap is set up if ``--zram`` asked for it;
 3. tracefs is mounted if it is not (and only then unmounted at the end);
 4. the run's parent cgroup ``memcglab-<runid>`` and the groups present at t=0 are made,
-   with their limits;
+   with their limits (and their PSI mirror in the v2 hierarchy on a v1 machine);
 5. the worker processes start and wait (``ready``) outside the groups: their interpreter's
    memory stays charged to memcglab's own cgroup;
 6. recording starts: a private tracefs instance, and bpftrace where it works;
@@ -17,9 +19,9 @@ run that was killed at any point:
    stopped, counters sampled every interval;
 8. recording stops (before teardown: ``force_empty`` is itself a reclaimer) and its lost
    events are read;
-9. teardown in reverse: workers killed, every group force-emptied then removed (leaves
-   first), the tracefs instance removed, tracefs unmounted and zram reset if the run made
-   them, the files removed.
+9. teardown in reverse: bpftrace stopped, the tracefs instance removed, workers killed,
+   the PSI mirror and every group force-emptied then removed (leaves first), tracefs
+   unmounted and zram reset if the run made them, the run's directory removed.
 
 Step 9 runs on every exit path: normal end, an error, Ctrl-C, SIGTERM (the shell turns it
 into an exception, see cli/main.py); signals are blocked while it runs so a second Ctrl-C
@@ -51,6 +53,7 @@ from memcglab.live.records import (
     CounterSample,
     IterSample,
     Lost,
+    PassRecord,
     Record,
     ShrinkRecord,
 )
@@ -193,10 +196,11 @@ class LiveRun:
         """The run's own directory under --workdir: its files, the trace copy and the
         bpftrace output and script, so that concurrent runs never share a file and
         ``kernel cleanup`` removes exactly this run's."""
+        workfiles.check_workdir(self.opts.workdir)
         self.state.workdir = str(self.rundir)
         self.state.save()
         try:
-            self.rundir.mkdir(parents=True)
+            self.rundir.mkdir(mode=0o700)
         except FileExistsError:
             raise LiveError(f"{self.rundir} already exists: it is not this run's") from None
         except OSError as e:
@@ -300,6 +304,19 @@ class LiveRun:
                     w.popen.kill()
             w.collect(5)
 
+    def _mount(self, stack: contextlib.ExitStack) -> None:
+        """tracefs mounted if it is not (and unmounted at the end only then); a step of
+        its own before the cgroups, so that teardown unmounts after they are gone."""
+        if not self.opts.record:
+            return
+        path = self.opts.tracefs_path
+        self.state.tracefs = str(path)
+        self.state.save()
+        if tracefs.ensure_mounted(path):
+            self.state.tracefs_mounted_by_us = True
+            self.state.save()
+            stack.callback(self._undo, "unmount tracefs", lambda: self._unmount(path))
+
     def _recording(self, stack: contextlib.ExitStack) -> dict[str, Any]:
         """Start the recorders (tracefs always, bpftrace where it works): deferred, so
         that nothing reads or formats events while the workloads run (docs/kernel.md,
@@ -310,12 +327,6 @@ class LiveRun:
             info["why"] = "recording off (--no-record)"
             return info
         path = self.opts.tracefs_path
-        self.state.tracefs = str(path)
-        self.state.save()
-        if tracefs.ensure_mounted(path):
-            self.state.tracefs_mounted_by_us = True
-            self.state.save()
-            stack.callback(self._undo, "unmount tracefs", lambda: self._unmount(path))
         layout = kernel_layout(read_btf())
         self.layout = layout
         name = PREFIX + self.state.run_id
@@ -452,6 +463,7 @@ class LiveRun:
             files = self._files(stack)
             if self.opts.zram_bytes:
                 self._zram(stack)
+            self._mount(stack)
             self._cgroups(stack)
             self._spawn(stack, files)
             info = self._recording(stack)
@@ -578,5 +590,9 @@ class LiveRun:
                                                 if r.root is None and r.memcg in self.ids)
                 trecs = [r for r in trecs if not isinstance(r, ShrinkRecord)] + joined
             records += trecs
+        # Reclaim passes are counted for the run's own processes only: tracefs sees every
+        # memcg's (another run's, the machine's), and a pass has no memcg to filter by.
+        own = {w.popen.pid for w in self.workers.values()}
+        records = [r for r in records if not isinstance(r, PassRecord) or r.pid in own]
         records.sort(key=lambda r: r.t_ns)
         return records, lost

@@ -184,9 +184,11 @@ def measure_kernel(plan: Plan, opts: Options, repeat: int, probe: Probe,
                    budget_why: str = "") -> Measured:
     lp = live_plan(plan)
     problems = preflight(plan, lp, probe, opts, budget, budget_why)
-    if not problems and lp.file_bytes():
+    if not problems:  # root from here on (the work directory is made as root)
         try:
-            workfiles.check_space(opts.workdir, lp.file_bytes())
+            workfiles.check_workdir(opts.workdir)
+            if lp.file_bytes():
+                workfiles.check_space(opts.workdir, lp.file_bytes())
         except LiveError as e:
             problems.append(str(e))
     if problems:

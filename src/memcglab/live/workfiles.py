@@ -44,6 +44,7 @@ import json
 import mmap
 import os
 import random
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -438,11 +439,38 @@ BPF_FILE = "bpftrace.out"
 BPF_SCRIPT = "bpftrace.bt"
 
 
+def check_workdir(workdir: Path) -> None:
+    """Make ``workdir`` (mode 0700) if it does not exist, and refuse one that someone else
+    could change under a root process: not a directory of this user, writable by group or
+    others, or a symbolic link another user made. A root run writes and later deletes
+    files in it: in a directory another user can write, they could swap the run's
+    directory for a link to somewhere else between the two."""
+    workdir = Path(workdir)
+    try:
+        workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        link = os.lstat(workdir)
+        st = os.stat(workdir)
+    except OSError as e:
+        raise LiveError(f"--workdir {workdir}: cannot make or read it "
+                        f"({e.strerror or e})") from None
+    me = os.geteuid()
+    if stat.S_ISLNK(link.st_mode) and link.st_uid not in (me, 0):
+        raise LiveError(f"--workdir {workdir}: a symbolic link owned by uid {link.st_uid}; "
+                        "give the directory itself")
+    if st.st_uid != me or st.st_mode & 0o022:
+        raise LiveError(f"--workdir {workdir}: owned by uid {st.st_uid} with mode "
+                        f"{st.st_mode & 0o777:o}; kernel run writes and removes files there "
+                        "as root, so it must be a directory of this user that no one else "
+                        "can write (chmod go-w, or give another --workdir)")
+
+
 def remove_rundir(rundir: Path) -> list[str]:
     """Remove a run's directory (``<workdir>/memcglab-<runid>``, made by the run): the
     workload files its marker lists (:func:`remove`), the recorders' files of the names
     above, then the directory if nothing else is in it. Returns the problems (a file
     someone else put there stays, and is named)."""
+    if rundir.is_symlink():
+        return [f"{rundir}: a symbolic link, not the run's directory; left alone"]
     if not rundir.is_dir():
         return []
     remove(rundir)

@@ -74,8 +74,24 @@ def kernel_lines(m: dict[str, Any], agg: dict[str, Any]) -> list[str]:
     return out
 
 
+def run_warnings(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """What went wrong in any repetition: workers that ended early, memcg OOM kills, a
+    tracefs mount left for another run (named with the repetition)."""
+    out = []
+    for i, m in enumerate(runs, start=1):
+        rep = f"repetition {i}: " if len(runs) > 1 else ""
+        out += [f"{rep}{p}" for p in m.get("worker_problems", [])]
+        if m.get("memcg_ooms"):
+            out.append(f"{rep}memcg OOM kills during the run: {m['memcg_ooms']} (the OOMs "
+                       "column)")
+        if (m.get("recording") or {}).get("tracefs_left_mounted"):
+            out.append(f"{rep}tracefs stays mounted: another memcglab run's instance uses "
+                       "it; 'memcglab kernel cleanup' unmounts it once that run is over")
+    return out
+
+
 def print_kernel_run(console: Console, m: dict[str, Any], agg: dict[str, Any],
-                     wall_s: float) -> None:
+                     wall_s: float, runs: Sequence[dict[str, Any]] = ()) -> None:
     s = m["scenario"]
     rec = m.get("recording") or {}
     print_line(console, f"memcglab kernel run: {s['name']} on Linux {rec.get('kernel', '?')} "
@@ -85,11 +101,8 @@ def print_kernel_run(console: Console, m: dict[str, Any], agg: dict[str, Any],
         print_line(console, f"  {s['description']}")
     for d in m.get("kernel_differences", []):
         print_line(console, f"  not as in the scenario: {d}")
-    for p in m.get("worker_problems", []):
-        print_line(console, f"  !! {p}")
-    if m.get("memcg_ooms"):
-        print_line(console, f"  !! memcg OOM kills during the run: {m['memcg_ooms']} (the OOMs "
-                            "column)")
+    for w in run_warnings(runs or [m]):
+        print_line(console, f"  !! {w}")
     console.print(group_table(m, "per group, repetition 1 (pages of 4K; kernel-measured)"))
     for line in kernel_lines(m, agg):
         print_line(console, line)
@@ -214,6 +227,13 @@ def fill_kernel(tmp: Path, metrics: Sequence[dict[str, Any]], agg: dict[str, Any
     names = ["usage_reclaim.png", "shares.png"]
     for name, png in zip(names, images.values(), strict=False):
         (tmp / name).write_bytes(png)
+    sections = [("kernel run", kernel_lines(m, agg)),
+                ("warnings", run_warnings(metrics)),
+                ("not as in the scenario", m.get("kernel_differences", []))]
+    page = html_page(f"memcglab kernel run: {m['scenario']['name']}", sections,
+                     [("per group, repetition 1 (pages of 4K)", GROUP_COLUMNS,
+                       group_rows(m))], images)
+    (tmp / "report.html").write_text(page)
     return images
 
 
@@ -221,13 +241,6 @@ def write_kernel_run(out: OutDir, metrics: Sequence[dict[str, Any]], agg: dict[s
                      visits: Sequence[Sequence[Visit]],
                      series: Sequence[Sequence[Sequence[Any]]]) -> list[str]:
     def fill(tmp: Path) -> None:
-        images = fill_kernel(tmp, metrics, agg, visits, series)
-        m = metrics[0]
-        sections = [("kernel run", kernel_lines(m, agg)),
-                    ("not as in the scenario", m.get("kernel_differences", []))]
-        page = html_page(f"memcglab kernel run: {m['scenario']['name']}", sections,
-                         [("per group, repetition 1 (pages of 4K)", GROUP_COLUMNS,
-                           group_rows(m))], images)
-        (tmp / "report.html").write_text(page)
+        fill_kernel(tmp, metrics, agg, visits, series)
 
     return write_folder(out, fill)
