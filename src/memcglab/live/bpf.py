@@ -98,6 +98,7 @@ from memcglab.live.records import (
     ShrinkRecord,
 )
 from memcglab.live.state import die_with_parent
+from memcglab.live.tracefs import check_sizing
 
 # include/trace/events/vmscan.h (6.18): trace_reclaim_flags(file) =
 # (file ? RECLAIM_WB_FILE : RECLAIM_WB_ANON) | RECLAIM_WB_ASYNC. Not in BTF (a #define).
@@ -141,13 +142,7 @@ def map_keys_for(duration_s: float, ncpus: int, mem_available: int) -> int:
     ``(duration_s + MAP_SLACK_S) * MAP_RATE_PER_CPU * ncpus`` entries, at least
     :data:`MAP_MIN_KEYS`, at most what :data:`MAP_MEM_SHARE` of ``mem_available`` holds.
     Inserts past it fail and are reported as lost (:class:`Parsed`)."""
-    if isinstance(duration_s, bool) or not isinstance(duration_s, int | float) \
-            or not duration_s >= 0 or duration_s == float("inf"):
-        raise LiveError(f"map_keys_for: duration_s must be a finite number >= 0, "
-                        f"got {duration_s!r}")
-    for name, value in (("ncpus", ncpus), ("mem_available", mem_available)):
-        if type(value) is not int or value <= 0:
-            raise LiveError(f"map_keys_for: {name} must be a positive int, got {value!r}")
+    check_sizing("map_keys_for", duration_s, ncpus, mem_available)
     want = int((duration_s + MAP_SLACK_S) * MAP_RATE_PER_CPU * ncpus)
     cap = int(mem_available * MAP_MEM_SHARE) // MAP_ENTRY_BYTES
     return max(MAP_MIN_KEYS, min(want, cap))

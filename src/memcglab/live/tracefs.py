@@ -139,6 +139,19 @@ BUFFER_MIN_KB = 8192
 BUFFER_MEM_SHARE = 1 / 16
 
 
+def check_sizing(what: str, duration_s: float, ncpus: int, mem_available: int) -> None:
+    """The arguments of a recorder's sizing function (:func:`buffer_kb_for`,
+    :func:`memcglab.live.bpf.map_keys_for`): LiveError naming ``what`` when they are not a
+    finite duration >= 0 and positive integers."""
+    if isinstance(duration_s, bool) or not isinstance(duration_s, int | float) \
+            or not duration_s >= 0 or duration_s == float("inf"):
+        raise LiveError(f"{what}: duration_s must be a finite number >= 0, "
+                        f"got {duration_s!r}")
+    for name, value in (("ncpus", ncpus), ("mem_available", mem_available)):
+        if type(value) is not int or value <= 0:
+            raise LiveError(f"{what}: {name} must be a positive int, got {value!r}")
+
+
 def buffer_kb_for(duration_s: float, ncpus: int, mem_available: int) -> int:
     """The per-CPU ``buffer_size_kb`` for a deferred recording of ``duration_s`` seconds on
     ``ncpus`` CPUs, with ``mem_available`` bytes (``MemAvailable`` of /proc/meminfo).
@@ -149,13 +162,7 @@ def buffer_kb_for(duration_s: float, ncpus: int, mem_available: int) -> int:
     ``mem_available``. When the cap binds, the buffer may fill: the run's end is then
     dropped and counted (``options/overwrite`` 0); :func:`deferred_capacity_s` says how long
     a buffer lasts, and a longer run should record live."""
-    if isinstance(duration_s, bool) or not isinstance(duration_s, int | float) \
-            or not duration_s >= 0 or duration_s == float("inf"):
-        raise LiveError(f"buffer_kb_for: duration_s must be a finite number >= 0, "
-                        f"got {duration_s!r}")
-    for name, value in (("ncpus", ncpus), ("mem_available", mem_available)):
-        if type(value) is not int or value <= 0:
-            raise LiveError(f"buffer_kb_for: {name} must be a positive int, got {value!r}")
+    check_sizing("buffer_kb_for", duration_s, ncpus, mem_available)
     want = -(-int((duration_s + BUFFER_SLACK_S) * BUFFER_RATE_KB_S) // 4) * 4  # whole pages
     cap = int(mem_available * BUFFER_MEM_SHARE) // 1024 // ncpus // 4 * 4
     return max(BUFFER_MIN_KB, min(want, cap))
