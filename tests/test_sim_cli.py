@@ -113,20 +113,40 @@ def test_units() -> None:
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install "
-                    "chromium) to open the HTML report headless")
-def test_html_report_renders_its_plots_in_chromium(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    assert cli("run", FLAT, "--duration", "100ms", "--out", str(out))[0] == 0
-    html = (out / "report.html").read_text()
+def _rendered(page: Path) -> str:
+    """The DOM of ``page`` after headless Chromium loaded it (scripts run)."""
+    html = page.read_text()
     assert "http://" not in html and "https://" not in html  # self-contained
     profile = tempfile.mkdtemp()
     dom = subprocess.run(
         [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom",
-         (out / "report.html").as_uri()],
+         page.as_uri()],
         capture_output=True, text=True, timeout=120, check=True).stdout
     shutil.rmtree(profile, ignore_errors=True)
+    return dom
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install "
+                    "chromium) to open the HTML report headless")
+def test_html_report_renders_its_plots_in_chromium(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cli("run", FLAT, "--duration", "100ms", "--out", str(out))[0] == 0
+    dom = _rendered(out / "report.html")
     assert 'data-plots-rendered="2/2"' in dom
     assert "<table>" in dom and "flat-limit" in dom
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install "
+                    "chromium) to open the HTML report headless")
+def test_kernel_comparison_report_renders_in_chromium(tmp_path: Path) -> None:
+    here = Path(__file__).resolve().parent
+    out = tmp_path / "cmp"
+    code, _, err = cli("compare", "--kernel", str(here / "live" / "flat.toml"), "--variants",
+                       "css-id", "--kernel-result",
+                       str(here / "fixtures" / "kernel-runs" / "flat"), "--out", str(out))
+    assert code == 0, err
+    dom = _rendered(out / "report.html")
+    assert 'data-plots-rendered="1/1"' in dom
+    assert "model and kernel side by side" in dom and "divergence score" in dom
