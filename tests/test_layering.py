@@ -7,7 +7,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "memcglab"
 CORE = ("model", "runtime", "kernel", "explore", "sim", "metrics")
-SHELL = ("memcglab.scenario", "memcglab.report", "memcglab.cli")
+# memcglab.live is an edge too: the live kernel's I/O (cgroupfs, tracefs, processes).
+SHELL = ("memcglab.scenario", "memcglab.report", "memcglab.cli", "memcglab.live")
 
 
 def test_core_does_not_import_the_shell() -> None:
@@ -32,3 +33,12 @@ def test_core_reads_no_environment_or_clock() -> None:
             text = path.read_text()
             assert "os.environ" not in text, path
             assert "time.time(" not in text and "perf_counter" not in text, path
+
+
+def test_the_live_edge_does_not_import_the_reports_or_the_cli() -> None:
+    """memcglab.live measures; the report and the CLI present what it measured."""
+    for path in (SRC / "live").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(("memcglab.report", "memcglab.cli")), path
