@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -569,8 +570,13 @@ def test_live_join_with_deferred_tracefs(tracefs: None) -> None:
                 assert r.position in (a, root, 0) and r.generation is not None
                 assert r.generation >= 0
             # one clock (tracefs "mono" = bpftrace nsecs): each joined pair within microseconds
-            by_t = {(s.pid, s.generation, s.priority, s.scanned, s.reclaimed, s.nid): s.t_ns
-                    for s in p.samples}
+            # (only samples whose key is unique: many shrinks of one walk look alike, and a
+            # dict of them would pair a record with another shrink's stamp)
+            keys = Counter((s.pid, s.generation, s.priority, s.scanned, s.reclaimed, s.nid)
+                           for s in p.samples)
+            by_t = {k: s.t_ns for s in p.samples
+                    if keys[k := (s.pid, s.generation, s.priority, s.scanned, s.reclaimed,
+                                  s.nid)] == 1}
             near = [by_t[k] - r.t_ns for r in filled
                     if (k := (r.pid, r.generation, r.priority, r.scanned, r.reclaimed, r.nid))
                     in by_t]
