@@ -89,3 +89,22 @@ def test_demo_tells_the_story() -> None:
     assert "race 1: same position" in out and "race 2: restart from the root" in out
     assert out.count("PROVED:") == 3
     assert "no reference_safety finding" in out
+
+
+def test_ctrl_c_while_importing_ends_with_130_and_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import builtins
+
+    from memcglab.cli.entry import entry
+    real = builtins.__import__
+
+    def interrupted(name: str, *args: object, **kw: object) -> object:
+        if name == "memcglab.cli.main":
+            raise KeyboardInterrupt
+        return real(name, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    with pytest.raises(SystemExit) as e:
+        entry()
+    assert e.value.code == 130
+    assert capsys.readouterr().err == "memcglab: interrupted\n"

@@ -1,5 +1,5 @@
 """``python -m memcglab``."""
 
-from memcglab.cli.main import entry
+from memcglab.cli.entry import entry
 
 entry()

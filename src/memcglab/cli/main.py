@@ -169,6 +169,3 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
                   "line:\n" + traceback.format_exc())
         return ExitStatus.INTERNAL_ERROR
 
-
-def entry() -> None:
-    raise SystemExit(int(main()))
