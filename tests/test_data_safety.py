@@ -210,11 +210,11 @@ def stall():
     flag.write_text("now")
     time.sleep(60)
 if where == "write":
-    orig = sim_report._parquet
-    def slow(path, rows):
-        orig(path, rows)
+    orig = sim_report.write_parquet
+    def slow(path, header, rows):
+        orig(path, header, rows)
         stall()
-    sim_report._parquet = slow
+    sim_report.write_parquet = slow
 else:
     orig_sim = run_cmd.simulate
     def slow_sim(plan, *a):

@@ -30,12 +30,13 @@ from memcglab.errors import ConfigError
 from memcglab.kernel.registry import resolve_variant
 from memcglab.live.measure import aggregate
 from memcglab.metrics.summary import summarize
-from memcglab.metrics.visits import bigram_distance, divergence, model_visit_metrics
+from memcglab.metrics.visits import divergence, model_visit_metrics
 from memcglab.report.kernel_report import (
     GROUP_COLUMNS,
     fill_kernel,
     group_rows,
     html_page,
+    mean_pm,
     run_warnings,
     share_plot,
 )
@@ -110,12 +111,6 @@ def _read_result(folder: Path, digest: str) -> list[dict[str, Any]]:
 def _row(label: str, kernel: Any, models: list[Any]) -> list[str]:
     return [label, kernel if isinstance(kernel, str) else _fmt(kernel),
             *[_fmt(x) for x in models]]
-
-
-def _pm(mean: Any, sd: Any) -> str:
-    if mean is None:
-        return "-"
-    return f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
 
 
 def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
@@ -200,7 +195,7 @@ def _table_rows(kernel: dict[str, Any], agg: dict[str, Any], models: dict[str, A
         if not g["workload"]:
             continue
         s = agg["reclaim_share"].get(g["name"]) or {}
-        rows.append(_row(f"reclaim share {g['name']}", _pm(s.get("mean"), s.get("stdev")),
+        rows.append(_row(f"reclaim share {g['name']}", mean_pm(s),
                          [next(x for x in m["groups"] if x["name"] == g["name"])
                           .get("reclaim_share") for m in ms]))
     for g in kernel["groups"]:
@@ -209,30 +204,26 @@ def _table_rows(kernel: dict[str, Any], agg: dict[str, Any], models: dict[str, A
                              [next(x for x in m["groups"] if x["name"] == g["name"])
                               ["usage_pages"] for m in ms]))
     j = agg["jain_index_reclaim"]
-    rows.append(_row("Jain(reclaim)", _pm(j.get("mean"), j.get("stdev")),
+    rows.append(_row("Jain(reclaim)", mean_pm(j),
                      [m["fairness"]["jain_index_reclaim"] for m in ms]))
     sr = agg["successor_rate"]
-    rows.append(_row("next visit = walk successor", _pm(sr.get("mean"), sr.get("stdev")),
+    rows.append(_row("next visit = walk successor", mean_pm(sr),
                      [m["visit_order"]["successor_rate"] for m in ms]))
     rows.append(_row("next visit = same group", kernel["visit_order"].get("repeat_rate"),
                      [m["visit_order"]["repeat_rate"] for m in ms]))
-    kb = _nested(kernel["visit_order"].get("bigrams"))
-    rows.append(_row("bigram distance to the kernel", 0.0 if kb else None,
-                     [bigram_distance(_nested(m["visit_order"].get("bigrams")), kb)
-                      if kb and m["visit_order"].get("bigrams") else None for m in ms]))
+    # the bigram distance is divergence()'s own component: computed once, there
+    has_bigrams = bool(kernel["visit_order"].get("bigrams"))
+    rows.append(_row("bigram distance to the kernel", 0.0 if has_bigrams else None,
+                     [div[v]["components"]["bigram_tv"] for v in models]))
     rows.append(_row("walks completed", kernel["iterator"].get("walks_completed"),
                      [m["iterator"]["walks_completed"] for m in ms]))
     am = agg["amplification"]
-    rows.append(_row("page-in amplification", _pm(am.get("mean"), am.get("stdev")),
+    rows.append(_row("page-in amplification", mean_pm(am),
                      [m["page_in"]["amplification"] for m in ms]))
     rows.append(_row("wall time (s)", kernel_wall, [walls[v] for v in models]))
     rows.append(_row("divergence score (0 = same)", "-",
                      [div[v]["score"] for v in models]))
     return rows
-
-
-def _nested(b: Any) -> dict[tuple[str, str], float]:
-    return {(a, c): float(p) for a, row in (b or {}).items() for c, p in row.items()}
 
 
 def _write(outdir: Any, doc: dict[str, Any], rows: list[list[str]], variants: list[str],

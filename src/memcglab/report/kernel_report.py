@@ -8,8 +8,6 @@ and what only the model has (lock counts, duplicate claims) are None on the othe
 
 from __future__ import annotations
 
-import base64
-import csv
 import html
 import json
 from collections.abc import Sequence
@@ -22,13 +20,22 @@ from memcglab.metrics.summary import SERIES_COLUMNS
 from memcglab.metrics.visits import Visit
 from memcglab.report import plots
 from memcglab.report.outdir import OutDir, write_folder
-from memcglab.report.sim_report import _fmt, group_table, print_line
+from memcglab.report.sim_report import (
+    _fmt,
+    group_table,
+    html_table,
+    page,
+    print_line,
+    write_csv,
+    write_parquet,
+)
 
 VISIT_COLUMNS = ("rep", "t_ms", "reclaimer", "group", "root", "priority", "scanned",
                  "reclaimed", "generation", "iterator")
 
 
-def _pm(spread: dict[str, Any] | None) -> str:
+def mean_pm(spread: dict[str, Any] | None) -> str:
+    """``mean ± stdev`` of a spread (measure.aggregate), "-" without a mean."""
     if not spread or spread.get("mean") is None:
         return "-"
     sd = spread.get("stdev")
@@ -66,11 +73,11 @@ def kernel_lines(m: dict[str, Any], agg: dict[str, Any]) -> list[str]:
             out.append(f"{kind} reclaim: {r['calls']:,} passes, {_fmt(r.get('reclaimed'))} "
                        f"pages reclaimed of {_fmt(r.get('scanned'))} scanned")
     if agg.get("runs", 1) > 1:
-        shares = ", ".join(f"{g} {_pm(s)}" for g, s in agg["reclaim_share"].items())
+        shares = ", ".join(f"{g} {mean_pm(s)}" for g, s in agg["reclaim_share"].items())
         out.append(f"over {agg['runs']} repetitions: reclaim share {shares}; Jain "
-                   f"{_pm(agg['jain_index_reclaim'])}; successor rate "
-                   f"{_pm(agg['successor_rate'])}; amplification "
-                   f"{_pm(agg['amplification'])}")
+                   f"{mean_pm(agg['jain_index_reclaim'])}; successor rate "
+                   f"{mean_pm(agg['successor_rate'])}; amplification "
+                   f"{mean_pm(agg['amplification'])}")
     return out
 
 
@@ -106,22 +113,6 @@ def print_kernel_run(console: Console, m: dict[str, Any], agg: dict[str, Any],
     console.print(group_table(m, "per group, repetition 1 (pages of 4K; kernel-measured)"))
     for line in kernel_lines(m, agg):
         print_line(console, line)
-
-
-def _csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-
-
-def _parquet(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    import pyarrow as pa  # type: ignore[import-untyped]
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-    cols: list[Sequence[Any]] = (list(zip(*rows, strict=True)) if rows
-                                 else [[] for _ in header])
-    pq.write_table(pa.table({h: list(c) for h, c in zip(header, cols, strict=True)}), path)
 
 
 def visit_rows(visits: Sequence[Sequence[Visit]]) -> list[tuple[Any, ...]]:
@@ -165,33 +156,16 @@ def share_plot(metrics: dict[str, dict[str, Any]], kernel_agg: dict[str, Any] | 
 def html_page(title: str, sections: Sequence[tuple[str, Sequence[str]]],
               tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]],
               images: dict[str, bytes]) -> str:
-    """A self-contained page (no script or font from outside): text sections, tables,
-    images inline."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-             "</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-             "padding:2px 8px;text-align:right}th:first-child,td:first-child{text-align:left}"
-             "img{max-width:100%}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    """:func:`~memcglab.report.sim_report.page` with text sections (a list each), then
+    tables, each under its heading."""
+    body = []
     for head, lines in sections:
-        parts.append(f"<h2>{html.escape(head)}</h2><ul>")
-        parts += [f"<li>{html.escape(line)}</li>" for line in lines]
-        parts.append("</ul>")
+        body.append(f"<h2>{html.escape(head)}</h2><ul>")
+        body += [f"<li>{html.escape(line)}</li>" for line in lines]
+        body.append("</ul>")
     for head, cols, rows in tables:
-        parts.append(f"<h2>{html.escape(head)}</h2><table><tr>"
-                     + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
-        for r in rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r)
-                         + "</tr>")
-        parts.append("</table>")
-    for name, png in images.items():
-        b64 = base64.b64encode(png).decode()
-        parts.append(f"<h2>{html.escape(name)}</h2><img class='plot' alt='{html.escape(name)}'"
-                     f" src='data:image/png;base64,{b64}'>")
-    parts.append("<script>window.addEventListener('load',function(){var i=document."
-                 "querySelectorAll('img.plot'),ok=0;i.forEach(function(x){if(x.complete&&"
-                 "x.naturalWidth>0)ok++});document.body.setAttribute('data-plots-rendered',"
-                 "ok+'/'+i.length)});</script></body></html>")
-    return "\n".join(parts)
+        body += [f"<h2>{html.escape(head)}</h2>", html_table(cols, rows)]
+    return page(title, body, images)
 
 
 GROUP_COLUMNS = ("group", "limit", "usage", "mean usage", "scanned", "reclaimed", "visits",
@@ -215,9 +189,9 @@ def fill_kernel(tmp: Path, metrics: Sequence[dict[str, Any]], agg: dict[str, Any
     (tmp / "runs.json").write_text(json.dumps(list(metrics), indent=2) + "\n")
     header = ("rep", *SERIES_COLUMNS)
     rows = [(rep, *r) for rep, s in enumerate(series, start=1) for r in s]
-    _csv(tmp / "timeseries.csv", header, rows)
-    _parquet(tmp / "timeseries.parquet", header, rows)
-    _parquet(tmp / "visits.parquet", VISIT_COLUMNS, visit_rows(visits))
+    write_csv(tmp / "timeseries.csv", header, rows)
+    write_parquet(tmp / "timeseries.parquet", header, rows)
+    write_parquet(tmp / "visits.parquet", VISIT_COLUMNS, visit_rows(visits))
     groups = [g["name"] for g in m["groups"] if g["workload"]]
     images = {"usage and reclaim over time (kernel, repetition 1)":
               usage_plot(series[0], groups) if groups and series[0] else b"",

@@ -128,43 +128,54 @@ def _share_plot(results: dict[str, dict[str, Any]]) -> bytes:
     return plots.shares(labels, series, fair)
 
 
-def _html(title: str, metrics: dict[str, dict[str, Any]], images: dict[str, bytes],
-          series_note: str) -> str:
-    """A self-contained page: images inline as data URIs, no script or font from outside."""
+def page(title: str, body: Sequence[str], images: dict[str, bytes],
+         after: Sequence[str] = ()) -> str:
+    """A self-contained page (images inline as data URIs, no script or font from outside):
+    the title, the ``body`` parts (HTML), each image under its name, the ``after`` parts."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
              "</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
              "padding:2px 8px;text-align:right}th:first-child,td:first-child{text-align:left}"
-             "img{max-width:100%}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
-    for variant, m in metrics.items():
-        s = m["scenario"]
-        parts.append(f"<h2>{html.escape(variant)}</h2><p>{html.escape(s['description'])}</p>"
-                     f"<p>seed {s['seed']}, {s['duration_ms']:g} ms simulated, {s['cpus']} CPUs,"
-                     f" scheduler {s['scheduler']}</p><ul>")
-        parts += [f"<li>{html.escape(line)}</li>" for line in summary_lines(m)]
-        parts.append("</ul><table><tr>" + "".join(
-            f"<th>{h}</th>" for h in ("group", "limit", "usage", "mean usage", "scanned",
-                                      "reclaimed", "visits", "first", "reclaim share",
-                                      "usage share", "OOMs")) + "</tr>")
-        for g in m["groups"]:
-            if g["workload"] or g["visits"] or g["limit_pages"]:
-                cells = (g["name"], g["limit_pages"], g["usage_pages"], g["mean_usage_pages"],
-                         g["scanned"], g["reclaimed"], g["visits"], g["first_visits"],
-                         g.get("reclaim_share"), g.get("usage_share"), g["ooms"])
-                parts.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>"
-                                              for c in cells) + "</tr>")
-        parts.append("</table>")
+             "img{max-width:100%}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
+             *body]
     for name, png in images.items():
         b64 = base64.b64encode(png).decode()
         parts.append(f"<h2>{html.escape(name)}</h2><img class='plot' alt='{html.escape(name)}'"
                      f" src='data:image/png;base64,{b64}'>")
-    parts.append(f"<p>{html.escape(series_note)}</p>")
+    parts += after
     # Marks the page once every plot has decoded: a headless browser test reads it.
     parts.append("<script>window.addEventListener('load',function(){var i=document."
                  "querySelectorAll('img.plot'),ok=0;i.forEach(function(x){if(x.complete&&"
                  "x.naturalWidth>0)ok++});document.body.setAttribute('data-plots-rendered',"
                  "ok+'/'+i.length)});</script></body></html>")
     return "\n".join(parts)
+
+
+def html_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    return "\n".join(["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+                      + "</tr>",
+                      *("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r)
+                        + "</tr>" for r in rows), "</table>"])
+
+
+def _html(title: str, metrics: dict[str, dict[str, Any]], images: dict[str, bytes],
+          series_note: str) -> str:
+    body = []
+    for variant, m in metrics.items():
+        s = m["scenario"]
+        body.append(f"<h2>{html.escape(variant)}</h2><p>{html.escape(s['description'])}</p>"
+                    f"<p>seed {s['seed']}, {s['duration_ms']:g} ms simulated, {s['cpus']} CPUs,"
+                    f" scheduler {s['scheduler']}</p><ul>")
+        body += [f"<li>{html.escape(line)}</li>" for line in summary_lines(m)]
+        body.append("</ul>")
+        body.append(html_table(
+            ("group", "limit", "usage", "mean usage", "scanned", "reclaimed", "visits",
+             "first", "reclaim share", "usage share", "OOMs"),
+            [(g["name"], g["limit_pages"], g["usage_pages"], g["mean_usage_pages"],
+              g["scanned"], g["reclaimed"], g["visits"], g["first_visits"],
+              g.get("reclaim_share"), g.get("usage_share"), g["ooms"])
+             for g in m["groups"] if g["workload"] or g["visits"] or g["limit_pages"]]))
+    return page(title, body, images, [f"<p>{html.escape(series_note)}</p>"])
 
 
 # Names the top of a compare folder uses for itself: no variant folder may take them.
@@ -202,12 +213,9 @@ def write_outputs(out: OutDir | Path, runs: dict[str, SimRun],
             sub.mkdir(mode=0o755, exist_ok=True)
             (sub / "metrics.json").write_text(json.dumps(metrics[variant], indent=2) + "\n")
             rows = series_rows(run)
-            with (sub / "timeseries.csv").open("w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(SERIES_COLUMNS)
-                w.writerows(rows)
+            write_csv(sub / "timeseries.csv", SERIES_COLUMNS, rows)
             if parquet:
-                _parquet(sub / "timeseries.parquet", rows)
+                write_parquet(sub / "timeseries.parquet", SERIES_COLUMNS, rows)
             png = plots.usage_and_reclaim(run)
             (sub / "usage_reclaim.png").write_bytes(png)
             images[f"usage and reclaim over time ({variant})"] = png
@@ -224,11 +232,18 @@ def write_outputs(out: OutDir | Path, runs: dict[str, SimRun],
     return write_folder(out, fill)
 
 
-def _parquet(path: Path, rows: Sequence[tuple[Any, ...]]) -> None:
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def write_parquet(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     cols: list[Sequence[Any]] = (list(zip(*rows, strict=True)) if rows
-                                 else [[] for _ in SERIES_COLUMNS])
-    table = pa.table({name: list(col) for name, col in zip(SERIES_COLUMNS, cols, strict=True)})
+                                 else [[] for _ in header])
+    table = pa.table({name: list(col) for name, col in zip(header, cols, strict=True)})
     pq.write_table(table, path)
