@@ -28,6 +28,7 @@ from memcglab.live.cgroupfs import (
     V1Cgroups,
     V2Cgroups,
     open_memory_hierarchy,
+    parse_flat,
     parse_psi,
     unsupported,
 )
@@ -502,3 +503,18 @@ def test_live_pressure_mirror() -> None:
         if (V2_MOUNT / name).exists():
             m.remove()
     assert _leftovers(V2_MOUNT, "memcglab-test-cgfs-") == []
+
+
+def test_oom_kills_are_the_groups_own(tmp_path: Path) -> None:
+    # v2: memory.events.local (memory.events counts the descendants' too)
+    cg = v2(tmp_path, parent="sample")
+    local = parse_flat(cg.path("memory.events.local").read_text())["oom_kill"]
+    cg.path("memory.events").write_text("oom_kill 99\n")
+    assert cg.oom_kills("") == local
+    # v1: memory.oom_control, in the format of Linux 6.18
+    c1 = v1(tmp_path, parent="sample")
+    c1.path("memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
+    assert c1.oom_kills("") == 3
+    c1.path("memory.oom_control").unlink()
+    with pytest.raises(LiveError, match=r"memory\.oom_control"):
+        c1.oom_kills("")

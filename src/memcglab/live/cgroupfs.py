@@ -416,6 +416,17 @@ class Cgroups(ABC):
             raise LiveError(f"cannot sample {e.filename or path}: "
                             f"{os.strerror(e.errno or 0)}") from e
 
+    def oom_kills(self, rel: str) -> int:
+        """memcg OOM kills in ``rel`` so far (its own, not its descendants'): v1
+        ``memory.oom_control`` / v2 ``memory.events.local`` ``oom_kill``; 0 where the
+        kernel does not count them."""
+        try:
+            return parse_flat(_read(self.path(rel) / self._oom_file)).get("oom_kill", 0)
+        except OSError as e:
+            raise LiveError(f"cannot read {e.filename}: {os.strerror(e.errno or 0)}") from e
+
+    _oom_file: ClassVar[str]
+
     # removal
 
     def rmdir(self, rel: str) -> None:
@@ -497,6 +508,7 @@ class V1Cgroups(Cgroups):
     """cgroup v1: the memory controller's own hierarchy (here /sys/fs/cgroup/memory)."""
 
     version: ClassVar[Version] = "v1"
+    _oom_file = "memory.oom_control"
 
     def _write_limits(self, path: Path, limits: Limits) -> None:
         if limits.max is not None:
@@ -531,6 +543,7 @@ class V2Cgroups(Cgroups):
     """cgroup v2: the unified hierarchy, with memory in the mount root's subtree_control."""
 
     version: ClassVar[Version] = "v2"
+    _oom_file = "memory.events.local"
 
     def _before_parent(self, path: Path) -> None:
         # The parent only gets memory.* files if the mount root delegates memory to its

@@ -32,18 +32,25 @@ def state_dir() -> Path:
     return Path(os.environ.get("MEMCGLAB_STATE_DIR", str(DEFAULT_DIR)))
 
 
+def not_private(st: os.stat_result) -> str | None:
+    """What makes a directory not this user's alone (owned by another uid, or writable by
+    group or others), said as "owned by uid U with mode M"; None when it is private. The
+    rule for every directory a root run trusts: its state files, its work directory."""
+    if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        return f"owned by uid {st.st_uid} with mode {st.st_mode & 0o777:o}"
+    return None
+
+
 def check_state_dir(d: Path) -> None:
     """A state file decides what ``kernel cleanup`` kills and removes, so only files in a
-    directory that no one else could have written are believed: owned by this user and
-    not writable by group or others."""
+    directory that no one else could have written are believed."""
     try:
-        st = d.stat()
+        why = not_private(d.stat())
     except FileNotFoundError:
         return
-    if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-        raise LiveError(f"{d}: owned by uid {st.st_uid} with mode {st.st_mode & 0o777:o}; "
-                        "memcglab trusts state files only in a directory of its own user "
-                        "that no one else can write (chmod go-w, or remove it)")
+    if why:
+        raise LiveError(f"{d}: {why}; memcglab trusts state files only in a directory of "
+                        "its own user that no one else can write (chmod go-w, or remove it)")
 
 
 def new_run_id() -> str:

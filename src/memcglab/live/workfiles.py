@@ -49,6 +49,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memcglab.errors import LiveError
+from memcglab.live.state import not_private
 
 MARKER = ".memcglab-workfiles"
 PAGE_SIZE = 4096
@@ -457,11 +458,11 @@ def check_workdir(workdir: Path) -> None:
     if stat.S_ISLNK(link.st_mode) and link.st_uid not in (me, 0):
         raise LiveError(f"--workdir {workdir}: a symbolic link owned by uid {link.st_uid}; "
                         "give the directory itself")
-    if st.st_uid != me or st.st_mode & 0o022:
-        raise LiveError(f"--workdir {workdir}: owned by uid {st.st_uid} with mode "
-                        f"{st.st_mode & 0o777:o}; kernel run writes and removes files there "
-                        "as root, so it must be a directory of this user that no one else "
-                        "can write (chmod go-w, or give another --workdir)")
+    why = not_private(st)
+    if why:
+        raise LiveError(f"--workdir {workdir}: {why}; kernel run writes and removes files "
+                        "there as root, so it must be a directory of this user that no one "
+                        "else can write (chmod go-w, or give another --workdir)")
 
 
 def remove_rundir(rundir: Path) -> list[str]:
