@@ -476,7 +476,6 @@ def test_compare_kernel_refuses_a_result_of_another_scenario(tmp_path: Path) -> 
 
 def test_v2_hierarchy_and_limits_are_written_as_v2_files(monkeypatch: pytest.MonkeyPatch,
                                                          tmp_path: Path) -> None:
-    import contextlib
     import shutil
 
     from memcglab.live.runner import LiveRun
@@ -493,9 +492,7 @@ def test_v2_hierarchy_and_limits_are_written_as_v2_files(monkeypatch: pytest.Mon
     st = state.RunState("v2test", state.Proc.of(os.getpid(), "memcglab"))
     run = LiveRun(plan, liveplan.live_plan(plan), probe, Options(workdir=tmp_path), st)
     monkeypatch.setenv("MEMCGLAB_STATE_DIR", str(tmp_path / "state"))
-    with contextlib.ExitStack() as stack:
-        run._cgroups(stack)
-        stack.pop_all()  # the fake tree cannot be rmdir'ed like kernfs: keep it to look at
+    run._cgroups()  # no teardown: the fake tree cannot be rmdir'ed like kernfs
     parent = mount / "memcglab-v2test"
     assert (parent / "cgroup.subtree_control").read_text().strip() == "+memory"
     assert (parent / "top" / "memory.max").read_text().strip() == str(64 << 20)

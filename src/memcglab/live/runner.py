@@ -19,9 +19,11 @@ run that was killed at any point:
    stopped, counters sampled every interval;
 8. recording stops (before teardown: ``force_empty`` is itself a reclaimer) and its lost
    events are read;
-9. teardown in reverse: bpftrace stopped, the tracefs instance removed, workers killed,
-   the PSI mirror and every group force-emptied then removed (leaves first), tracefs
-   unmounted and zram reset if the run made them, the run's directory removed.
+9. teardown: workers and bpftrace stopped, then everything the state file names is undone
+   by :func:`memcglab.live.cleanup.undo`, the code ``kernel cleanup`` runs for a killed
+   run: the tracefs instance removed, the PSI mirror and every group force-emptied then
+   removed (leaves first), zram reset and tracefs unmounted if the run made them, the
+   run's directory removed.
 
 Step 9 runs on every exit path: normal end, an error, Ctrl-C, SIGTERM (the shell turns it
 into an exception, see cli/main.py); signals are blocked while it runs so a second Ctrl-C
@@ -45,7 +47,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from memcglab.errors import LiveError
-from memcglab.live import bpf, cgroupfs, tracefs, workfiles, zram
+from memcglab.live import bpf, cgroupfs, cleanup, tracefs, workfiles, zram
 from memcglab.live.btf import KernelLayout, kernel_layout, read_btf
 from memcglab.live.liveplan import PAGE, LivePlan, LiveProcess
 from memcglab.live.probe import Probe
@@ -176,7 +178,7 @@ class LiveRun:
 
     # -- set-up ----------------------------------------------------------------------------
 
-    def _files(self, stack: contextlib.ExitStack) -> dict[str, Path]:
+    def _files(self) -> dict[str, Path]:
         procs = [p for p in self.lp.processes if not p.anon]
         if not procs:
             return {}
@@ -192,7 +194,7 @@ class LiveRun:
             workfiles.evict(path)
         return {p.key: path for p, path in zip(procs, paths, strict=True)}
 
-    def _rundir(self, stack: contextlib.ExitStack) -> None:
+    def _rundir(self) -> None:
         """The run's own directory under --workdir: its files, the trace copy and the
         bpftrace output and script, so that concurrent runs never share a file and
         ``kernel cleanup`` removes exactly this run's."""
@@ -206,8 +208,6 @@ class LiveRun:
         except OSError as e:
             raise LiveError(f"--workdir {self.opts.workdir}: cannot make the run's directory "
                             f"there ({e.strerror or e})") from None
-        stack.callback(self._undo, f"remove {self.rundir}",
-                       lambda: workfiles.remove_rundir(self.rundir))
 
     def _undo(self, what: str, fn: Callable[[], object]) -> None:
         """One teardown step; whatever it raises is recorded (the state file then stays
@@ -220,7 +220,7 @@ class LiveRun:
         if isinstance(res, list):
             self.problems.extend(f"{what}: {p}" for p in res)
 
-    def _cgroups(self, stack: contextlib.ExitStack) -> None:
+    def _cgroups(self) -> None:
         cg = cgroupfs.open_memory_hierarchy(self.probe)
         self.cg = cg
         parent = PREFIX + self.state.run_id
@@ -228,10 +228,9 @@ class LiveRun:
         self.state.cgroup_mount = str(cg.mount)
         self.state.cgroup_parent = parent
         self.state.save()
-        stack.callback(self._undo, "remove the cgroups", lambda: cg.remove_tree(parent))
         root = self.lp.groups[0]
         self.ids[cg.create_parent(parent)] = root.name
-        self._mirror(stack, parent)
+        self._mirror(parent)
         self.present.add(root.name)
         if root.has_children:
             cg.enable_children("")
@@ -239,7 +238,7 @@ class LiveRun:
             if g.created_ns == 0:
                 self._mkdir(g.name)
 
-    def _mirror(self, stack: contextlib.ExitStack, parent: str) -> None:
+    def _mirror(self, parent: str) -> None:
         """Per-group PSI where the memory controller is on v1 and a v2 hierarchy is
         mounted: PSI follows a task's v2 cgroup (kernel-observability.md §5), so the run's
         tree is mirrored there (no controller enabled) and each worker joins both."""
@@ -249,7 +248,6 @@ class LiveRun:
         self.state.psi_mirror = v2
         self.state.save()
         mirror = cgroupfs.PressureMirror(Path(v2), parent)
-        stack.callback(self._undo, "remove the PSI mirror", mirror.remove)
         try:
             mirror.mkdir("")
         except LiveError:
@@ -272,8 +270,7 @@ class LiveRun:
             self.mirror.mkdir(g.rel)
         self.present.add(name)
 
-    def _spawn(self, stack: contextlib.ExitStack, files: dict[str, Path]) -> None:
-        stack.callback(self._kill_workers)
+    def _spawn(self, files: dict[str, Path]) -> None:
         for p in self.lp.processes:
             # A stream's file holds only what the run can reach (liveplan._file_bytes): it
             # wraps at the file's last page, which the run never reaches.
@@ -304,7 +301,7 @@ class LiveRun:
                     w.popen.kill()
             w.collect(5)
 
-    def _mount(self, stack: contextlib.ExitStack) -> None:
+    def _mount(self) -> None:
         """tracefs mounted if it is not (and unmounted at the end only then); a step of
         its own before the cgroups, so that teardown unmounts after they are gone."""
         if not self.opts.record:
@@ -315,9 +312,8 @@ class LiveRun:
         if tracefs.ensure_mounted(path):
             self.state.tracefs_mounted_by_us = True
             self.state.save()
-            stack.callback(self._undo, "unmount tracefs", lambda: self._unmount(path))
 
-    def _recording(self, stack: contextlib.ExitStack) -> dict[str, Any]:
+    def _recording(self) -> dict[str, Any]:
         """Start the recorders (tracefs always, bpftrace where it works): deferred, so
         that nothing reads or formats events while the workloads run (docs/kernel.md,
         "Recording overhead")."""
@@ -333,7 +329,6 @@ class LiveRun:
         self.state.trace_instance = name
         self.state.save()
         inst = tracefs.TraceInstance(path, name)
-        stack.callback(self._undo, "remove the tracefs instance", inst.remove)
         lo, hi = layout.item_range()
         ncpus = os.cpu_count() or 1
         buffer_kb = tracefs.buffer_kb_for(self.lp.duration_ns / 1e9, ncpus,
@@ -355,17 +350,17 @@ class LiveRun:
             layout, out, bpftrace=self.probe.bpftrace, mode="join",
             map_keys=bpf.map_keys_for(self.lp.duration_ns / 1e9, ncpus,
                                       (self.probe.mem_available_kb or 0) * 1024))
-        stack.callback(self._undo, "stop bpftrace", rec.stop)
+        self.recorder = rec
         try:
             # its pid goes into the state file as soon as it exists (it takes a second to
             # compile and attach; a run killed meanwhile must not leave it unnamed)
             pid = rec.start(on_spawn=lambda p: self.state.add_proc(p, "bpftrace"))
         except LiveError as e:
+            self.recorder = None
             if self.opts.bpf == "on":
                 raise
             info["bpftrace_why"] = f"bpftrace did not start: {e}"
             return info
-        self.recorder = rec
         info["bpftrace"] = True
         return info
 
@@ -457,16 +452,15 @@ class LiveRun:
 
     def run(self) -> LiveResult:
         start = time.monotonic()
-        stack = contextlib.ExitStack()
         try:
-            self._rundir(stack)
-            files = self._files(stack)
+            self._rundir()
+            files = self._files()
             if self.opts.zram_bytes:
-                self._zram(stack)
-            self._mount(stack)
-            self._cgroups(stack)
-            self._spawn(stack, files)
-            info = self._recording(stack)
+                self._zram()
+            self._mount()
+            self._cgroups()
+            self._spawn(files)
+            info = self._recording()
             ra = self.probe.readahead
             # the window of the device the files are read from (readahead is real here)
             info["readahead"] = ({"device": ra.device, "read_ahead_kb": ra.read_ahead_kb}
@@ -485,12 +479,10 @@ class LiveRun:
             # Signals are blocked before the first teardown step runs: a second Ctrl-C or
             # SIGTERM waits until everything is undone (and is then delivered).
             with _signals_blocked():
-                stack.close()
-                self._forget_if_clean()
+                self._teardown()
             raise
         with _signals_blocked():
-            stack.close()
-            self._forget_if_clean()
+            self._teardown()
         info["ooms"] = ooms
         info["tracefs_left_mounted"] = self.left_mounted
         return LiveResult(
@@ -513,26 +505,21 @@ class LiveRun:
                     out[g.name] = self.cg.oom_kills(g.rel)
         return out
 
-    def _unmount(self, path: Path) -> None:
-        if not tracefs.unmount(path):
-            # another memcglab run's instance is still there (it needs the mount): leave
-            # tracefs mounted, and the state file naming it, for `kernel cleanup`
-            self.left_mounted = True
+    def _teardown(self) -> None:
+        """Undo the run: its own processes first (reaped here: they are our children;
+        bpftrace stopped gracefully), then everything the state file names, by the same
+        code and in the same order as ``kernel cleanup`` (:func:`memcglab.live.cleanup.undo`),
+        which forgets the state file once all is gone (or keeps it naming what is left: a
+        tracefs mount another run still uses, or what could not be undone)."""
+        self._kill_workers()
+        if self.recorder is not None:
+            self._undo("stop bpftrace", self.recorder.stop)
+        report = cleanup.Report()
+        cleanup.undo(self.state, report)
+        self.problems += report.problems
+        self.left_mounted = bool(report.kept)
 
-    def _forget_if_clean(self) -> None:
-        """The state file goes once everything it names is gone; if teardown left
-        something, it stays for ``kernel cleanup``. A tracefs mount another run still
-        uses is the one thing left on purpose: the state file then names only it."""
-        if self.problems:
-            return
-        if self.left_mounted:
-            keep = RunState(self.state.run_id, self.state.owner, tracefs=self.state.tracefs,
-                            tracefs_mounted_by_us=True)
-            keep.save()
-            return
-        self.state.forget()
-
-    def _zram(self, stack: contextlib.ExitStack) -> None:
+    def _zram(self) -> None:
         """Swap on a free zram device. The state file names the device before setup and
         its swap UUID after; teardown acts on that UUID only, so a run that lost the race
         for the device never takes another run's swap down."""
@@ -540,10 +527,16 @@ class LiveRun:
         dev = zram.free_device()
         self.state.zram_device = dev
         self.state.save()
-        swap = zram.setup(self.opts.zram_bytes, dev)
+        try:
+            swap = zram.setup(self.opts.zram_bytes, dev)
+        except LiveError:
+            # lost the device to another run (or setup undid its own partial work): it is
+            # not this run's to reset
+            self.state.zram_device = ""
+            self.state.save()
+            raise
         self.state.zram = swap.to_json()
         self.state.save()
-        stack.callback(self._undo, f"swapoff and reset {dev}", lambda: zram.teardown(swap))
 
     def _stop_recording(self, info: dict[str, Any]) -> tuple[list[Record], list[Lost]]:
         """Stop both recorders (before teardown: force_empty would be recorded as reclaim)
