@@ -24,6 +24,7 @@ from memcglab.live.probe import Probe
 from memcglab.live.records import CounterSample, KswapdRecord, PassRecord, ShrinkRecord
 from memcglab.live.runner import LiveResult, LiveRun, Options
 from memcglab.live.state import Proc, RunState, new_run_id
+from memcglab.metrics.summary import scenario_block
 from memcglab.metrics.visits import Visit
 from memcglab.scenario.units import size_to_pages
 from memcglab.sim.plan import Plan
@@ -97,14 +98,6 @@ class Measured:
         return measure.aggregate(self.metrics)
 
 
-def _scenario_block(plan: Plan, repeat: int) -> dict[str, Any]:
-    return {"name": plan.name, "description": plan.description, "digest": plan.digest,
-            "seed": plan.seed, "variant": "kernel", "duration_ms": plan.duration_ns / 1e6,
-            "cpus": os.cpu_count() or 0, "scheduler": "kernel",
-            "groups": plan.topology.size,
-            "processes": sum(w.processes for w in plan.workloads), "repeat": repeat}
-
-
 def metrics_of(plan: Plan, lp: LivePlan, res: LiveResult, diffs: list[str],
                repeat: int) -> tuple[dict[str, Any], list[Visit], list[tuple[Any, ...]]]:
     topo = plan.topology
@@ -133,7 +126,8 @@ def metrics_of(plan: Plan, lp: LivePlan, res: LiveResult, diffs: list[str],
     recording["events"] = res.events
     recording["teardown_problems"] = res.problems
     m = measure.kernel_metrics(
-        scenario=_scenario_block(plan, repeat),
+        scenario=scenario_block(plan, variant="kernel", cpus=os.cpu_count() or 0,
+                                scheduler="kernel", repeat=repeat),
         groups=groups, workload_groups={topo.name(w.group) for w in plan.workloads},
         visits=visits, samples=res.samples, passes=passes, kswapd=kswapd, workers=workers,
         lost=res.lost, dropped=dropped, recording=recording, page_size=PAGE,

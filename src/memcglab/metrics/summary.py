@@ -14,6 +14,7 @@ from memcglab import __version__
 from memcglab.metrics.fairness import cv, jain, ratio, shares
 from memcglab.sim.engine import SimRun
 from memcglab.sim.machine import FIRST, RECLAIMED, SCANNED, VISITS
+from memcglab.sim.plan import Plan
 
 SERIES_COLUMNS = ("t_ms", "group", "usage_pages", "scanned", "reclaimed", "visits",
                   "first_visits")
@@ -21,6 +22,15 @@ SERIES_COLUMNS = ("t_ms", "group", "usage_pages", "scanned", "reclaimed", "visit
 
 def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None else round(x, nd)
+
+
+def scenario_block(plan: Plan, **measured: Any) -> dict[str, Any]:
+    """The ``scenario`` block of metrics.json; ``measured`` replaces what a kernel run
+    measures instead of taking from the scenario (variant, cpus, scheduler)."""
+    return {"name": plan.name, "description": plan.description, "digest": plan.digest,
+            "seed": plan.seed, "variant": plan.variant, "duration_ms": plan.duration_ns / 1e6,
+            "cpus": plan.cpus, "scheduler": plan.scheduler, "groups": plan.topology.size,
+            "processes": sum(w.processes for w in plan.workloads), **measured}
 
 
 def summarize(run: SimRun) -> dict[str, Any]:
@@ -58,11 +68,7 @@ def summarize(run: SimRun) -> dict[str, Any]:
     got = sum(s.reclaimed for k, s in c.calls.items() if k != "kswapd")
     return {
         "memcglab": __version__,
-        "scenario": {"name": plan.name, "description": plan.description,
-                     "digest": plan.digest, "seed": plan.seed, "variant": plan.variant,
-                     "duration_ms": plan.duration_ns / 1e6, "cpus": plan.cpus,
-                     "scheduler": plan.scheduler, "groups": n,
-                     "processes": sum(w.processes for w in plan.workloads)},
+        "scenario": scenario_block(plan),
         "groups": groups,
         "fairness": {
             "groups_measured": [topo.name(g) for g in workload_groups],
