@@ -15,7 +15,7 @@ from memcglab.cli.check_cmd import fit_to_memory
 from memcglab.errors import ConfigError
 from memcglab.explore import statestore
 from memcglab.explore.config import ExploreConfig
-from memcglab.explore.crosscheck import cross_check
+from memcglab.explore.crosscheck import RUNS, cross_check
 from memcglab.explore.cycles import local_cycles_possible
 from memcglab.explore.result import ExitReason
 from memcglab.explore.schedule import Schedule
@@ -336,7 +336,7 @@ def test_cross_check_in_process() -> None:
     loaded = build(CheckFile.model_validate(flat("css-id", 2, 2, 1)), "test")
     report = cross_check(loaded.model, loaded.explore, lambda: 0.0)
     assert not report.differences
-    assert len(report.outcomes) == 4 and all(o.exhausted for o in report.outcomes)
+    assert len(report.outcomes) == len(RUNS) and all(o.exhausted for o in report.outcomes)
 
 
 # -- 12. size and time bounded before they are spent ----------------------------------------
@@ -413,7 +413,7 @@ def test_cross_check_json_and_a_cut_replay_token() -> None:
     code, out, _ = cli("check", "--variant", "css-id", "--groups", "2", "--cross-check",
                        "--json")
     doc = json.loads(out)
-    assert code == 1 and doc["agree"] and len(doc["cross_check"]) == 4
+    assert code == 1 and doc["agree"] and len(doc["cross_check"]) == len(RUNS)
     _, out, _ = cli("check", "--variant", "css-id", "--groups", "3", "--json", "--no-shrink")
     token = json.loads(out)["findings"][0]["schedule"]
     cut = token.rsplit(".", 1)[0]

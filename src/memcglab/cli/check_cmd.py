@@ -53,8 +53,11 @@ def add_check_args(p: argparse.ArgumentParser) -> None:
                      "Exit status: 0 proved or nothing found, 1 violation found, 2 bad "
                      "input, 3 internal error, 130 interrupted.")
     p.add_argument("--config", type=Path, help="a TOML file (flags override it)")
-    p.add_argument("--variant", help="css-id (default), seed-spinlock, or "
+    p.add_argument("--variant", help="css-id (default), seed-spinlock, current, or "
                                      "path/to/file.py:ClassName")
+    p.add_argument("--property", dest="properties", action="append", default=None,
+                   metavar="NAME", help="check only this invariant (repeatable; default: "
+                                        "every one that applies), e.g. unique_per_lap")
     g = p.add_argument_group("hierarchy")
     g.add_argument("--shape", help="flat (default) or nested")
     g.add_argument("--groups", type=int, help="flat: css ids in play, root included (4)")
@@ -97,6 +100,11 @@ def add_check_args(p: argparse.ArgumentParser) -> None:
                    help="do not treat identical reclaimers as interchangeable")
     e.add_argument("--no-por", dest="por", action="store_false", default=None,
                    help="no partial-order reduction: every operation is an interleaving point")
+    e.add_argument("--dead-variables", dest="dead_variables", action="store_true",
+                   default=None, help="tell local states apart by live variables only "
+                                      "(default: on for current, off for the 3.x variants)")
+    e.add_argument("--no-dead-variables", dest="dead_variables", action="store_false",
+                   help="keep every local variable in the local states")
     e.add_argument("--first", dest="stop_on_first", action="store_true", default=None,
                    help="stop at the first violation (as Spin does)")
     e.add_argument("--no-shrink", dest="shrink", action="store_false", default=True,
@@ -131,7 +139,7 @@ def load(args: argparse.Namespace) -> Loaded:
                                   f"12,11; got {value!r}") from None
         dest = raw if section is None else raw.setdefault(section, {})
         dest[field] = value
-    for flag in ("symmetry", "por", "stop_on_first"):
+    for flag in ("symmetry", "por", "stop_on_first", "dead_variables"):
         if getattr(args, flag, None) is not None:
             raw.setdefault("explore", {})[flag] = getattr(args, flag)
     if args.tree is not None:
@@ -146,6 +154,8 @@ def load(args: argparse.Namespace) -> Loaded:
         h["group"] = _tree(args.tree)
     if args.change:
         raw["change"] = [_change(c) for c in args.change]
+    if args.properties:
+        raw["properties"] = list(args.properties)
     if args.replay:
         if args.strategy not in (None, "replay"):
             raise ConfigError(f"--replay replays one schedule; it cannot be combined with "
@@ -242,6 +252,9 @@ def replay_command(f: CheckFile, token: str, config: Path | None = None) -> str:
     if cur["change"] != base["change"]:
         for c in cur["change"]:
             args += ["--change", f"{c['op']}:{c['group']}"]
+    if cur["properties"] != base["properties"]:
+        for prop in cur["properties"]:
+            args += ["--property", prop]
     args += ["--replay", token]
     return " ".join(shlex.quote(a) for a in args)
 
@@ -320,7 +333,7 @@ def _progress_line(err: TextIO) -> Progress:
 
 def run_loaded(model: ModelConfig, explore: ExploreConfig, progress: Progress | None = None,
                memory: MemoryProbe | None = None) -> tuple[CheckResult, System, float]:
-    system = System(model)
+    system = System(model, explore.dead_variables)
     t0 = time.perf_counter()
     result = check(system, explore, time.perf_counter, progress, memory)
     return result, system, time.perf_counter() - t0

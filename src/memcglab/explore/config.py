@@ -27,6 +27,9 @@ class ModelConfig:
     zones_per_node: int = 1
     reclaimers: tuple[ReclaimerSpec, ...] = ()
     admin: tuple[AdminAction, ...] = ()
+    properties: tuple[str, ...] = ()
+    """The invariants to check (empty: every one that applies to the variant). A property
+    left out is not monitored: its violations neither end a run nor are reported."""
 
     def describe(self) -> str:
         r = self.reclaimers
@@ -41,6 +44,8 @@ class ModelConfig:
         if self.admin:
             parts.append("cgroup changes: " + ", ".join(
                 f"{a.op} {self.topology.name(a.memcg)}" for a in self.admin))
+        if self.properties:
+            parts.append("checking " + ", ".join(self.properties))
         return ", ".join(parts)
 
     def digest(self) -> str:
@@ -51,6 +56,8 @@ class ModelConfig:
         plain = _plain(self)
         assert isinstance(plain, dict)
         plain["variant"] = variant_identity(self.variant)
+        if not plain["properties"]:
+            del plain["properties"]  # so that the digests of older tokens stay valid
         blob = json.dumps(plain, sort_keys=True).encode()
         return f"{zlib.crc32(blob):08x}"
 
@@ -118,6 +125,9 @@ class ExploreConfig:
     state_store: str = "exact"
     """How visited states are stored: ``exact`` or ``hash-compact`` (128-bit BLAKE2b),
     see :mod:`memcglab.explore.statestore`."""
+    dead_variables: bool | None = None
+    """Tell local states apart by their live variables only (docs/internals.md, "Dead
+    variables"); None: on for the lockless era's variants, off for the 3.x ones."""
     force_cycle_analysis: bool = False
     """Look for non-progress cycles even where no program can loop (tests compare the
     shortcut with the full analysis)."""

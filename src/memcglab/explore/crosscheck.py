@@ -19,11 +19,13 @@ from memcglab.explore.search import check
 from memcglab.explore.system import System
 
 # (label, por, symmetry, force the cycle analysis, extra flags for the command)
-RUNS: tuple[tuple[str, bool, bool, bool, str], ...] = (
-    ("reduced (POR + symmetry)", True, True, False, ""),
-    ("no symmetry", True, False, False, " --no-symmetry"),
-    ("no POR", False, True, False, " --no-por"),
-    ("unreduced", False, False, True, " --no-por --no-symmetry"),
+RUNS: tuple[tuple[str, bool, bool, bool, bool | None, str], ...] = (
+    ("reduced (POR + symmetry)", True, True, False, None, ""),
+    ("no symmetry", True, False, False, None, " --no-symmetry"),
+    ("no POR", False, True, False, None, " --no-por"),
+    ("no dead variables", True, True, False, False, " --no-dead-variables"),
+    ("unreduced", False, False, True, False,
+     " --no-por --no-symmetry --no-dead-variables"),
 )
 
 
@@ -82,10 +84,10 @@ class CrossCheck:
 def cross_check(model: ModelConfig, explore: ExploreConfig,
                 clock: Callable[[], float]) -> CrossCheck:
     outcomes = []
-    for label, por, sym, cycles, flags in RUNS:
+    for label, por, sym, cycles, dead, flags in RUNS:
         cfg = replace(explore, por=por, symmetry=sym, force_cycle_analysis=cycles,
-                      shrink=False, stop_on_first=False)
-        result = check(System(model), cfg, clock)
+                      shrink=False, stop_on_first=False, dead_variables=dead)
+        result = check(System(model, dead), cfg, clock)
         outcomes.append(RunOutcome(
             label, flags, result.exit_reason is ExitReason.EXHAUSTED,
             frozenset(f.key for f in result.findings), result.states,

@@ -118,7 +118,8 @@ def _exhaustive(system: System, cfg: ExploreConfig, clock: Clock,
             rounds += 1
         result.por_rounds = rounds
         result.opaque_access = opaque
-        if result.exit_reason is ExitReason.EXHAUSTED and not (raws and cfg.stop_on_first):
+        if result.exit_reason is ExitReason.EXHAUSTED and not (
+                raws and cfg.stop_on_first) and TERMINATION in system.properties:
             long_run, result.steps_caveat = _longest_run(system, cfg, clock, deadline,
                                                          visible, graph)
             if long_run is not None and not any(k[0] == TERMINATION for k in raws):
@@ -425,7 +426,7 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
                 if not loop <= visible:
                     return (CheckResult([], reason, "exhaustive"), {},
                             _Restart(visible | loop), graph)
-            if v is None and depth + n > cfg.max_steps:
+            if v is None and depth + n > cfg.max_steps and TERMINATION in system.properties:
                 v = Violation(TERMINATION, f"a run exceeded max_steps={cfg.max_steps}")
             if v is not None:
                 found(v, [*graph.path_to(idx), tid])
@@ -610,6 +611,8 @@ def _random_runs(system: System, cfg: ExploreConfig, pct: bool, clock: Clock,
             path.append(tid)
             steps += nops
             if v is None and steps > cfg.max_steps:
+                if TERMINATION not in system.properties:
+                    break  # the run is cut at the bound; termination is not checked
                 v = Violation(TERMINATION, f"a run exceeded max_steps={cfg.max_steps}")
             if v is not None:
                 break

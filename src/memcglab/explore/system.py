@@ -27,17 +27,22 @@ from memcglab.explore.visibility import (
     op_objects,
     op_visible,
 )
+from memcglab.kernel import vmscan as vmscan_3_7
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.iterator import MemcgIter, StateView
 from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
-from memcglab.kernel.vmscan import admin, reclaimer
+from memcglab.kernel.v6_18 import vmscan as vmscan_6_18
+from memcglab.kernel.v6_18.cgroup import cgroup_release_worker
 from memcglab.model.hierarchy import ROOT
-from memcglab.model.layout import Layout, Zone
+from memcglab.model.layout import GroupState, Layout, Zone
 from memcglab.runtime.machine import (
     HELD,
     LSID,
     NO_DEADLOCK,
+    PROPERTY_DOCS,
+    REFERENCE_SAFETY,
     TERMINATION,
+    UNIQUE_PER_LAP,
     Machine,
     ThreadComp,
     Violation,
@@ -54,11 +59,16 @@ _STATEFUL_REF = frozenset({Kind.TRYGET, Kind.GET, Kind.PUT, Kind.RMDIR})
 # visibility.py says, so a write the rules miss still makes its object an interleaving
 # point. The others write exactly the slot their rule names.
 _DIFFED = frozenset(Kind) - {Kind.NOTE, Kind.WALK_START, Kind.LOAD, Kind.STORE, Kind.LOCK,
-                             Kind.UNLOCK, Kind.RCU_LOCK, Kind.CSS_GET_NEXT, Kind.CLAIM}
-_SLOT_OPS = frozenset({Kind.LOAD, Kind.STORE, Kind.LOCK, Kind.UNLOCK})
+                             Kind.UNLOCK, Kind.RCU_LOCK, Kind.CSS_GET_NEXT, Kind.CLAIM,
+                             Kind.READ_ONCE, Kind.CMPXCHG, Kind.ATOMIC_INC,
+                             Kind.CSS_NEXT_CHILD}
+_SLOT_OPS = frozenset({Kind.LOAD, Kind.STORE, Kind.LOCK, Kind.UNLOCK, Kind.READ_ONCE,
+                       Kind.CMPXCHG, Kind.ATOMIC_INC})
+_WRITES = frozenset({Kind.STORE, Kind.CMPXCHG, Kind.ATOMIC_INC})
 _GROUP_OPS = frozenset({Kind.TRYGET, Kind.GET, Kind.PUT, Kind.MKDIR, Kind.RMDIR,
                         Kind.CLEAR_CSS_REFS, Kind.SYNC_RCU_START, Kind.SYNC_RCU_WAIT,
-                        Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE})
+                        Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE, Kind.KILL_CSS,
+                        Kind.CSS_RELEASE})
 
 
 def hidden_state_guard(variant: MemcgIter) -> Callable[[], Hashable] | None:
@@ -110,6 +120,42 @@ def hidden_state_guard(variant: MemcgIter) -> Callable[[], Hashable] | None:
 
 
 
+ERAS = {"3.7": vmscan_3_7, "6.18": vmscan_6_18}
+"""The reclaim callers (``reclaimer``, ``admin``) of each era a variant can run in."""
+
+
+def applicable_properties(variant_cls: type[MemcgIter]) -> tuple[str, ...]:
+    """The machine's invariants that mean something for the variant (``unique_per_lap``
+    only where a cmpxchg on the position hands groups out)."""
+    return tuple(p for p in PROPERTY_DOCS
+                 if p != UNIQUE_PER_LAP or getattr(variant_cls, "handout_by_cmpxchg", False))
+
+
+def checked_properties(variant_cls: type[MemcgIter],
+                       selected: tuple[str, ...]) -> frozenset[str]:
+    """The properties a check monitors: the selected ones (all that apply by default)."""
+    valid = applicable_properties(variant_cls)
+    for p in selected:
+        if p not in valid:
+            why = (f"{variant_cls.name or variant_cls.__name__} does not hand groups out by "
+                   "cmpxchg" if p in PROPERTY_DOCS else "no such property")
+            raise ConfigError(f"property {p!r}: {why}; valid: {', '.join(valid)}")
+    return frozenset(selected or valid)
+
+
+def creation_order(config: ModelConfig) -> tuple[int, ...]:
+    """Each group's rank in creation order (``css->serial_nr``): the groups present at the
+    start in index order, then the admin's mkdirs in the order it makes them."""
+    topo = config.topology
+    order = [g for g in range(topo.size) if topo.groups[g].initially_present]
+    order += [a.memcg for a in config.admin if a.op == "mkdir" and a.memcg not in order]
+    order += [g for g in range(topo.size) if g not in order]
+    rank = [0] * topo.size
+    for i, g in enumerate(order):
+        rank[g] = i
+    return tuple(rank)
+
+
 @dataclass(frozen=True, slots=True)
 class TraceEntry:
     """One operation as it happened: who, what, what it returned."""
@@ -122,7 +168,10 @@ class TraceEntry:
 class System:
     """Threads, machine and layout for one :class:`ModelConfig`."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, dead_variables: bool | None = None) -> None:
+        """``dead_variables``: tell local states apart by their live variables only
+        (docs/internals.md); None: on for the lockless era's variants (era "6.18"), off for
+        the 3.x ones, whose state counts stay those published before the reduction."""
         self.config = config
         self.variant_cls: type[MemcgIter] = resolve_variant(config.variant)
         topo = config.topology
@@ -139,10 +188,20 @@ class System:
                               for r in config.reclaimers}))
         prios = tuple(sorted({p for r in config.reclaimers for p in r.priorities},
                              reverse=True))
-        self.layout = Layout(topo, zones, prios, roots, self.variant_cls.iter_fields)
+        era = getattr(self.variant_cls, "era", "3.7")
+        if era not in ERAS:
+            raise ConfigError(f"variant {config.variant}: era {era!r} is not one of "
+                              f"{', '.join(ERAS)}")
+        vmscan = ERAS[era]
+        self.dead_variables = era != "3.7" if dead_variables is None else dead_variables
+        dvr = self.dead_variables
+        self.layout = Layout(topo, zones, prios, roots, self.variant_cls.iter_fields,
+                             per_node=era != "3.7")
         self.k = KernelContext(self.layout)
         self.variant = instantiate_variant(self.variant_cls, self.k)
-        self.machine = Machine(self.layout, self.variant_cls.semantics)
+        self.properties = checked_properties(self.variant_cls, config.properties)
+        self.machine = Machine(self.layout, self.variant_cls.semantics,
+                               creation_order(config), self.properties)
         self.invariants = variant_invariants(self.variant)
 
         # One Program per distinct reclaimer spec: identical reclaimers share code and
@@ -155,8 +214,8 @@ class System:
         for spec in config.reclaimers:
             if spec not in by_spec:
                 prog = Program(f"reclaimer{len(by_spec)}",
-                               lambda s=spec: reclaimer(k, var, s),  # type: ignore[misc]
-                               guard)
+                               lambda s=spec: vmscan.reclaimer(k, var, s),  # type: ignore[misc]
+                               guard, dvr)
                 by_spec[spec] = (prog, [])
                 self.classes.append(by_spec[spec][1])
             prog, members = by_spec[spec]
@@ -164,8 +223,15 @@ class System:
             self.programs.append(prog)
         if config.admin:
             actions = config.admin
-            self.programs.append(Program("admin", lambda: admin(k, actions)))
+            self.programs.append(Program("admin", lambda: vmscan.admin(k, actions), None,
+                                         dvr))
             self.classes.append([len(self.programs) - 1])
+            removals = sum(a.op == "rmdir" for a in actions)
+            if removals and self.variant_cls.semantics.release_work:
+                # v6.x: released groups are cleaned up by cgroup_release_wq's worker.
+                self.programs.append(Program("kworker", lambda: cgroup_release_worker(
+                    k, var, removals), guard, dvr))
+                self.classes.append([len(self.programs) - 1])
         self.nthreads = len(self.programs)
         self.summary: AccessSummary | None = None
         self.visible: frozenset[int] | None = frozenset()
@@ -278,6 +344,9 @@ class System:
                     changed = compress(range(len(shared)), map(is_not, before, shared))
                     summary.record_writes(op, tid, [i for i in changed
                                                     if before[i] != shared[i]])
+            if violation is not None and not violation.overrun and \
+                    violation.prop not in self.properties:
+                violation = None  # a property this check does not monitor
             if trace is not None:
                 trace.append(TraceEntry(tid, op, result))
             lsid = prog.step(lsid, result)
@@ -319,12 +388,18 @@ class System:
                 raise ModelError(f"{what} of {self.layout.names[slot]}: "
                                  "that slot is the invariant monitors' bookkeeping, not "
                                  "kernel state; model code may not access it")
-            if kind is Kind.STORE and (type(op.b) is not int):
-                raise ModelError(f"store of {op.b!r} ({type(op.b).__name__}) to "
-                                 f"{self.layout.names[slot]}: kernel memory holds integers "
-                                 "(True, 1.0 and 1 would be told apart by nothing in C)")
+            values = (op.b,) if kind is Kind.STORE else op.b if kind is Kind.CMPXCHG else ()
+            if kind is Kind.CMPXCHG and (type(values) is not tuple or len(values) != 2):
+                raise ModelError(f"cmpxchg of {self.layout.names[slot]}: expected (old, new), "
+                                 f"got {values!r}")
+            for v in values:
+                if type(v) is not int:
+                    raise ModelError(f"{what} of {v!r} ({type(v).__name__}) to "
+                                     f"{self.layout.names[slot]}: kernel memory holds "
+                                     "integers (True, 1.0 and 1 would be told apart by "
+                                     "nothing in C)")
             (self._lock_slots if kind in (Kind.LOCK, Kind.UNLOCK)
-             else self._stored_slots if kind is Kind.STORE else set()).add(slot)
+             else self._stored_slots if kind in _WRITES else set()).add(slot)
             both = self._lock_slots & self._stored_slots
             if both:
                 raise ModelError(f"a plain store to {self.layout.names[min(both)]}, a "
@@ -336,6 +411,12 @@ class System:
             if type(g) is not int or not 0 <= g < self.layout.topology.size:
                 raise ModelError(f"{what} of group {g!r}: no such group "
                                  f"(0..{self.layout.topology.size - 1})")
+        elif kind is Kind.CSS_NEXT_CHILD and not (
+                type(op.b) is int and 0 <= op.b < self.layout.topology.size
+                and (op.a is None or (type(op.a) is int
+                                      and 0 <= op.a < self.layout.topology.size))):
+            raise ModelError(f"css_next_child({op.a!r}, {op.b!r}): expected a group of the "
+                             "hierarchy or None, and a group")
         elif kind is Kind.CSS_GET_NEXT and (
                 type(op.a) is not int or type(op.b) is not int or op.a < 0
                 or not 0 <= op.b < self.layout.topology.size):
@@ -365,6 +446,22 @@ class System:
         """End-of-run checks when no thread can run: deadlock, or the final invariants."""
         if self.finished(state):
             return self.machine.end_checks(*state)
+        if NO_DEADLOCK not in self.properties:
+            return None
+        shared = state[0]
+        waiting = [t for t in range(self.nthreads) if self.pending(state, t) is not None]
+        if [self.programs[t].name for t in waiting] == ["kworker"]:
+            # Only the release worker is left, waiting for a removed group's count to reach
+            # zero: a reference was never put.
+            lay = self.layout
+            leaked = [g for g in range(lay.topology.size)
+                      if shared[lay.gstate[g]] == GroupState.OFFLINE and shared[lay.refcnt[g]]]
+            if leaked and REFERENCE_SAFETY in self.properties:
+                g = leaked[0]
+                return Violation(REFERENCE_SAFETY,
+                                 f"css reference leak: removed group {lay.topology.name(g)} "
+                                 f"still has {shared[lay.refcnt[g]]} references, so its "
+                                 "release work never runs")
         blocked = [f"CPU{t}: {self.pending(state, t).text}"  # type: ignore[union-attr]
                    for t in range(self.nthreads) if self.pending(state, t) is not None]
         return Violation(NO_DEADLOCK, "no thread can run; blocked: " + "; ".join(blocked))

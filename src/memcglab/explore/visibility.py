@@ -13,7 +13,11 @@ objects of the model:
 * a css reference count matters once any run takes it to zero, fails a tryget or removes the
   group; until then get / tryget / put only add and subtract and commute;
 * the css id IDR and group lifecycle states matter when one thread changes them and another
-  reads them; RCU read sections matter when group states do (grace periods).
+  reads them; RCU read sections matter when group states do (grace periods);
+* atomics (``READ_ONCE``, ``atomic_read``, ``cmpxchg``, ``atomic_inc``) access their slot
+  like plain loads and stores do, so a slot two threads reach with them, one writing, is an
+  interleaving point; but they are synchronisation, not data races (LKMM: marked accesses
+  never race), so the report lists a slot as a data race only if a plain access races.
 
 An exhaustive search starts with nothing visible, records every access, and restarts with
 the conflicting objects visible until nothing new turns up (a fixpoint). docs/internals.md
@@ -44,7 +48,8 @@ KNOWN_KINDS = frozenset({
     Kind.NOTE, Kind.LOAD, Kind.STORE, Kind.LOCK, Kind.UNLOCK, Kind.RCU_LOCK, Kind.RCU_UNLOCK,
     Kind.CSS_GET_NEXT, Kind.TRYGET, Kind.GET, Kind.PUT, Kind.CLAIM, Kind.WALK_START,
     Kind.MKDIR, Kind.RMDIR, Kind.CLEAR_CSS_REFS, Kind.SYNC_RCU_START, Kind.SYNC_RCU_WAIT,
-    Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE})
+    Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE, Kind.READ_ONCE, Kind.CMPXCHG, Kind.ATOMIC_INC,
+    Kind.CSS_NEXT_CHILD, Kind.KILL_CSS, Kind.RELEASE_WAIT, Kind.CSS_RELEASE})
 # The removing task's steps (kernel/cgroup.c v3.7 cgroup_rmdir -> cgroup_diput): each is an
 # interleaving point of its own, and these are the objects each one touches.
 _REMOVAL_WRITES: dict[Kind, tuple[int, ...]] = {
@@ -71,6 +76,7 @@ class AccessSummary:
         self.ref_users: dict[int, set[int]] = {}
         self.ref_readers: dict[int, set[int]] = {}
         self.zero_touched: set[int] = set()
+        self.plain: set[int] = set()  # objects reached by a plain load or store
         self.opaque: str | None = None  # the first access the reduction cannot account for
         self._ref_slots = frozenset(layout.refcnt)
 
@@ -80,8 +86,9 @@ class AccessSummary:
         old = self.locksets.get(obj)
         self.locksets[obj] = ls if old is None else old & ls
 
-    def _slot_access(self, slot: int, tid: int, write: bool, held: Iterable[int]) -> None:
-        """A plain load or store of any slot, whatever it holds."""
+    def _slot_access(self, slot: int, tid: int, write: bool, held: Iterable[int],
+                     marked: bool = False) -> None:
+        """A load or store of any slot, whatever it holds (``marked``: an atomic)."""
         if slot in self._ref_slots:
             # A reference count read or written as memory: it conflicts with every
             # get / tryget / put of another thread, locks or not (those are atomics).
@@ -90,7 +97,10 @@ class AccessSummary:
             if write:
                 self.zero_touched.add(slot)
             return
-        self._access(slot_object(slot, self.layout), tid, write, held)
+        obj = slot_object(slot, self.layout)
+        if not marked:
+            self.plain.add(obj)
+        self._access(obj, tid, write, held)
 
     def record(self, op: Op, tid: int, held: tuple[int, ...], result: object,
                shared: list[object]) -> None:
@@ -103,6 +113,15 @@ class AccessSummary:
             self._slot_access(op.a, tid, True, held)
             if op.a in lay.generation_iter:
                 self._access(GSTATE, tid, False, ())
+        elif k is Kind.READ_ONCE:
+            self._slot_access(op.a, tid, False, held, marked=True)
+        elif k is Kind.CMPXCHG or k is Kind.ATOMIC_INC:
+            # A failed cmpxchg writes nothing, but whether it fails depends on the order.
+            self._slot_access(op.a, tid, True, held, marked=True)
+            if op.a in lay.generation_iter:
+                self._access(GSTATE, tid, False, ())
+        elif k is Kind.CSS_NEXT_CHILD:
+            self._access(GSTATE, tid, False, ())
         elif k is Kind.LOCK:
             self.acquirers.setdefault(op.a, set()).add(tid)
         elif k is Kind.CSS_GET_NEXT:
@@ -120,6 +139,9 @@ class AccessSummary:
         elif k is Kind.MKDIR:
             self._access(GSTATE, tid, True, ())
             self._access(IDR, tid, True, ())
+        elif k in (Kind.KILL_CSS, Kind.RELEASE_WAIT, Kind.CSS_RELEASE):
+            # Always interleaving points (op_objects); their writes are recorded too.
+            self._access(GSTATE, tid, True, ())
         elif k is Kind.CLAIM:
             self._access(GSTATE, tid, False, ())
         elif k in (Kind.RCU_LOCK, Kind.RCU_UNLOCK):
@@ -175,7 +197,8 @@ class AccessSummary:
     def racy_slots(self) -> list[int]:
         """Plain slots with a data race (for the report)."""
         return sorted(o for o in self.conflicting() if o >= 0 and o not in self.acquirers
-                      and o not in self.zero_touched and o not in self.ref_readers)
+                      and o not in self.zero_touched and o not in self.ref_readers
+                      and o in self.plain)
 
 
 def slot_object(slot: int, layout: Layout) -> int:
@@ -188,13 +211,15 @@ def slot_object(slot: int, layout: Layout) -> int:
 @functools.cache
 def monitor_slots(layout: Layout) -> frozenset[int]:
     """Slots that hold the invariant monitors' bookkeeping, not kernel state."""
-    return frozenset(s for it in layout.iter_list for s in (it.claims, it.baseline, it.rounds))
+    return frozenset(s for it in layout.iter_list
+                     for s in (it.claims, it.baseline, it.rounds, it.lap))
 
 
 @functools.cache
 def _slot_objects(layout: Layout) -> dict[int, int]:
     out = {s: GSTATE for s in layout.gstate}
     out.update((s, RCU) for s in layout.gp_readers)
+    out[layout.release_queue] = GSTATE
     out.update((s, IDR) for s in (*layout.idr, *layout.cssid, layout.next_id))
     return out
 
@@ -203,9 +228,9 @@ def op_objects(op: Op, layout: Layout) -> tuple[int, ...] | None:
     """The objects whose being interleaving points makes ``op`` one (empty: never; None:
     always, for mkdir, rmdir, the removal steps and any kind the reduction does not know)."""
     k = op.kind
-    if k is Kind.LOAD:
+    if k is Kind.LOAD or k is Kind.READ_ONCE:
         return (slot_object(op.a, layout),)
-    if k is Kind.STORE:
+    if k is Kind.STORE or k is Kind.CMPXCHG or k is Kind.ATOMIC_INC:
         obj = slot_object(op.a, layout)
         # A generation store also records a round for the monitors from group states.
         return (obj, GSTATE) if op.a in layout.generation_iter else (obj,)
@@ -217,7 +242,7 @@ def op_objects(op: Op, layout: Layout) -> tuple[int, ...] | None:
         return (layout.refcnt[op.a],)
     if k is Kind.CSS_GET_NEXT:
         return (IDR,)
-    if k is Kind.CLAIM:
+    if k is Kind.CLAIM or k is Kind.CSS_NEXT_CHILD:
         return (GSTATE,)
     if k in (Kind.RCU_LOCK, Kind.RCU_UNLOCK):
         return (RCU,)

@@ -32,10 +32,15 @@ class KernelContext:
         # frees nothing, so it may leave them out (two operations per mem_cgroup_iter call).
         self.rcu = rcu
         self._use_hierarchy = tuple(g.use_hierarchy for g in self.topology.groups)
+        self.nodes = layout.nodes  # for_each_node()
 
     def iter(self, root: int, zone: int, priority: int) -> IterSlots:
         """``&mem_cgroup_zoneinfo(root, nid, zid)->reclaim_iter[priority]``."""
         return self.layout._by_tuple[(root, zone, priority)]
+
+    def iter_node(self, root: int, nid: int) -> IterSlots:
+        """v6.x ``&root->nodeinfo[nid]->iter`` (one iterator per root and node)."""
+        return self.layout.iter_node(root, nid)
 
     def name(self, memcg: int | None) -> str:
         return "NULL" if memcg is None else self.topology.name(memcg)

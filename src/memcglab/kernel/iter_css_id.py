@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from memcglab.kernel.cgroup import css_get_next, css_put, css_tryget
 from memcglab.kernel.context import ReclaimCookie
-from memcglab.kernel.iterator import IterGen, MemcgIter
+from memcglab.kernel.iterator import Cookie, IterGen, MemcgIter
 from memcglab.runtime.ops import (
     RCU_READ_LOCK,
     RCU_READ_UNLOCK,
@@ -49,7 +49,7 @@ class CssIdIter(MemcgIter):
     use_iter_lock: ClassVar[bool] = False
 
     def mem_cgroup_iter(self, root: int | None, prev: int | None,
-                        reclaim: ReclaimCookie | None) -> IterGen:
+                        reclaim: Cookie | None) -> IterGen:
         k = self.k
         memcg: int | None = None
         id = 0
@@ -66,6 +66,7 @@ class CssIdIter(MemcgIter):
         if not k.use_hierarchy(root) and root != k.root_mem_cgroup:
             return None if prev is not None else root
 
+        assert reclaim is None or isinstance(reclaim, ReclaimCookie)
         while memcg is None:
             it = None
             if reclaim is not None:

@@ -24,10 +24,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from memcglab.kernel.context import KernelContext, ReclaimCookie
+from memcglab.kernel.v6_18.context import ReclaimCookie as NodeCookie
 from memcglab.runtime.machine import Semantics
 from memcglab.runtime.ops import Op
 
 IterGen = Generator[Op, Any, int | None]
+Cookie = ReclaimCookie | NodeCookie
+"""The 3.x cookie (zone, priority, generation) or the v6.x one (pgdat, generation)."""
 
 
 class StateView:
@@ -72,13 +75,20 @@ class MemcgIter(ABC):
     source: ClassVar[str] = ""
     iter_fields: ClassVar[tuple[str, ...]] = ("position", "generation")
     semantics: ClassVar[Semantics] = Semantics()
+    # Which kernel's reclaim callers and cgroup core run the variant: "3.7" (one iterator
+    # per root, zone and priority; memcglab.kernel.vmscan) or "6.18" (one per root and
+    # node; memcglab.kernel.v6_18).
+    era: ClassVar[str] = "3.7"
+    # The position is a memcg pointer that a successful cmpxchg moves, and winning that
+    # cmpxchg is what hands a group out: the lap monitor (unique_per_lap) applies.
+    handout_by_cmpxchg: ClassVar[bool] = False
 
     def __init__(self, k: KernelContext) -> None:
         self.k = k
 
     @abstractmethod
     def mem_cgroup_iter(self, root: int | None, prev: int | None,
-                        reclaim: ReclaimCookie | None) -> IterGen:
+                        reclaim: Cookie | None) -> IterGen:
         """Return the next memcg under ``root`` after ``prev``, or None.
 
         Contract (mm/memcontrol.c, all versions): the caller passes the returned memcg back
@@ -91,6 +101,12 @@ class MemcgIter(ABC):
     def mem_cgroup_iter_break(self, root: int | None,
                               prev: int | None) -> Generator[Op, Any, None]:
         """Models ``mem_cgroup_iter_break()``: drop the reference on ``prev`` (not root)."""
+
+    def mem_cgroup_css_released(self, memcg: int) -> Generator[Op, Any, None]:
+        """v6.x ``mem_cgroup_css_released()``, run by the release work of a removed group
+        (era "6.18" only): the variant's clean-up of its iterators. None by default."""
+        return
+        yield  # a generator that yields nothing
 
     def invariants(self) -> tuple[Invariant, ...]:
         return ()

@@ -32,12 +32,14 @@ from memcglab.kernel.context import KernelContext, ReclaimCookie
 from memcglab.kernel.iter_css_id import CssIdIter
 from memcglab.kernel.iter_seed_spinlock import SeedSpinlockIter
 from memcglab.kernel.iterator import Invariant, IterGen, MemcgIter, StateView
+from memcglab.kernel.v6_18.memcontrol import CurrentIter
 from memcglab.runtime.machine import Semantics
 from memcglab.runtime.ops import Op
 
 ITERATORS: Mapping[str, type[MemcgIter]] = {
     CssIdIter.name: CssIdIter,
     SeedSpinlockIter.name: SeedSpinlockIter,
+    CurrentIter.name: CurrentIter,
 }
 
 # Classes loaded from users' files -> "path.py:ClassName" (absolute path), for messages.

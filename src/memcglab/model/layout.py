@@ -13,7 +13,13 @@ copy it cheaply. This module decides which slot holds what:
   in mm/memcontrol.c v3.7;
 * monitor slots per iterator (not kernel state): the groups handed out per generation, the
   groups online when the current round began, and what each completed round owed, for the
-  round invariants.
+  round invariants; and the groups stored into the position since it was last reset to NULL
+  (the lap of a cmpxchg-based iterator, for ``unique_per_lap``).
+
+Iterators of v6.x (``per_node``) are one per (root memcg, node): ``struct mem_cgroup_per_node``
+holds one ``struct mem_cgroup_reclaim_iter iter`` since v6.7 removed the zone and priority
+dimensions (kernel_iterators.md 2.f; include/linux/memcontrol.h). The v6 cgroup core adds one
+kernel slot: the queue of ``css_release_work_fn`` work items on ``cgroup_release_wq``.
 """
 
 from __future__ import annotations
@@ -42,6 +48,21 @@ class GroupState(IntEnum):
     FREED = 4  # kfree'd after an RCU grace period
 
 
+NULL = 0
+"""A NULL ``struct mem_cgroup *`` in a slot that holds a pointer (v6.x ``iter->position``)."""
+
+
+def memcg_ptr(memcg: int | None) -> int:
+    """The pointer to group ``memcg`` as a slot holds it: its index + 1 (NULL for None).
+    Groups are never reallocated at another index, so equal pointers mean the same memcg."""
+    return NULL if memcg is None else memcg + 1
+
+
+def ptr_memcg(ptr: int) -> int | None:
+    """The group a pointer value points to (None for NULL)."""
+    return None if ptr == NULL else ptr - 1
+
+
 @dataclass(frozen=True, slots=True)
 class Zone:
     """A (node, zone) pair: models ``struct zone`` as far as the iterator cares."""
@@ -67,10 +88,11 @@ class IterSlots:
 
     _static_ = True
     __slots__ = ("baseline", "claims", "fields", "generation", "index", "iter_lock", "key",
-                 "position", "rounds", "shared_walk")
+                 "label", "lap", "position", "rounds", "shared_walk")
 
     def __init__(self, index: int, key: IterKey, fields: dict[str, int], claims: int,
-                 baseline: int, rounds: int, shared_walk: bool) -> None:
+                 baseline: int, rounds: int, shared_walk: bool, label: str = "",
+                 lap: int = -1) -> None:
         self.rounds = rounds
         self.index = index
         self.key = key
@@ -84,6 +106,8 @@ class IterSlots:
         # A limit-reclaim root without use_hierarchy never uses its shared iterator (the
         # shortcut in mem_cgroup_iter): hand-outs under it belong to no round.
         self.shared_walk = shared_walk
+        self.label = label
+        self.lap = lap
 
     def __getitem__(self, name: str) -> int:
         return self.fields[name]
@@ -96,12 +120,13 @@ class Layout:
 
     def __init__(self, topology: Topology, zones: tuple[Zone, ...],
                  priorities: tuple[int, ...], roots: tuple[int, ...],
-                 iter_fields: tuple[str, ...]) -> None:
+                 iter_fields: tuple[str, ...], per_node: bool = False) -> None:
         self.topology = topology
         self.zones = zones
         self.priorities = priorities
         self.roots = roots
         self.iter_fields = iter_fields
+        self.per_node = per_node
         self.names: list[str] = []
         self.initial: list[object] = []
         n = topology.size
@@ -114,25 +139,37 @@ class Layout:
         self.next_id = self._slot("idr.next_id", 1)
         self.iters: dict[IterKey, IterSlots] = {}
         self.generation_iter: dict[int, IterSlots] = {}
+        # v6.x: one iterator per (root, node); keyed (root, nid, -1).
+        scopes = ([(n, -1, f"node{n}") for n in sorted({z.nid for z in zones})] if per_node
+                  else [(z, p, f"{zones[z]},prio {p}") for z in range(len(zones))
+                        for p in priorities])
         for root in roots:
-            for z in range(len(zones)):
-                for prio in priorities:
-                    key = IterKey(root, z, prio)
-                    label = f"iter[{topology.name(root)},{zones[z]},prio {prio}]"
-                    fields = {f: self._slot(f"{label}.{f}", 0) for f in iter_fields}
-                    claims = self._slot(f"{label}.<claims>", frozenset())
-                    baseline = self._slot(f"{label}.<round-baseline>", frozenset())
-                    rounds = self._slot(f"{label}.<rounds-owed>", frozenset())
-                    shared = root == 0 or topology.groups[root].use_hierarchy
-                    slots = IterSlots(len(self.iters), key, fields, claims, baseline, rounds,
-                                      shared)
-                    self.iters[key] = slots
-                    if "generation" in fields:
-                        self.generation_iter[fields["generation"]] = slots
+            for where, prio, text in scopes:
+                key = IterKey(root, where, prio)
+                label = f"iter[{topology.name(root)},{text}]"
+                fields = {f: self._slot(f"{label}.{f}", 0) for f in iter_fields}
+                claims = self._slot(f"{label}.<claims>", frozenset())
+                baseline = self._slot(f"{label}.<round-baseline>", frozenset())
+                rounds = self._slot(f"{label}.<rounds-owed>", frozenset())
+                shared = root == 0 or topology.groups[root].use_hierarchy
+                slots = IterSlots(len(self.iters), key, fields, claims, baseline, rounds,
+                                  shared, label)
+                self.iters[key] = slots
+                if "generation" in fields:
+                    self.generation_iter[fields["generation"]] = slots
         self.iter_list = list(self.iters.values())
         # Last, so that adding them moved no other slot.
         self.gp_readers = [self._slot(f"{topology.name(g)}.synchronize_rcu.readers", 0)
                            for g in range(n)]
+        # Later still (v6.x): the lap monitors and the release work queue.
+        self.position_iter: dict[int, IterSlots] = {}
+        for it in self.iters.values():
+            it.lap = self._slot(f"{it.label}.<lap>", frozenset())
+            if "position" in it.fields:
+                self.position_iter[it.position] = it
+        self.release_queue = self._slot("cgroup_release_wq.<queued>", ())
+        # v6.x positions hold memcg pointers (memcg_ptr), the 3.x ones css ids.
+        self.pointer_slots = frozenset(self.position_iter) if per_node else frozenset()
         self._by_tuple = {(k.root, k.zone, k.priority): v for k, v in self.iters.items()}
         self.size = len(self.names)
 
@@ -143,3 +180,15 @@ class Layout:
 
     def iter(self, root: int, zone: int, priority: int) -> IterSlots:
         return self._by_tuple[(root, zone, priority)]
+
+    def iter_node(self, root: int, nid: int) -> IterSlots:
+        """v6.x: ``&root->nodeinfo[nid]->iter``."""
+        return self._by_tuple[(root, nid, -1)]
+
+    def find_iter_node(self, root: int, nid: int) -> IterSlots | None:
+        """The v6.x iterator of (root, node) if a reclaimer walks from ``root``."""
+        return self._by_tuple.get((root, nid, -1))
+
+    @property
+    def nodes(self) -> tuple[int, ...]:
+        return tuple(sorted({z.nid for z in self.zones}))

@@ -17,7 +17,8 @@ from memcglab.runtime.machine import PROPERTY_DOCS
 def _labels(system: System) -> dict[int, str]:
     out = {}
     for t, prog in enumerate(system.programs):
-        out[t] = f"CPU{t} (admin)" if prog.name == "admin" else f"CPU{t}"
+        out[t] = (f"CPU{t} ({prog.name})" if prog.name in ("admin", "kworker")
+                  else f"CPU{t}")
     return out
 
 
@@ -38,7 +39,8 @@ def finding_text(system: System, f: Finding, replay_cmd: str) -> str:
     else:
         minimal = ("minimal among runs that interleave at the interleaving points: none "
                    "breaks it this way in fewer steps, or in as few with fewer preemptions")
-    body = draw(f.trace, names, _labels(system), f.message, f.loop_at)
+    body = draw(f.trace, names, _labels(system), f.message, f.loop_at,
+                system.layout.pointer_slots)
     return (f"{head}\n  {what}\n  {f.message}\n  {size} ({minimal})\n\n"
             + "\n".join("  " + line for line in body.splitlines())
             + f"\n\n  replay: {replay_cmd}\n")
@@ -77,9 +79,10 @@ def text_report(system: System, model: ModelConfig, cfg: ExploreConfig, result: 
     out.append("")
     if not result.findings:
         if result.proved:
-            out.append("PROVED within the bounds: every invariant holds in every reachable "
-                       "state:")
-            out += [f"  {p}: {d}" for p, d in PROPERTY_DOCS.items()]
+            every = ("every invariant holds" if not model.properties
+                     else "the invariants checked hold")
+            out.append(f"PROVED within the bounds: {every} in every reachable state:")
+            out += [f"  {p}: {d}" for p, d in PROPERTY_DOCS.items() if p in system.properties]
             out += [f"  {i.name}: {i.description}" for i in system.invariants]
             out.append(f"  bounds: {_bounds(result)}")
             if result.steps_caveat:
@@ -125,6 +128,7 @@ def _bounds(result: CheckResult) -> str:
 def json_report(system: System, model: ModelConfig, cfg: ExploreConfig,
                 result: CheckResult, replay_cmds: list[str]) -> str:
     names = [system.layout.topology.name(g) for g in range(system.layout.topology.size)]
+    ptrs = system.layout.pointer_slots
     doc: dict[str, Any] = {
         "memcglab": __version__,
         "config": model.describe(),
@@ -151,7 +155,7 @@ def json_report(system: System, model: ModelConfig, cfg: ExploreConfig,
              "minimal_over": ("all interleavings" if f.minimal_over_all
                               else "interleaving points" if f.minimal else None),
              "schedule": f.schedule.token(), "replay": cmd, "loop_at": f.loop_at,
-             "trace": [{"cpu": e.tid, "step": step_text(e, names)} for e in f.trace]}
+             "trace": [{"cpu": e.tid, "step": step_text(e, names, ptrs)} for e in f.trace]}
             for f, cmd in zip(result.findings, replay_cmds, strict=True)],
     }
     return json.dumps(doc, indent=2) + "\n"

@@ -12,18 +12,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from memcglab.explore.system import TraceEntry
+from memcglab.model.layout import ptr_memcg
 from memcglab.runtime.ops import Kind
 
 _BOOL = {True: "true", False: "false"}
-MAX_COL = 48
+MAX_COL = 58
 
 
-def step_text(e: TraceEntry, names: Sequence[str]) -> str:
-    """The kernel-level text of one step, with what it returned."""
+def step_text(e: TraceEntry, names: Sequence[str],
+              pointers: frozenset[int] = frozenset()) -> str:
+    """The kernel-level text of one step, with what it returned. ``pointers``: the slots
+    that hold memcg pointers (shown by group name)."""
     op, r = e.op, e.result
     k = op.kind
+
+    def value(slot: int, v: int) -> str:
+        if slot not in pointers:
+            return str(v)
+        g = ptr_memcg(v)
+        return "NULL" if g is None else names[g]
+
     if k is Kind.LOAD:
         return f"{op.text} ({r})"
+    if k is Kind.READ_ONCE:
+        return f"{op.text} -> {value(op.a, r)}"
+    if k is Kind.CMPXCHG:
+        old, new = op.b
+        if r == old:
+            return f"{op.text}: {value(op.a, old)} -> {value(op.a, new)}"
+        return f"{op.text}: fails ({value(op.a, r)}, not {value(op.a, old)})"
+    if k is Kind.CSS_NEXT_CHILD:
+        return f"{op.text} -> {'NULL' if r is None else names[r]}"
+    if k is Kind.RELEASE_WAIT:
+        return f"{op.text}: {names[r]}"
     if k is Kind.CSS_GET_NEXT:
         return f"{op.text} -> NULL" if r is None else f"{op.text} -> {names[r[0]]} (id {r[1]})"
     if k is Kind.TRYGET:
@@ -36,14 +57,15 @@ def step_text(e: TraceEntry, names: Sequence[str]) -> str:
 
 
 def draw(trace: Sequence[TraceEntry], names: Sequence[str], labels: dict[int, str],
-         failure: str, loop_at: int | None = None) -> str:
+         failure: str, loop_at: int | None = None,
+         pointers: frozenset[int] = frozenset()) -> str:
     """The diagram of a trace; ``failure`` is printed under the last step. A lasso
     (``loop_at``) is drawn with its cycle between two marks."""
     tids = sorted({e.tid for e in trace})
     col = {t: i for i, t in enumerate(tids)}
     texts = []
     for e in trace:
-        text = step_text(e, names)
+        text = step_text(e, names, pointers)
         if e.op.kind is not Kind.NOTE and e.op.kind is not Kind.WALK_START:
             text = "  " + text
         texts.append(text)

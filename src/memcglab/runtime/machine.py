@@ -35,6 +35,30 @@ docs/kernel-sources.md):
   run the destroy path asynchronously instead: release, then after a grace period
   unpublish the css id, then after a second one free the memcg.
 
+The cgroup core of v5.x-v6.x (``Semantics(release_work=True)``; kernel/cgroup/cgroup.c as
+read in a v6.18.y tree, docs/research/current-iterator.md section 2):
+
+* ``css_tryget()`` is ``percpu_ref_tryget()``: it fails only once the count has reached
+  zero, offline or not;
+* ``KILL_CSS`` (``cgroup_rmdir()`` -> ``kill_css()``, then ``css_killed_work_fn()`` ->
+  ``offline_css()``): the group goes offline and its base reference is dropped. The last
+  ``css_put()`` (there or in a reclaimer) runs ``css_release()``, which queues
+  ``css_release_work_fn`` on ``cgroup_release_wq`` (max_active 1): the release queue slot.
+  The kworker thread takes the work in order (``RELEASE_WAIT``), then ``CSS_RELEASE`` sets
+  ``CSS_RELEASED`` and unlinks the css from its siblings (``list_del_rcu``), after which the
+  memcg's ``css_released`` callback runs as ordinary model code, and ``CALL_RCU_FREE``
+  (``queue_rcu_work(css_free_rwork_fn)``) frees it after a grace period;
+* ``CSS_NEXT_CHILD``: ``css_next_child(pos, parent)`` is the first child of ``parent``
+  still on the sibling list whose serial number (creation order) is above ``pos``'s, or the
+  first one for a NULL ``pos``; both branches of the C (``pos->sibling.next`` while ``pos``
+  is not ``CSS_RELEASED``, the rescan by ``serial_nr`` once it is) give that child, so one
+  RCU read models it. Dereferencing a freed ``pos`` or ``parent`` is a use after free.
+
+Atomics (``READ_ONCE``, ``CMPXCHG``, ``ATOMIC_INC``) are single steps. A successful
+``cmpxchg`` into an iterator's position is what hands a group out in the v6.x iterator, so
+the lap monitor lives there: between two resets of the position to NULL no group may be
+stored into it twice (``unique_per_lap``).
+
 It also runs the monitors: it sees every group handed out to reclaim (``CLAIM``) and every
 store to an iterator's generation, and reports violations of the invariants.
 
@@ -47,12 +71,12 @@ read section (tags ``GP_UNPUBLISH``, ``GP_FREE``, ``GP_SYNC``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
 from memcglab.errors import InternalError
-from memcglab.model.layout import GroupState, IterSlots, Layout
+from memcglab.model.layout import NULL, GroupState, IterSlots, Layout, ptr_memcg
 from memcglab.runtime.ops import Kind, Op
 
 ThreadComp = tuple[int, tuple[int, ...], int, tuple[int, ...], int]
@@ -76,6 +100,7 @@ TERMINATION = "termination"
 REFERENCE_SAFETY = "reference_safety"
 NO_DEADLOCK = "no_deadlock"
 GENERATION_MONOTONIC = "generation_monotonic"
+UNIQUE_PER_LAP = "unique_per_lap"
 
 PROPERTY_DOCS: dict[str, str] = {
     UNIQUE_CLAIM: "within one generation of one iterator no group is handed out twice",
@@ -85,6 +110,9 @@ PROPERTY_DOCS: dict[str, str] = {
     REFERENCE_SAFETY: "no use of a released or freed group; every css reference put",
     NO_DEADLOCK: "some thread can always run until all have finished",
     GENERATION_MONOTONIC: "an iterator's generation only ever grows by one",
+    UNIQUE_PER_LAP: "between two consecutive resets of an iterator's position to NULL, no "
+                    "group is stored into it twice (cmpxchg-based iterators: a successful "
+                    "cmpxchg is the hand-out)",
 }
 
 
@@ -109,6 +137,9 @@ class Semantics:
     # pointer-caching design of kernel_iterators.md 2.c) sets this to False; a put below an
     # online group's base reference is still caught then. See Machine._put.
     refs_owned_by_threads: bool = True
+    # v5.x-v6.x cgroup core: the last css_put() queues css_release_work_fn on
+    # cgroup_release_wq (the kworker thread runs it); see the module docstring.
+    release_work: bool = False
 
 
 class Machine:
@@ -116,9 +147,25 @@ class Machine:
 
     _static_ = True
 
-    def __init__(self, layout: Layout, semantics: Semantics) -> None:
+    def __init__(self, layout: Layout, semantics: Semantics,
+                 serial: tuple[int, ...] | None = None,
+                 properties: frozenset[str] | None = None) -> None:
         self.layout = layout
         self.sem = semantics
+        # The invariants checked: the monitors of the others keep no state and report
+        # nothing (a smaller state space when only one property is to be proved).
+        self.props = frozenset(PROPERTY_DOCS) if properties is None else properties
+        self._claims_on = bool({UNIQUE_CLAIM, ROUND_COMPLETE} & self.props)
+        self._rounds_on = ROUND_COMPLETE in self.props
+        self._laps_on = UNIQUE_PER_LAP in self.props
+        self._walks_on = TERMINATION in self.props
+        # Creation order of the groups (css->serial_nr): the order of sibling lists. The
+        # groups present at the start come in index order, then the admin's mkdirs.
+        n = layout.topology.size
+        self.serial = serial if serial is not None else tuple(range(n))
+        by_serial = sorted(range(n), key=lambda g: self.serial[g])
+        self._children: tuple[tuple[int, ...], ...] = tuple(
+            tuple(c for c in by_serial if layout.topology.parent(c) == g) for g in range(n))
         self.walk_bound = semantics.walk_bound or 2 * layout.topology.size + 2
         self.check_rcu = True  # off only when the kernel context elides RCU sections
         # Each thread's book of the references it holds (for "a reference put twice"). The
@@ -147,6 +194,13 @@ class Machine:
             Kind.SYNC_RCU_WAIT: self._sync_rcu_wait,
             Kind.FREE_CSS_ID: self._free_css_id,
             Kind.CALL_RCU_FREE: self._call_rcu_free,
+            Kind.READ_ONCE: self._load,
+            Kind.CMPXCHG: self._cmpxchg,
+            Kind.ATOMIC_INC: self._atomic_inc,
+            Kind.CSS_NEXT_CHILD: self._css_next_child,
+            Kind.KILL_CSS: self._kill_css,
+            Kind.RELEASE_WAIT: self._release_wait,
+            Kind.CSS_RELEASE: self._css_release,
         }
 
     # -- set-up -------------------------------------------------------------------------
@@ -178,6 +232,8 @@ class Machine:
             return not self.sem.rmdir_waits_for_refs or shared[self.layout.refcnt[op.a]] == 1
         if k is Kind.SYNC_RCU_WAIT:
             return not shared[self.layout.gp_readers[op.a]]
+        if k is Kind.RELEASE_WAIT:
+            return bool(shared[self.layout.release_queue])
         return True
 
     @property
@@ -191,35 +247,40 @@ class Machine:
 
     def end_checks(self, shared: tuple[Any, ...] | list[Any],
                    threads: tuple[ThreadComp, ...] | list[ThreadComp]) -> Violation | None:
-        """Checks made once every thread has finished: references balanced, locks free."""
+        """Checks made once every thread has finished: references balanced, locks free
+        (those of the properties checked)."""
+        return next((v for v in self._end_checks(shared, threads) if v.prop in self.props),
+                    None)
+
+    def _end_checks(self, shared: tuple[Any, ...] | list[Any],
+                    threads: tuple[ThreadComp, ...] | list[ThreadComp]) -> Iterator[Violation]:
         lay = self.layout
         for tid, t in enumerate(threads):
             if t[HELD]:
-                return Violation(TERMINATION, f"CPU{tid} finished holding a lock")
+                yield Violation(TERMINATION, f"CPU{tid} finished holding a lock")
             if t[RCU]:
-                return Violation(REFERENCE_SAFETY, f"CPU{tid} finished inside rcu_read_lock()")
+                yield Violation(REFERENCE_SAFETY, f"CPU{tid} finished inside rcu_read_lock()")
         for it in lay.iter_list:
             for gen, owed in sorted(shared[it.rounds], key=lambda r: r[0]):
                 claimed = {g for (cgen, g) in shared[it.claims] if cgen == gen}
                 missing = sorted(owed - claimed)
                 if missing:
                     names = ", ".join(self._name(g) for g in missing)
-                    return Violation(ROUND_COMPLETE,
-                                     f"round {gen} of {self._iter_name(it)} ended without "
-                                     f"visiting {names}")
+                    yield Violation(ROUND_COMPLETE,
+                                    f"round {gen} of {self._iter_name(it)} ended without "
+                                    f"visiting {names}")
         for g in range(lay.topology.size):
             state = shared[lay.gstate[g]]
             ref = shared[lay.refcnt[g]]
             name = lay.topology.name(g)
             if state == GroupState.ONLINE and ref != 1:
-                return Violation(REFERENCE_SAFETY,
-                                 f"css reference leak: {name} ends with refcount {ref}, "
-                                 "expected 1 (its base reference)")
+                yield Violation(REFERENCE_SAFETY,
+                                f"css reference leak: {name} ends with refcount {ref}, "
+                                "expected 1 (its base reference)")
             if state == GroupState.OFFLINE and ref != 0:
-                return Violation(REFERENCE_SAFETY,
-                                 f"css reference leak: removed group {name} still has "
-                                 f"{ref} references, so it is never freed")
-        return None
+                yield Violation(REFERENCE_SAFETY,
+                                f"css reference leak: removed group {name} still has "
+                                f"{ref} references, so it is never freed")
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -312,10 +373,12 @@ class Machine:
 
     def _generation_store(self, shared: list[Any], it: IterSlots, old: int,
                           new: int) -> Violation | None:
-        if new != old + 1:
+        if new != old + 1 and GENERATION_MONOTONIC in self.props:
             return Violation(GENERATION_MONOTONIC,
                              f"generation of {self._iter_name(it)} went from {old} to {new}"
                              " (a lost or out-of-order update)")
+        if not self._rounds_on:
+            return None
         # The round's hand-outs may still be in flight (returned by mem_cgroup_iter but not
         # yet reclaimed), so what the round owes is recorded now and checked at the end.
         still_online = self._online_under(shared, it.key.root)
@@ -326,6 +389,8 @@ class Machine:
 
     def _iter_name(self, it: IterSlots) -> str:
         k = it.key
+        if self.layout.per_node:
+            return it.label
         return f"iter[{self._name(k.root)}, {self.layout.zones[k.zone]}, prio {k.priority}]"
 
     def _lock(self, shared: list[Any], threads: list[ThreadComp], tid: int,
@@ -399,9 +464,9 @@ class Machine:
                                     "memcg")
         if g == 0:
             return True, None  # CSS_ROOT: the root is never refcounted
-        if state == GroupState.RELEASED or (
+        if state == GroupState.RELEASED or shared[lay.refcnt[g]] == 0 or (
                 state == GroupState.OFFLINE and self.sem.tryget_fails_offline):
-            return False, None
+            return False, None  # percpu_ref_tryget(): fails once the count is zero
         shared[lay.refcnt[g]] += 1
         if self.track_refs:
             self._hold(threads, tid, g)
@@ -475,8 +540,17 @@ class Machine:
                                    f"css_put({name}) by CPU{tid}, which holds no reference "
                                    f"on {name}: a reference put twice")
         if ref == 0:
-            self._release(shared, threads, g)
+            self._last_put(shared, threads, g)
         return None, None
+
+    def _last_put(self, shared: list[Any], threads: list[ThreadComp], g: int) -> None:
+        """The count of a removed group reached zero: v6.x ``css_release()`` queues the
+        release work for the kworker; before, the machine runs the destroy path itself."""
+        if self.sem.release_work:
+            q = self.layout.release_queue
+            shared[q] = (*shared[q], g)
+        else:
+            self._release(shared, threads, g)
 
     def _claim(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                op: Op) -> tuple[Any, Violation | None]:
@@ -484,17 +558,18 @@ class Machine:
         it: IterSlots = op.a
         gen, g, shared_walk = op.b
         t = threads[tid]
-        walk_len = t[WALK_LEN] + 1
-        threads[tid] = (t[0], t[1], t[2], t[3], walk_len)
+        walk_len = t[WALK_LEN] + 1 if self._walks_on else 0
+        if walk_len:
+            threads[tid] = (t[0], t[1], t[2], t[3], walk_len)
         state = shared[lay.gstate[g]]
         if state in (GroupState.RELEASED, GroupState.FREED):
             return None, Violation(REFERENCE_SAFETY,
                                    f"CPU{tid} reclaims {self._name(g)}, a "
                                    f"{state.name.lower()} memcg")
         claims = shared[it.claims]
-        if not shared_walk:
+        if not shared_walk or not self._claims_on:
             return None, None
-        if (gen, g) in claims:
+        if (gen, g) in claims and UNIQUE_CLAIM in self.props:
             return None, Violation(UNIQUE_CLAIM,
                                    f"{self._name(g)} handed out twice in generation {gen} of "
                                    f"{self._iter_name(it)}")
@@ -593,4 +668,108 @@ class Machine:
         """``call_rcu(&memcg->rcu_freeing, free_rcu)``: the memcg is freed (``free_work``,
         ``kfree``) once every reader inside a read section now has left it."""
         self._after_grace_period(shared, threads, op.a << 2 | GP_FREE)
+        return None, None
+
+    # -- atomics ---------------------------------------------------------------------------
+
+    def _cmpxchg(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                 op: Op) -> tuple[Any, Violation | None]:
+        slot = op.a
+        old, new = op.b
+        cur = shared[slot]
+        if cur != old:
+            return cur, None
+        violation = None
+        it = self.layout.generation_iter.get(slot)
+        if it is not None:
+            violation = self._generation_store(shared, it, cur, new)
+        shared[slot] = new
+        it = self.layout.position_iter.get(slot)
+        if it is not None and self._laps_on:
+            violation = violation or self._lap_store(shared, it, new)
+        return cur, violation
+
+    def _lap_store(self, shared: list[Any], it: IterSlots, new: int) -> Violation | None:
+        """The lap monitor: a store of NULL ends the lap; a group stored twice in one lap
+        was handed out twice between two resets of the position."""
+        if new == NULL:
+            shared[it.lap] = frozenset()
+            return None
+        lap = shared[it.lap]
+        if new in lap:
+            g = ptr_memcg(new)
+            name = self._name(g) if g is not None else "NULL"
+            return Violation(UNIQUE_PER_LAP,
+                             f"{name} handed out twice in one lap of {self._iter_name(it)} "
+                             "(no reset of the position to NULL in between)")
+        shared[it.lap] = lap | {new}
+        return None
+
+    def _atomic_inc(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                    op: Op) -> tuple[Any, Violation | None]:
+        slot = op.a
+        old = shared[slot]
+        violation = None
+        it = self.layout.generation_iter.get(slot)
+        if it is not None:
+            violation = self._generation_store(shared, it, old, old + 1)
+        shared[slot] = old + 1
+        return None, violation
+
+    # -- the cgroup core of v5.x-v6.x ---------------------------------------------------------
+
+    def _css_next_child(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                        op: Op) -> tuple[Any, Violation | None]:
+        """``css_next_child(pos, parent)`` (kernel/cgroup/cgroup.c v6.18), one RCU read."""
+        lay = self.layout
+        pos, parent = op.a, op.b
+        if not threads[tid][RCU] and self.check_rcu:
+            return None, Violation(REFERENCE_SAFETY,
+                                   f"CPU{tid}: css_next_child() outside rcu_read_lock()")
+        for g in (pos, parent):
+            if g is not None and shared[lay.gstate[g]] == GroupState.FREED:
+                return None, Violation(REFERENCE_SAFETY,
+                                       f"use after free: css_next_child() dereferences "
+                                       f"{self._name(g)}, a freed memcg")
+        after = -1 if pos is None else self.serial[pos]
+        for c in self._children[parent]:
+            state = shared[lay.gstate[c]]
+            if self.serial[c] > after and state in (GroupState.ONLINE, GroupState.OFFLINE):
+                return c, None
+        return None, None
+
+    def _kill_css(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                  op: Op) -> tuple[Any, Violation | None]:
+        """``kill_css()`` and ``css_killed_work_fn()`` -> ``offline_css()``: the group goes
+        offline and its base reference is dropped (``percpu_ref_kill_and_confirm``)."""
+        lay, g = self.layout, op.a
+        if shared[lay.gstate[g]] != GroupState.ONLINE:
+            raise InternalError(f"rmdir of group {self._name(g)} that is not online")
+        shared[lay.gstate[g]] = GroupState.OFFLINE
+        ref = shared[lay.refcnt[g]] - 1
+        shared[lay.refcnt[g]] = ref
+        if ref == 0:
+            self._last_put(shared, threads, g)
+        return None, None
+
+    def _release_wait(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                      op: Op) -> tuple[Any, Violation | None]:
+        q = self.layout.release_queue
+        if not shared[q]:
+            raise InternalError("the release worker ran with no work queued "
+                                "(the scheduler must not pick it)")
+        g = shared[q][0]
+        shared[q] = shared[q][1:]
+        return g, None
+
+    def _css_release(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                     op: Op) -> tuple[Any, Violation | None]:
+        """``css_release_work_fn()`` under ``cgroup_mutex``: ``CSS_RELEASED`` set and the
+        css unlinked from its parent's children (``list_del_rcu``: its own next pointer
+        stays, readers inside a read section may still walk from it)."""
+        lay, g = self.layout, op.a
+        if shared[lay.gstate[g]] != GroupState.OFFLINE or shared[lay.refcnt[g]]:
+            raise InternalError(f"css_release_work_fn() of {self._name(g)}, which still "
+                                "has references or is not offline")
+        shared[lay.gstate[g]] = GroupState.RELEASED
         return None, None

@@ -54,6 +54,15 @@ class Kind(IntEnum):
     EVENT = 29  # a metrics event (allocation stall, OOM, reclaim call)
     SOFT_VICTIM = 30  # mem_cgroup_largest_soft_limit_node(): the group most over its soft limit
     CALL = 31  # run a sub-generator on the task's own stack (simulation engine trampoline)
+    # Marked accesses and atomics (v4.4+ iterators; LKMM: marked accesses never race).
+    READ_ONCE = 32  # READ_ONCE(x) / atomic_read(&x): a marked load of a slot
+    CMPXCHG = 33  # cmpxchg(&x, old, new): yields the value found; stores new if it was old
+    ATOMIC_INC = 34  # atomic_inc(&x)
+    # The cgroup core of v5.x-v6.x (kernel/cgroup/cgroup.c; memcglab.kernel.v6_18.cgroup).
+    CSS_NEXT_CHILD = 35  # css_next_child(pos, parent): one RCU read of a sibling list
+    KILL_CSS = 36  # kill_css() + offline_css(): CSS_DYING, offline, base reference dropped
+    RELEASE_WAIT = 37  # cgroup_release_wq's worker takes the next queued css_release work
+    CSS_RELEASE = 38  # css_release_work_fn(): CSS_RELEASED set and list_del_rcu(&sibling)
 
 
 class Op(NamedTuple):
@@ -97,6 +106,24 @@ def call(gen: Any) -> Op:
     engine on the task's own stack: later steps resume ``f`` directly instead of passing
     through every caller's frame. Used on the fault path's entry into reclaim (sim only)."""
     return Op(Kind.CALL, gen)
+
+
+@functools.cache
+def read_once(slot: int, text: str) -> Op:
+    """``READ_ONCE(x)`` or ``atomic_read(&x)``: a marked load (not a data race)."""
+    return Op(Kind.READ_ONCE, slot, None, text)
+
+
+@functools.cache
+def cmpxchg(slot: int, old: int, new: int, text: str) -> Op:
+    """``cmpxchg(&x, old, new)``: atomically stores ``new`` if ``x == old``; yields the value
+    it found (equal to ``old`` exactly when the store happened)."""
+    return Op(Kind.CMPXCHG, slot, (old, new), text)
+
+
+@functools.cache
+def atomic_inc(slot: int, text: str) -> Op:
+    return Op(Kind.ATOMIC_INC, slot, None, text)
 
 
 RCU_READ_LOCK = Op(Kind.RCU_LOCK, None, None, "rcu_read_lock()")

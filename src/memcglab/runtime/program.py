@@ -77,7 +77,8 @@ def _where(e: BaseException) -> str:
 # changes of the admin CPU.
 MONITOR_KINDS = frozenset({Kind.CLAIM, Kind.WALK_START, Kind.MKDIR, Kind.RMDIR,
                            Kind.CLEAR_CSS_REFS, Kind.SYNC_RCU_START, Kind.SYNC_RCU_WAIT,
-                           Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE})
+                           Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE, Kind.KILL_CSS,
+                           Kind.RELEASE_WAIT, Kind.CSS_RELEASE})
 _PACKAGE = str(Path(__file__).resolve().parents[1])
 
 
@@ -136,6 +137,57 @@ def _yield_stack_items(code: types.CodeType) -> dict[int, tuple[int, bool]]:
             for ins in instrs if ins.opname == "YIELD_VALUE" and ins.offset in depth}
 
 
+_READS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR"})
+_KILLS = frozenset({"STORE_FAST", "DELETE_FAST"})
+
+
+@functools.cache
+def _live_at_yields(code: types.CodeType) -> dict[int, frozenset[str]]:
+    """For each ``yield`` of ``code``: the local variables that may be read after the frame
+    resumes there before being written again (live variables, a backward data-flow pass
+    over the control flow, exception handlers included). The others are dead: no future
+    of the frame depends on them, so its local state is the same whatever they hold
+    (docs/internals.md, "Dead variables"). Cell and free variables (closures) are always
+    live; a code object with an instruction this pass does not know reports every
+    variable live."""
+    instrs = list(dis.get_instructions(code))
+    always = frozenset(code.co_cellvars) | frozenset(code.co_freevars)
+    names = frozenset(code.co_varnames) | always
+    if any((ins.opname.startswith(("LOAD_FAST", "STORE_FAST")) and ins.opname not in
+           _READS | _KILLS) or ins.opname in ("LOAD_LOCALS", "IMPORT_STAR") for ins in instrs):
+        return {ins.offset: names for ins in instrs if ins.opname == "YIELD_VALUE"}
+    at = {ins.offset: i for i, ins in enumerate(instrs)}
+    handlers = [(e.start, e.end, e.target)
+                for e in dis.Bytecode(code).exception_entries]  # type: ignore[attr-defined]
+    succ: list[list[int]] = []
+    for i, ins in enumerate(instrs):
+        out: list[int] = []
+        if ins.opcode in _JUMPS:
+            out.append(at[ins.argval])
+        if not (ins.opname in _UNCONDITIONAL or ins.opname in _TERMINAL) and i + 1 < len(instrs):
+            out.append(i + 1)
+        out += [at[t] for lo, hi, t in handlers if lo <= ins.offset < hi]
+        succ.append(out)
+    live_in: list[frozenset[str]] = [frozenset()] * len(instrs)
+    changed = True
+    while changed:  # to the fixpoint; model code is small
+        changed = False
+        for i in range(len(instrs) - 1, -1, -1):
+            ins = instrs[i]
+            after: frozenset[str] = frozenset().union(*(live_in[j] for j in succ[i]))
+            if ins.opname in _READS:
+                new = after | {ins.argval}
+            elif ins.opname in _KILLS:
+                new = after - {ins.argval}
+            else:
+                new = after
+            if new != live_in[i]:
+                live_in[i] = new
+                changed = True
+    return {ins.offset: (live_in[i + 1] if i + 1 < len(instrs) else frozenset()) | always
+            for i, ins in enumerate(instrs) if ins.opname == "YIELD_VALUE"}
+
+
 def _check_stack(frame: types.FrameType, where: str) -> None:
     code = frame.f_code
     if _ours(code.co_filename):
@@ -150,8 +202,9 @@ def _check_stack(frame: types.FrameType, where: str) -> None:
             "x = yield a; y = yield b; loop with while and a local index")
 
 
-def fingerprint(gen: ThreadGen) -> Hashable:
-    """The local state of a suspended generator chain, as a hashable value."""
+def fingerprint(gen: ThreadGen, dead_variables: bool = False) -> Hashable:
+    """The local state of a suspended generator chain, as a hashable value. With
+    ``dead_variables`` the frames' dead locals are left out (:func:`_live_at_yields`)."""
     parts: list[Hashable] = []
     g: Any = gen
     while g is not None:
@@ -159,7 +212,16 @@ def fingerprint(gen: ThreadGen) -> Hashable:
         if frame is None:
             break
         code = frame.f_code
-        local_items = sorted(frame.f_locals.items(), key=lambda kv: kv[0])
+        live = _live_at_yields(code).get(frame.f_lasti) if dead_variables else None
+        if live is not None:
+            # A value on the frame's stack (a for loop's iterator) is state the locals do
+            # not show: there every local is kept, as before the dead-variable reduction
+            # (the loop variable then tells the iterations apart).
+            items, in_yield_from = _yield_stack_items(code).get(frame.f_lasti, (1, False))
+            if items > (2 if in_yield_from else 1):
+                live = None
+        local_items = sorted(((k, v) for k, v in frame.f_locals.items()
+                              if live is None or k in live), key=lambda kv: kv[0])
         where = code.co_qualname
         _check_stack(frame, where)
         parts.append((code, frame.f_lasti,
@@ -179,8 +241,10 @@ class Program:
     _static_ = True
 
     def __init__(self, name: str, factory: Callable[[], ThreadGen],
-                 guard: Callable[[], Hashable] | None = None) -> None:
+                 guard: Callable[[], Hashable] | None = None,
+                 dead_variables: bool = False) -> None:
         self.name = name
+        self.dead_variables = dead_variables
         self.factory = factory
         # ``guard()`` snapshots state the model code must not keep (a variant's attributes,
         # its module's globals): it must be the same after every step as before, or runs
@@ -201,7 +265,8 @@ class Program:
         # whenever a generator is rebuilt by replaying its results).
         again = factory()
         op2 = self._advance(again, None, first=True)
-        if op2 != op or (op is not None and fingerprint(again) != fingerprint(gen)):
+        if op2 != op or (op is not None and fingerprint(again, dead_variables) != fingerprint(
+                gen, dead_variables)):
             raise NondeterminismError(f"{name}: two starts of the same thread reached "
                                       "different states")
         again.close()
@@ -270,7 +335,9 @@ class Program:
                 "not reproduce and distinct states would be merged")
 
     def _intern(self, gen: ThreadGen, op: Op | None, recipe: tuple[int, Hashable] | None) -> int:
-        fp = fingerprint(gen) if op is not None else DONE_FP
+        # The pending op is part of the local state: it was computed from values that may
+        # be dead once the frame is suspended (a css_put(prev) whose prev is not read again).
+        fp = (fingerprint(gen, self.dead_variables), op) if op is not None else DONE_FP
         lsid = self._ids.get(fp)
         if lsid is None:
             lsid = len(self.pending)
@@ -296,13 +363,13 @@ class Program:
         before = self.guard() if self.guard is not None else None
         gen = self.factory()
         try:
-            next(gen)
+            op = next(gen)
             for result in reversed(chain):
-                gen.send(result)
+                op = gen.send(result)
             self._check_guard(before)
         except StopIteration:
             raise NondeterminismError(f"{self.name}: replaying its results ended the thread "
                                       "early") from None
-        if fingerprint(gen) != self._fps[lsid]:
+        if (fingerprint(gen, self.dead_variables), op) != self._fps[lsid]:
             raise NondeterminismError(f"{self.name}: replaying its results reached another state")
         return gen

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from memcglab.errors import ConfigError
 from memcglab.explore.config import ExploreConfig, ModelConfig, Strategy
+from memcglab.explore.system import checked_properties
 from memcglab.kernel.registry import resolve_variant
 from memcglab.kernel.vmscan import AdminAction, ReclaimerSpec
 from memcglab.model.constants import DEF_PRIORITY
@@ -108,10 +109,12 @@ class ExploreSection(_Strict):
     por: bool = True
     stop_on_first: bool = False
     state_store: Literal["exact", "hash-compact"] = "exact"
+    dead_variables: bool | None = None
 
 
 class CheckFile(_Strict):
     variant: str = "css-id"
+    properties: list[str] = []
     hierarchy: HierarchySection = HierarchySection()
     machine: MachineSection = MachineSection()
     reclaim: ReclaimSection = ReclaimSection()
@@ -259,11 +262,16 @@ def build(f: CheckFile, where: str) -> Loaded:
     model = ModelConfig(variant=f.variant, topology=topo, nodes=f.machine.nodes,
                         zones_per_node=f.machine.zones,
                         reclaimers=tuple(spec for _ in range(r.reclaimers)),
-                        admin=tuple(actions))
+                        admin=tuple(actions), properties=tuple(f.properties))
+    try:
+        checked_properties(resolve_variant(f.variant), model.properties)
+    except ConfigError as err:
+        raise ConfigError(f"{at('properties')}: {err}") from None
     e = f.explore
     explore = ExploreConfig(strategy=Strategy(e.strategy), seed=e.seed, runs=e.runs,
                             pct_depth=e.pct_depth, max_steps=e.max_steps,
                             max_preemptions=e.max_preemptions, max_states=e.max_states,
                             time_budget_s=e.time_budget, symmetry=e.symmetry, por=e.por,
-                            stop_on_first=e.stop_on_first, state_store=e.state_store)
+                            stop_on_first=e.stop_on_first, state_store=e.state_store,
+                            dead_variables=e.dead_variables)
     return Loaded(model, explore, f)
