@@ -37,6 +37,7 @@ FLAG_FIELDS: dict[str, tuple[str | None, str]] = {
     "strategy": ("explore", "strategy"),
     "seed": ("explore", "seed"),
     "runs": ("explore", "runs"),
+    "goal": ("reclaim", "goal"),
     "pct_depth": ("explore", "pct_depth"),
     "max_steps": ("explore", "max_steps"),
     "max_preemptions": ("explore", "max_preemptions"),
@@ -73,6 +74,8 @@ def add_check_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--target", help="limit reclaim: the limited group")
     m.add_argument("--reclaimers", type=int, help="concurrent reclaimers, one CPU each (2)")
     m.add_argument("--walks", type=int, help="reclaim calls per reclaimer (1)")
+    m.add_argument("--goal", type=int, help="current: groups a reclaim call reclaims before "
+                                            "its goal is met and it bails out (0: never)")
     m.add_argument("--priorities", help="comma list, e.g. 12 or 12,11 (12)")
     e = p.add_argument_group("explorer")
     e.add_argument("--strategy", help="exhaustive (default), random, pct or replay")

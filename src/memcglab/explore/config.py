@@ -36,11 +36,14 @@ class ModelConfig:
         kinds = sorted({"global" if x.target is None else "limit" for x in r})
         walks = sorted({x.walks for x in r})
         prios = sorted({p for x in r for p in x.priorities}, reverse=True)
+        goals = sorted({x.goal for x in r if x.goal})
         parts = [f"variant {self.variant}", f"{self.topology.size} groups",
                  f"{len(r)} reclaimers ({'/'.join(kinds)})",
                  f"{'/'.join(map(str, walks))} walk(s) each",
                  f"{self.nodes * self.zones_per_node} zone(s)",
                  f"priorities {','.join(map(str, prios))}"]
+        if goals:
+            parts.append(f"goal met after {'/'.join(map(str, goals))} group(s)")
         if self.admin:
             parts.append("cgroup changes: " + ", ".join(
                 f"{a.op} {self.topology.name(a.memcg)}" for a in self.admin))
@@ -58,6 +61,9 @@ class ModelConfig:
         plain["variant"] = variant_identity(self.variant)
         if not plain["properties"]:
             del plain["properties"]  # so that the digests of older tokens stay valid
+        for r in plain["reclaimers"]:
+            if not r["goal"]:
+                del r["goal"]
         blob = json.dumps(plain, sort_keys=True).encode()
         return f"{zlib.crc32(blob):08x}"
 

@@ -20,9 +20,9 @@ from memcglab.explore.system import System
 
 # (label, por, symmetry, force the cycle analysis, extra flags for the command)
 RUNS: tuple[tuple[str, bool, bool, bool, bool | None, str], ...] = (
-    ("reduced (POR + symmetry)", True, True, False, None, ""),
-    ("no symmetry", True, False, False, None, " --no-symmetry"),
-    ("no POR", False, True, False, None, " --no-por"),
+    ("reduced (all reductions)", True, True, False, True, " --dead-variables"),
+    ("no symmetry", True, False, False, True, " --dead-variables --no-symmetry"),
+    ("no POR", False, True, False, True, " --dead-variables --no-por"),
     ("no dead variables", True, True, False, False, " --no-dead-variables"),
     ("unreduced", False, False, True, False,
      " --no-por --no-symmetry --no-dead-variables"),

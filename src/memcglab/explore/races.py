@@ -53,8 +53,25 @@ NEW_ROUND = Race(
     "old-generation", "race 2 variant: old generation, new round",
     "a reclaimer passes the check with the old iter->generation, then reads the position of "
     "the round another reclaimer has just begun, and hands its group out again as old")
+# Today's iterator (v6.12+, variant current): the hand-out is a successful cmpxchg.
+LATE_BUMP = Race(
+    "late-bump", "race 2 today: the reset is seen before the bump",
+    "the winner of the wrap stores NULL in iter->position and bumps iter->generation in a "
+    "second step; a starting reclaimer reads the old generation and the reset position in "
+    "between and hands the root out again as part of the old round")
+STALE_CURSOR = Race(
+    "stale-cursor", "ABA: a cursor that came round again",
+    "a reclaimer's cmpxchg succeeds because iter->position came back to the value it read "
+    "after another reclaimer wrapped round; it hands out a group of the new round under its "
+    "old cookie generation")
+INVALIDATED = Race(
+    "invalidated", "a released group resets the position",
+    "the release of a removed group resets iter->position to NULL without bumping "
+    "iter->generation (css_released -> invalidate_reclaim_iterators), so the walk restarts "
+    "from the root inside the same round")
 KNOWN_RACES = (RACE_1, RACE_2)
-ALL_RACES = (RACE_1, RACE_2, REWIND, LATE_GENERATION, NEW_ROUND)
+ALL_RACES = (RACE_1, RACE_2, REWIND, LATE_GENERATION, NEW_ROUND, LATE_BUMP, STALE_CURSOR,
+             INVALIDATED)
 
 
 def classify(trace: Sequence[TraceEntry], violation: Violation) -> Race | None:
@@ -70,6 +87,9 @@ def classify(trace: Sequence[TraceEntry], violation: Violation) -> Race | None:
                      None)
     if first_idx is None:
         return None
+
+    if any(e.op.kind is Kind.CMPXCHG and e.op.a == pos_slot for e in trace):
+        return _classify_cmpxchg(trace, first_idx, pos_slot, gen_slot)
 
     def position_load(end: int, tid: int) -> int | None:
         for i in range(end - 1, -1, -1):
@@ -128,4 +148,45 @@ def classify(trace: Sequence[TraceEntry], violation: Violation) -> Race | None:
     stores = [e.op.b for e in trace[:b] if e.op.kind is Kind.STORE and e.op.a == pos_slot]
     if any(0 < new < old for old, new in itertools.pairwise(stores)):
         return REWIND
+    return None
+
+
+def _classify_cmpxchg(trace: Sequence[TraceEntry], first_idx: int, pos_slot: int,
+                      gen_slot: int) -> Race | None:
+    """The v6.12+ iterator's ways of handing a group out twice in one cookie generation,
+    tried on the second hand-out, then on the first."""
+
+    def last_before(end: int, tid: int | None, kind: Kind, slot: int) -> int | None:
+        return next((i for i in range(end - 1, -1, -1) if trace[i].op.kind is kind
+                     and trace[i].op.a == slot and (tid is None or trace[i].tid == tid)), None)
+
+    for claim in (len(trace) - 1, first_idx):
+        tid = trace[claim].tid
+        cookie_gen = trace[claim].op.b[0]
+        cas = next((i for i in range(claim - 1, -1, -1) if trace[i].tid == tid
+                    and trace[i].op.kind is Kind.CMPXCHG and trace[i].op.a == pos_slot
+                    and trace[i].result == trace[i].op.b[0]), None)
+        if cas is None:
+            continue
+        read = last_before(cas, tid, Kind.READ_ONCE, pos_slot)
+        gen_read = last_before(read, tid, Kind.READ_ONCE, gen_slot) if read is not None else None
+        if read is not None and trace[read].result == 0:
+            reset = next((i for i in range(read - 1, -1, -1)
+                          if trace[i].op.kind is Kind.CMPXCHG and trace[i].op.a == pos_slot
+                          and trace[i].op.b[1] == 0 and trace[i].result == trace[i].op.b[0]),
+                         None)
+            if reset is not None and trace[reset].op.text.startswith(
+                    "__invalidate_reclaim_iterators"):
+                return INVALIDATED
+            if reset is not None and gen_read is not None:
+                bump = next((i for i in range(reset + 1, len(trace))
+                             if trace[i].tid == trace[reset].tid
+                             and trace[i].op.kind is Kind.ATOMIC_INC
+                             and trace[i].op.a == gen_slot), None)
+                if bump is None or bump > gen_read:
+                    return LATE_BUMP
+        bumps = sum(1 for e in trace[:cas]
+                    if e.op.kind is Kind.ATOMIC_INC and e.op.a == gen_slot)
+        if bumps > cookie_gen:
+            return STALE_CURSOR
     return None

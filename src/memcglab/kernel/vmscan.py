@@ -59,6 +59,7 @@ class ReclaimerSpec:
     zones: tuple[int, ...]
     priorities: tuple[int, ...]
     walks: int
+    goal: int = 0  # v6.x: groups a call reclaims before its goal is met (0: never met)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,7 @@ class ReclaimSection(_Strict):
     target: str | None = None
     reclaimers: int = Field(default=2, ge=1, le=8)
     walks: int = Field(default=1, ge=1, le=16)
+    goal: int = Field(default=0, ge=0, le=64)
     priorities: list[int] = [DEF_PRIORITY]
     zones: list[int] | None = None
 
@@ -258,7 +259,11 @@ def build(f: CheckFile, where: str) -> Loaded:
                     f"reclaim of {topo.name(target)!r} runs: limit reclaim runs in a task "
                     "charged to that subtree, and cgroupfs refuses to remove a cgroup with "
                     "tasks")
-    spec = ReclaimerSpec(target, zones, prios, r.walks)
+    if r.goal and getattr(resolve_variant(f.variant), "era", "3.7") == "3.7":
+        raise ConfigError(f"{at('reclaim', 'goal')}: [reclaim] goal: the v6.x reclaim callers "
+                          "bail out of a partial walk once the goal is met; variant "
+                          f"{f.variant} runs the v3.7 callers (use mode = 'limit' there)")
+    spec = ReclaimerSpec(target, zones, prios, r.walks, r.goal)
     model = ModelConfig(variant=f.variant, topology=topo, nodes=f.machine.nodes,
                         zones_per_node=f.machine.zones,
                         reclaimers=tuple(spec for _ in range(r.reclaimers)),

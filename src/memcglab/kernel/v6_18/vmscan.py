@@ -21,10 +21,14 @@ Johannes Weiner's 6be5e186fd65, "mm: vmscan: restore incremental cgroup iteratio
   sc->priority on retry").
 
 In ``memcglab check`` there are no pages: ``shrink_lruvec()`` is the claim of the group by
-this reclaimer (what the invariants are about) and reclaims "some but never enough": the
-reclaim target is never met (so no walk bails out early) and ``nr_reclaimed`` is non-zero
-after the first claim (so the full-walk retry, which needs a loop that reclaimed nothing,
-does not run). The priority loop runs through the priorities the configuration puts in play.
+this reclaimer (what the invariants are about). By default it reclaims "some but never
+enough": the reclaim target is never met (so no walk bails out early) and ``nr_reclaimed`` is
+non-zero after the first claim (so the full-walk retry, which needs a loop that reclaimed
+nothing, does not run). With a goal (``[reclaim] goal = N``) each claimed group counts as one
+unit and ``nr_to_reclaim = N``: a partial walk bails out with ``mem_cgroup_iter_break()``
+after N groups, leaving the shared position at the last one, as direct and limit reclaim do
+once they have reclaimed enough. The priority loop runs through the priorities the
+configuration puts in play.
 """
 
 from __future__ import annotations
@@ -58,8 +62,8 @@ def shrink_lruvec(k: KernelContext, it: IterSlots, memcg: int,
     yield Op(Kind.CLAIM, it, (gen, memcg, shared_walk),
              f"shrink_lruvec({k.name(memcg)}) [gen {gen}]" if shared_walk
              else f"shrink_lruvec({k.name(memcg)}) [full walk]")
-    # Some pages, never enough (module docstring).
-    sc.nr_reclaimed = 1
+    # One unit per group towards a goal; else some pages, never enough (module docstring).
+    sc.nr_reclaimed = sc.nr_reclaimed + 1 if sc.nr_to_reclaim != NO_TARGET else 1
 
 
 def shrink_node_memcgs(k: KernelContext, variant: MemcgIter, pgdat: int,
@@ -123,7 +127,7 @@ def reclaimer(k: KernelContext, variant: MemcgIter, spec: ReclaimerSpec) -> Thre
     """One explorer CPU: ``spec.walks`` reclaim calls (``try_to_free_pages`` or
     ``try_to_free_mem_cgroup_pages``) one after another."""
     for _ in range(spec.walks):
-        sc = ScanControl(spec.target, spec.priorities[0], NO_TARGET)
+        sc = ScanControl(spec.target, spec.priorities[0], spec.goal or NO_TARGET)
         yield from do_try_to_free_pages(k, variant, spec.zones, sc, spec.priorities)
 
 

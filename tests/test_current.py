@@ -1,0 +1,193 @@
+"""Today's iterator (variant ``current``, v6.12+): pinned state counts, what it guarantees and
+what it does not, its findings' replays, and the dead-variable reduction's soundness.
+
+The findings (docs/current-iterator.md): the seed's invariant (``unique_claim``: no group
+twice within one cookie generation) fails three ways (``late-bump``, ``stale-cursor``,
+``invalidated``); the lap invariant (``unique_per_lap``: no group twice between two resets
+of the position) holds, with groups removed and created, within the bounds below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memcglab.explore.system import State, System
+from memcglab.scenario.check_config import CheckFile, build
+from tests.conftest import check, cli, flat
+
+VARIANTS = Path(__file__).parent / "variants"
+
+
+def current(groups: int = 2, reclaimers: int = 2, walks: int = 1, *, props: tuple[str, ...] = (),
+            goal: int = 0, change: tuple[str, ...] = (), tree: tuple[str, ...] = ()
+            ) -> dict[str, Any]:
+    raw = flat("current", groups, reclaimers, walks)
+    raw["properties"] = list(props)
+    raw["reclaim"]["goal"] = goal
+    if tree:
+        raw["hierarchy"] = {"shape": "nested", "group": [
+            {"name": p.rsplit("/", 1)[-1], "parent": p.rsplit("/", 1)[0] if "/" in p
+             else "root"} for p in tree]}
+    raw["change"] = [{"op": c.split(":")[0], "group": c.split(":")[1]} for c in change]
+    return raw
+
+
+# (groups, reclaimers, walks, properties, symmetry, por, dead variables) -> (states, transitions)
+PINNED = [
+    ((2, 2, 1, (), True, True, True), (160, 283)),
+    ((2, 2, 1, (), True, True, False), (354, 620)),
+    ((2, 2, 1, (), True, False, True), (947, 1790)),
+    ((2, 2, 1, (), False, True, True), (314, 558)),
+    ((2, 2, 1, (), False, False, False), (3795, 7174)),
+    ((4, 2, 1, ("unique_per_lap",), True, True, True), (991, 1737)),
+    ((4, 2, 1, ("unique_per_lap",), True, True, False), (2052, 3638)),
+    ((4, 2, 1, ("unique_per_lap",), True, False, True), (8751, 16712)),
+    ((4, 2, 1, ("unique_per_lap",), False, True, True), (1961, 3464)),
+    ((4, 2, 1, ("unique_per_lap",), False, False, False), (32480, 62164)),
+]
+
+
+@pytest.mark.parametrize(("params", "expected"), PINNED)
+def test_pinned_counts(params: tuple[Any, ...], expected: tuple[int, int]) -> None:
+    k, nr, walks, props, sym, por, dead = params
+    result, _ = check(current(k, nr, walks, props=props), symmetry=sym, por=por,
+                      dead_variables=dead, shrink=False)
+    assert result.exit_reason.name == "EXHAUSTED"
+    assert (result.states, result.transitions) == expected
+    # The seed's invariant fails from root + A on; the lap invariant holds.
+    assert result.proved == bool(props)
+
+
+def test_dead_variables_default_on_for_current_only() -> None:
+    for variant, on in (("current", True), ("css-id", False), ("seed-spinlock", False)):
+        system = System(build(CheckFile.model_validate(flat(variant)), "t").model)
+        assert system.dead_variables is on
+
+
+# -- what today's design does and does not guarantee ------------------------------------
+
+
+def _races(result: Any) -> set[tuple[str, str | None]]:
+    return {(f.prop, f.race.id if f.race else None) for f in result.findings}
+
+
+def test_two_findings_without_any_removal() -> None:
+    """The wrap stores NULL and bumps the generation in two steps: a starting walker in
+    between joins the old generation at the root; and a starting walker's cmpxchg from NULL
+    succeeds after another walker went round the whole tree (ABA)."""
+    result, _ = check(current(4, 2, 1), shrink=True)
+    assert _races(result) == {("unique_claim", "late-bump"), ("unique_claim", "stale-cursor")}
+    for f in result.findings:
+        assert f.minimal and "root handed out twice in generation 0" in f.message
+
+
+def test_three_findings_with_partial_walks_and_a_removal() -> None:
+    result, _ = check(current(4, 2, 2, goal=2, change=("rmdir:A",)), shrink=False)
+    assert {"late-bump", "stale-cursor", "invalidated"} <= {
+        r for p, r in _races(result) if p == "unique_claim"}
+
+
+def test_lap_uniqueness_proved_with_removal_and_creation() -> None:
+    props = ("unique_per_lap", "reference_safety", "termination", "no_deadlock")
+    result, _ = check(current(reclaimers=2, walks=2, props=props, goal=2,
+                              tree=("A", "B", "A/D", "E"), change=("rmdir:B", "mkdir:E")))
+    assert result.proved, [f.message for f in result.findings]
+
+
+def test_findings_replay_from_their_printed_commands() -> None:
+    code, out, _ = cli("check", "--variant", "current", "--groups", "4", "--walks", "2",
+                       "--goal", "2", "--change", "rmdir:A", "--no-progress")
+    assert code == 1
+    commands = re.findall(r"replay: (memcglab check .*)", out)
+    assert len(commands) >= 3
+    for command in commands:
+        argv = command.split()[1:]
+        rcode, rout, _ = cli(*argv)
+        assert rcode == 1 and "DID NOT REPRODUCE" not in rout, rout
+
+
+def test_hugh_dickins_fix_is_needed() -> None:
+    """Without the reset of the result before ``goto restart`` the walker returns a group
+    whose reference it has put: the explorer finds the 2024 bug."""
+    raw = current(3, 2, 1, props=("reference_safety",))
+    raw["variant"] = f"{VARIANTS / 'current_no_reset.py'}:CurrentNoReset"
+    result, _ = check(raw)
+    assert [f.prop for f in result.findings] == ["reference_safety"]
+    assert "css_put(A)" in result.findings[0].message
+    fixed, _ = check(current(3, 2, 1, props=("reference_safety",)))
+    assert fixed.proved
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--variant", "css-id", "--property", "unique_per_lap"),
+     "css-id does not hand groups out by cmpxchg"),
+    (("--variant", "current", "--property", "nope"), "no such property"),
+    (("--variant", "css-id", "--goal", "1"), "runs the v3.7 callers"),
+])
+def test_bad_selections(argv: tuple[str, ...], message: str) -> None:
+    code, _, err = cli("check", *argv, "--no-progress")
+    assert code == 2 and message in err, err
+
+
+# -- the dead-variable reduction never changes what is reachable --------------------------
+
+
+def _outcomes(system: System) -> tuple[frozenset[tuple[Any, ...]], bool]:
+    """Every final shared state (all threads finished or stuck) of the unreduced search
+    (every operation an interleaving point, no symmetry), and whether a violation ended a
+    run. Violating runs stop there, as in the search."""
+    system.set_visible(None)
+    init = system.initial()
+    seen = {init}
+    queue: deque[State] = deque([init])
+    finals: set[tuple[Any, ...]] = set()
+    violated = False
+    while queue:
+        state = queue.popleft()
+        enabled = system.enabled(state)
+        if not enabled:
+            finals.add(state[0])
+            continue
+        for tid in enabled:
+            new, _, v = system.block(state, tid)
+            if v is not None:
+                violated = True
+                continue
+            if new[0] not in finals and new not in seen:
+                seen.add(new)
+                queue.append(new)
+    return frozenset(finals), violated
+
+
+CONFIGS = st.one_of(
+    st.builds(lambda k, nr, w, goal, rm: current(k, nr, w, goal=goal,
+                                                 change=("rmdir:A",) if rm else ()),
+              st.integers(2, 3), st.integers(1, 2), st.integers(1, 2), st.integers(0, 2),
+              st.booleans()),
+    st.builds(lambda v, k, nr, w: flat(v, k, nr, w),
+              st.sampled_from(["css-id", "seed-spinlock"]), st.integers(2, 3),
+              st.integers(1, 2), st.integers(1, 2)),
+)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(raw=CONFIGS)
+def test_dead_variables_keep_outcomes_and_verdicts(raw: dict[str, Any]) -> None:
+    """Final states reached and verdicts are the same with and without the reduction, for
+    every variant; the reduced search stores no more local states."""
+    model = build(CheckFile.model_validate(raw), "t").model
+    on, off = System(model, dead_variables=True), System(model, dead_variables=False)
+    assert _outcomes(on) == _outcomes(off)
+    assert sum(p.local_states for p in on.programs) <= sum(
+        p.local_states for p in off.programs)
+    results = [check(raw, dead_variables=dead, shrink=False)[0] for dead in (True, False)]
+    assert results[0].proved == results[1].proved
+    assert {f.prop for f in results[0].findings} == {f.prop for f in results[1].findings}
