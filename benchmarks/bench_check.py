@@ -60,6 +60,10 @@ from memcglab.scenario.check_config import CheckFile, ExploreSection, build
 
 SPIN_ENV = "MEMCGLAB_SPIN_DIR"
 SPIN_MODEL = "memcg_iter.pml"
+CURRENT_MODEL = "memcg_iter_current.pml"
+CAP_S = 600.0  # per tool on the large current rows (Spin had not finished K=4 NR=3 W=2
+# after 9.5 minutes, 250 million states and 12 GB on this kind of machine)
+NOT_FINISHED = "not finished"
 PAN_DEPTH = 1_000_000  # run.sh: ./pan -m1000000
 HAS_STOP_ON_FIRST = ("stop_on_first" in ExploreSection.model_fields
                      and "stop_on_first" in ExploreConfig.__dataclass_fields__)
@@ -80,11 +84,16 @@ class Row:
     first: bool  # stop at the first counterexample (Spin always does)
     expected: str  # VIOLATION or VERIFIED
     slow: bool = False  # skipped by --quick
+    spin_model: str = SPIN_MODEL
+    spin_define: str = "LOCKED"  # memcg_iter_current.pml takes -DINV instead
+    properties: tuple[str, ...] = ()  # memcglab --property (the invariant Spin checks)
+    cap_s: float | None = None  # both tools stop after this many seconds
 
     @property
     def label(self) -> str:
         mode = "first cex" if self.first else "verify"
-        return (f"{self.variant} K={self.groups} NR={self.reclaimers} "
+        inv = f" INV={self.locked}" if self.spin_define == "INV" else ""
+        return (f"{self.variant}{inv} K={self.groups} NR={self.reclaimers} "
                 f"W={self.walks} ({mode})")
 
 
@@ -93,6 +102,18 @@ ROWS: tuple[Row, ...] = (
     Row("seed-spinlock", 1, 4, 2, 2, first=False, expected=VERIFIED),
     Row("seed-spinlock", 1, 4, 3, 2, first=False, expected=VERIFIED),
     Row("seed-spinlock", 1, 8, 3, 2, first=False, expected=VERIFIED, slow=True),
+    # Today's iterator against memcg_iter_current.pml: INV=0 the seed's per-generation
+    # invariant (unique_claim), INV=1 per-lap uniqueness (unique_per_lap).
+    Row("current", 0, 4, 2, 1, first=True, expected=VIOLATION,
+        spin_model=CURRENT_MODEL, spin_define="INV", properties=("unique_claim",)),
+    Row("current", 1, 4, 2, 2, first=False, expected=VERIFIED,
+        spin_model=CURRENT_MODEL, spin_define="INV", properties=("unique_per_lap",)),
+    Row("current", 1, 4, 3, 2, first=False, expected=VERIFIED, slow=True,
+        spin_model=CURRENT_MODEL, spin_define="INV", properties=("unique_per_lap",),
+        cap_s=CAP_S),
+    Row("current", 1, 8, 3, 2, first=False, expected=VERIFIED, slow=True,
+        spin_model=CURRENT_MODEL, spin_define="INV", properties=("unique_per_lap",),
+        cap_s=CAP_S),
 )
 
 
@@ -240,7 +261,11 @@ def check_dict(row: Row) -> dict[str, Any]:
     explore: dict[str, Any] = {"strategy": "exhaustive"}
     if row.first and HAS_STOP_ON_FIRST:
         explore["stop_on_first"] = True
+    if row.cap_s is not None:
+        explore["time_budget"] = row.cap_s
+    extra: dict[str, Any] = {"properties": list(row.properties)} if row.properties else {}
     return {
+        **extra,
         "variant": row.variant,
         "hierarchy": {"shape": "flat", "groups": row.groups},
         "machine": {"nodes": 1, "zones": 1},
@@ -257,6 +282,8 @@ def cli_args(row: Row, shrink: bool) -> list[str]:
             "--priorities", "12", "--strategy", "exhaustive"]
     if row.first and HAS_STOP_ON_FIRST:
         args.append("--first")
+    for prop in row.properties:
+        args += ["--property", prop]
     if not shrink:
         args.append("--no-shrink")
     return [*args, "--json"]
@@ -274,13 +301,20 @@ def run_memcglab(row: Row, repeat: int, shrink: bool) -> MemcglabRun:
         outcome = VIOLATION
     elif result.proved:
         outcome = VERIFIED
+    elif result.exit_reason.name == "TIME_BUDGET":
+        outcome = NOT_FINISHED
     else:
         outcome = f"incomplete ({result.exit_reason.name.lower()})"
 
     cmd = [*memcglab_cli(), *cli_args(row, shrink)]
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    cli_s = time.perf_counter() - t0
+    if row.cap_s is not None:
+        # The capped rows are too long to run twice: the CLI is not timed there.
+        p = subprocess.CompletedProcess(cmd, 0 if outcome == VERIFIED else 1, "{}", "")
+        cli_s = float("nan")
+    else:
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        cli_s = time.perf_counter() - t0
     cli_states: int | None = None
     with contextlib.suppress(ValueError, KeyError, TypeError):
         cli_states = int(json.loads(p.stdout)["states"])
@@ -304,9 +338,11 @@ _INCOMPLETE = ("max search depth too small", "out of memory", "reached -dmemlim"
                "search not completed", "aborted")
 
 
-def _timed(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+def _timed(cmd: list[str], cwd: Path, timeout: float | None = None
+           ) -> tuple[float, subprocess.CompletedProcess[str]]:
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False,
+                       timeout=timeout)
     return time.perf_counter() - t0, p
 
 
@@ -316,13 +352,15 @@ def _must(p: subprocess.CompletedProcess[str], what: str) -> None:
 
 
 def run_spin(row: Row, model_dir: Path, repeat: int) -> SpinRun:
-    gen = ["spin", f"-DLOCKED={row.locked}", f"-DK={row.groups}", f"-DNR={row.reclaimers}",
-           f"-DWALKS={row.walks}", "-a", SPIN_MODEL]
-    cc = ["gcc", "-O2", "-DSAFETY", "-w", "-o", "pan", "pan.c"]
+    gen = ["spin", f"-D{row.spin_define}={row.locked}", f"-DK={row.groups}",
+           f"-DNR={row.reclaimers}", f"-DWALKS={row.walks}", "-a", row.spin_model]
+    # run_current.sh compiles with -DCOLLAPSE (memory) for today's model.
+    collapse = ["-DCOLLAPSE"] if row.spin_model == CURRENT_MODEL else []
+    cc = ["gcc", "-O2", "-DSAFETY", *collapse, "-w", "-o", "pan", "pan.c"]
     pan = ["./pan", f"-m{PAN_DEPTH}"]
     with tempfile.TemporaryDirectory(prefix="bench-spin-") as tmp:
         d = Path(tmp)
-        shutil.copy(model_dir / SPIN_MODEL, d / SPIN_MODEL)
+        shutil.copy(model_dir / row.spin_model, d / row.spin_model)
         gen_s, p = _timed(gen, d)
         _must(p, "spin -a")
         cc_s, p = _timed(cc, d)
@@ -330,8 +368,14 @@ def run_spin(row: Row, model_dir: Path, repeat: int) -> SpinRun:
         samples: list[float] = []
         out = ""
         rc = 0
+        capped = False
         for _ in range(repeat):
-            s, p = _timed(pan, d)
+            try:
+                s, p = _timed(pan, d, row.cap_s)
+            except subprocess.TimeoutExpired:
+                samples.append(row.cap_s or 0.0)
+                capped = True
+                break
             samples.append(s)
             out, rc = p.stdout + p.stderr, p.returncode
     errors = int(m.group(1)) if (m := _ERRORS.search(out)) else None
@@ -340,7 +384,9 @@ def run_spin(row: Row, model_dir: Path, repeat: int) -> SpinRun:
     memory_mb = float(m.group(1)) if (m := _MEMORY.search(out)) else None
     warnings = [line.strip() for line in out.splitlines()
                 if any(w in line.lower() for w in _INCOMPLETE)]
-    if errors is None or states is None:
+    if capped:
+        outcome = NOT_FINISHED
+    elif errors is None or states is None:
         outcome = "unparsed pan output"
     elif errors > 0:
         outcome = VIOLATION
@@ -370,10 +416,17 @@ def judge(row: Row, m: MemcglabRun, s: SpinRun) -> tuple[str, bool, list[str]]:
     if row.expected == VIOLATION and m.findings and not any(
             t.startswith("unique_claim") for t in m.findings):
         notes.append(f"memcglab found {m.findings[0]}, not unique_claim")
+    if s.outcome == NOT_FINISHED:
+        notes.append(f"Spin stopped after {row.cap_s:.0f} s: the ratio is an upper bound")
     if s.assertion and "claimed" not in s.assertion:
         notes.append(f"Spin broke a different assertion: {s.assertion}")
     if s.errors == 0:
         notes += [f"Spin: {w}" for w in s.warnings]
+    if m.outcome == row.expected and s.outcome == NOT_FINISHED:
+        verdict, ok = f"memcglab {row.expected}; Spin not finished in {row.cap_s:.0f} s", True
+        return verdict, ok, notes
+    if m.outcome == NOT_FINISHED:
+        return f"memcglab not finished in {row.cap_s:.0f} s; Spin {s.outcome}", False, notes
     if m.outcome == s.outcome == row.expected:
         verdict, ok = f"agree: {row.expected}", not notes
         if notes:
@@ -386,6 +439,8 @@ def judge(row: Row, m: MemcglabRun, s: SpinRun) -> tuple[str, bool, list[str]]:
 
 
 def _secs(x: float) -> str:
+    if x != x:  # nan: not measured
+        return "-"
     return f"{x:.3f} s" if x < 10 else f"{x:.1f} s"
 
 
@@ -546,6 +601,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="skip the slow row (K=8, NR=3, WALKS=2: Spin needs minutes)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--variant", help="only the rows of this variant (css-id, seed-spinlock, "
+                                     "current)")
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="search runs per tool and row; the median is reported (default 1)")
     p.add_argument("--no-shrink", dest="shrink", action="store_false",
@@ -573,7 +630,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     info = machine()
     print(header(info, args, model_dir), flush=True)
-    rows = [r for r in ROWS if not (args.quick and r.slow)]
+    rows = [r for r in ROWS if not (args.quick and r.slow)
+            and (args.variant is None or r.variant == args.variant)]
     results: list[Result] = []
     for i, row in enumerate(rows, 1):
         print(f"[{i}/{len(rows)}] {row.label}: memcglab ...", end="", flush=True)
@@ -596,7 +654,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.baseline:
         print(f"\ncost of exact states and livelock detection against {args.baseline} "
               "(search time, medians):", flush=True)
-        costs = cost_table(rows, args.baseline, args.repeat)
+        # Today's iterator did not exist at the baseline commit.
+        costs = cost_table([r for r in rows if r.spin_model == SPIN_MODEL], args.baseline,
+                           args.repeat)
         print(render_costs(costs))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -41,15 +41,15 @@ def current(groups: int = 2, reclaimers: int = 2, walks: int = 1, *, props: tupl
 
 # (groups, reclaimers, walks, properties, symmetry, por, dead variables) -> (states, transitions)
 PINNED = [
-    ((2, 2, 1, (), True, True, True), (160, 283)),
+    ((2, 2, 1, (), True, True, True), (168, 298)),
     ((2, 2, 1, (), True, True, False), (354, 620)),
-    ((2, 2, 1, (), True, False, True), (947, 1790)),
-    ((2, 2, 1, (), False, True, True), (314, 558)),
+    ((2, 2, 1, (), True, False, True), (967, 1829)),
+    ((2, 2, 1, (), False, True, True), (330, 588)),
     ((2, 2, 1, (), False, False, False), (3795, 7174)),
-    ((4, 2, 1, ("unique_per_lap",), True, True, True), (991, 1737)),
-    ((4, 2, 1, ("unique_per_lap",), True, True, False), (2052, 3638)),
-    ((4, 2, 1, ("unique_per_lap",), True, False, True), (8751, 16712)),
-    ((4, 2, 1, ("unique_per_lap",), False, True, True), (1961, 3464)),
+    ((4, 2, 1, ("unique_per_lap",), True, True, True), (736, 1360)),
+    ((4, 2, 1, ("unique_per_lap",), True, True, False), (1591, 2910)),
+    ((4, 2, 1, ("unique_per_lap",), True, False, True), (6511, 12667)),
+    ((4, 2, 1, ("unique_per_lap",), False, True, True), (1989, 3518)),
     ((4, 2, 1, ("unique_per_lap",), False, False, False), (32480, 62164)),
 ]
 

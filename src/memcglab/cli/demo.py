@@ -3,7 +3,10 @@
 1. the unlocked v3.7 iterator (``css-id``): exhaustive search finds race 1 and race 2 and
    draws each minimal counterexample;
 2. the seed patch (``seed-spinlock``): the same search proves every invariant, on the same
-   configuration, on a larger one, and with a group removed and another created mid-walk.
+   configuration, on a larger one, and with a group removed and another created mid-walk;
+3. today's iterator (``current``, v6.12+): what it does not guarantee (the seed's invariant
+   fails three ways, each drawn) and what it does (no group twice between two resets of the
+   position), proved with groups removed and created.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, TextIO
 from memcglab.cli.check_cmd import replay_command, run_loaded
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import InternalError
-from memcglab.explore.races import KNOWN_RACES
+from memcglab.explore.races import INVALIDATED, KNOWN_RACES, LATE_BUMP, STALE_CURSOR
 from memcglab.report.check_report import finding_text
 from memcglab.scenario.check_config import CheckFile, build
 
@@ -43,6 +46,65 @@ Linux 3.7 keeps, per memcg, zone and reclaim priority, a shared reclaim iterator
 generation} to mem_cgroup_iter() so that together they walk the hierarchy round-robin.
 The patch says the unlocked code has two races; memcglab checks both claims.
 """
+
+
+TODAY: dict[str, Any] = {"variant": "current", "hierarchy": {"groups": 3},
+                         "reclaim": {"reclaimers": 2, "walks": 2, "goal": 1},
+                         "change": [{"op": "rmdir", "group": "A"}]}
+LAP = ["unique_per_lap", "reference_safety", "termination", "no_deadlock"]
+TODAY_PROOFS: list[tuple[str, dict[str, Any]]] = [
+    ("3 groups below the root, 2 reclaimers walking twice",
+     {"variant": "current", "properties": LAP, "hierarchy": {"groups": 4},
+      "reclaim": {"reclaimers": 2, "walks": 2}}),
+    ("partial walks (goal 1 group), B removed and E created mid-walk",
+     {"variant": "current", "properties": LAP,
+      "hierarchy": {"shape": "nested", "group": [{"name": n} for n in ("A", "B", "E")]},
+      "reclaim": {"reclaimers": 2, "walks": 2, "goal": 1},
+      "change": [{"op": "rmdir", "group": "B"}, {"op": "mkdir", "group": "E"}]}),
+]
+
+TODAY_INTRO = """
+== 3. Today's iterator (current: v6.12+, lockless, one per root and node)
+   Kinsey Ho's 2024 series made it lockless: iter->position is a memcg pointer held
+   without a reference and moved with cmpxchg, iter->generation an atomic_t bumped by the
+   walker that stores NULL; a walker that loses the cmpxchg restarts. Every access is an
+   atomic step here, and partial walks bail out once their goal is met (--goal 1).
+"""
+
+
+def run_today(out: TextIO) -> tuple[bool, list[str]]:
+    """Chapter 3: what today's design does not guarantee, then what it does."""
+    out.write(TODAY_INTRO)
+    f = CheckFile.model_validate(TODAY)
+    loaded = build(f, "demo")
+    result, system, secs = run_loaded(loaded.model, loaded.explore)
+    out.write(f"   {loaded.model.describe()}\n   exhaustive search: {result.states:,} states "
+              f"in {secs:.2f} s. The seed's invariant (unique_claim) fails three ways:\n\n")
+    summary = []
+    for race in (LATE_BUMP, INVALIDATED):
+        found = next((x for x in result.findings if x.race == race), None)
+        if found is None:
+            raise InternalError(f"the demo did not find {race.title}")
+        out.write(finding_text(system, found, replay_command(f, found.schedule.token()))
+                  + "\n")
+        summary.append(f"current: {found.title}, {found.steps} steps")
+    if not any(x.race == STALE_CURSOR for x in result.findings):
+        raise InternalError(f"the demo did not find {STALE_CURSOR.title}")
+    out.write(f"   And {STALE_CURSOR.title}: {STALE_CURSOR.description}\n"
+              "   (memcglab check --variant current --groups 4 draws it).\n\n"
+              "   Each costs a reclaimer a group reclaimed again in the same round (the root\n"
+              "   and whatever came before the reset), or a walk cut to one group when its\n"
+              "   cookie turns out to be a round behind. What today's design does guarantee:\n")
+    proved = []
+    for label, raw in TODAY_PROOFS:
+        ploaded = build(CheckFile.model_validate(raw), "demo")
+        presult, _, psecs = run_loaded(ploaded.model, ploaded.explore)
+        verdict = "PROVED" if presult.proved else "NOT PROVED"
+        out.write(f"   {verdict}: {label}: {presult.states:,} states in {psecs:.2f} s\n")
+        proved.append(presult.proved)
+    out.write("     unique_per_lap: between two resets of the position to NULL no group is\n"
+              "     handed out twice (with reference_safety, termination, no_deadlock).\n")
+    return all(proved), summary
 
 
 def run_demo(out: TextIO) -> ExitStatus:
@@ -91,6 +153,8 @@ def run_demo(out: TextIO) -> ExitStatus:
                   f"{', '.join(presult.interleaving_points)}\n")
         proofs.append(presult.proved)
 
+    today_ok, today = run_today(out)
+
     out.write("\n== What was shown\n")
     for fnd in shown:
         out.write(f" * css-id: {fnd.title}, minimal counterexample of {fnd.steps} steps and "
@@ -99,5 +163,11 @@ def run_demo(out: TextIO) -> ExitStatus:
               "   no_deadlock and generation_monotonic hold in every reachable state of the\n"
               "   three configurations above (bounds: max_steps=5000 operations per run, the\n"
               "   whole state space explored). css ids keep removal safe in both variants.\n")
+    for line in today:
+        out.write(f" * {line}.\n")
+    out.write(" * current: no group twice between two resets of the position, proved with\n"
+              "   groups removed and created; the seed's per-generation invariant is not what\n"
+              "   today's design promises (docs/current-iterator.md).\n")
     out.write(f"\nTotal {time.perf_counter() - t0:.1f} s. Next: memcglab check --help\n")
-    return ExitStatus.SUCCESS if all(proofs) and not unsafe else ExitStatus.VIOLATION_FOUND
+    ok = all(proofs) and not unsafe and today_ok
+    return ExitStatus.SUCCESS if ok else ExitStatus.VIOLATION_FOUND

@@ -41,7 +41,9 @@ from memcglab.runtime.machine import (
     NO_DEADLOCK,
     PROPERTY_DOCS,
     REFERENCE_SAFETY,
+    ROUND_COMPLETE,
     TERMINATION,
+    UNIQUE_CLAIM,
     UNIQUE_PER_LAP,
     Machine,
     ThreadComp,
@@ -233,6 +235,10 @@ class System:
                     k, var, removals), guard, dvr))
                 self.classes.append([len(self.programs) - 1])
         self.nthreads = len(self.programs)
+        # Generation values are names (equality only) unless a monitor keeps them: the
+        # claims and rounds monitors record absolute generations, so the shift is off then.
+        self._gen_slots = (tuple(self.machine.gen_slots)
+                           if not {UNIQUE_CLAIM, ROUND_COMPLETE} & self.properties else ())
         self.summary: AccessSummary | None = None
         self.visible: frozenset[int] | None = frozenset()
         self._vis_lists: dict[int, list[bool | None]] = {}
@@ -287,14 +293,38 @@ class System:
                                                                strict=True))
 
     def canonical(self, state: State, last: int = -1) -> Hashable:
-        """The state with interchangeable reclaimers sorted (symmetry reduction). ``last``
-        marks the thread that ran last, for preemption-counting searches."""
+        """The state with interchangeable reclaimers sorted (symmetry reduction) and, for
+        the lockless era, every generation value lowered by the smallest one present (data
+        symmetry: only their equality matters, docs/internals.md). ``last`` marks the
+        thread that ran last, for preemption-counting searches."""
         shared, threads = state
+        if self._gen_slots:
+            shared, threads = self._shift_generations(shared, threads)
         if last < 0:
             return shared, tuple(tuple(sorted(threads[t] for t in cls))
                                  for cls in self.classes)
         return shared, tuple(tuple(sorted((*threads[t], t == last) for t in cls))
                              for cls in self.classes)
+
+    def _shift_generations(self, shared: tuple[Any, ...], threads: tuple[ThreadComp, ...]
+                           ) -> State:
+        """Generation values renamed to their rank among those present (data symmetry)."""
+        progs = self.programs
+        present = {shared[s] for s in self._gen_slots}
+        for prog, t in zip(progs, threads, strict=True):
+            present.update(prog.gens[t[LSID]])
+        ranks = {v: i for i, v in enumerate(sorted(present))}
+        if all(ranks[v] == v for v in present):
+            return shared, threads
+        lst = list(shared)
+        for s in self._gen_slots:
+            lst[s] = ranks[lst[s]]
+        out = []
+        for prog, t in zip(progs, threads, strict=True):
+            gens = prog.gens[t[LSID]]
+            lsid = prog.renamed(t[LSID], tuple(ranks[v] for v in gens)) if gens else t[LSID]
+            out.append((lsid, *t[1:]))
+        return tuple(lst), tuple(out)
 
     def block(self, state: State, tid: int, trace: list[TraceEntry] | None = None,
               single: bool = False) -> tuple[State, int, Violation | None]:

@@ -77,7 +77,7 @@ from typing import Any, Final
 
 from memcglab.errors import InternalError
 from memcglab.model.layout import NULL, GroupState, IterSlots, Layout, ptr_memcg
-from memcglab.runtime.ops import Kind, Op
+from memcglab.runtime.ops import Gen, Kind, Op
 
 ThreadComp = tuple[int, tuple[int, ...], int, tuple[int, ...], int]
 LSID: Final = 0
@@ -159,6 +159,8 @@ class Machine:
         self._rounds_on = ROUND_COMPLETE in self.props
         self._laps_on = UNIQUE_PER_LAP in self.props
         self._walks_on = TERMINATION in self.props
+        # v6.x generations: atomic_read() yields Gen values (see memcglab.runtime.ops.Gen).
+        self.gen_slots = frozenset(layout.generation_iter) if layout.per_node else frozenset()
         # Creation order of the groups (css->serial_nr): the order of sibling lists. The
         # groups present at the start come in index order, then the admin's mkdirs.
         n = layout.topology.size
@@ -194,7 +196,7 @@ class Machine:
             Kind.SYNC_RCU_WAIT: self._sync_rcu_wait,
             Kind.FREE_CSS_ID: self._free_css_id,
             Kind.CALL_RCU_FREE: self._call_rcu_free,
-            Kind.READ_ONCE: self._load,
+            Kind.READ_ONCE: self._read_once,
             Kind.CMPXCHG: self._cmpxchg,
             Kind.ATOMIC_INC: self._atomic_inc,
             Kind.CSS_NEXT_CHILD: self._css_next_child,
@@ -360,6 +362,11 @@ class Machine:
     def _load(self, shared: list[Any], threads: list[ThreadComp], tid: int,
               op: Op) -> tuple[Any, Violation | None]:
         return shared[op.a], None
+
+    def _read_once(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                   op: Op) -> tuple[Any, Violation | None]:
+        v = shared[op.a]
+        return (Gen(v) if op.a in self.gen_slots else v), None
 
     def _store(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                op: Op) -> tuple[Any, Violation | None]:

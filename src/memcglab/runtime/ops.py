@@ -65,6 +65,15 @@ class Kind(IntEnum):
     CSS_RELEASE = 38  # css_release_work_fn(): CSS_RELEASED set and list_del_rcu(&sibling)
 
 
+class Gen(int):
+    """A value read from an iterator's atomic generation (``atomic_read``). Model code may
+    only compare such values for equality and store them; the explorer then treats states
+    that differ by a uniform shift of every generation value as one (docs/internals.md,
+    "Generation values"), and checks that the model keeps to the rule."""
+
+    __slots__ = ()
+
+
 class Op(NamedTuple):
     """One operation. ``a`` and ``b`` are kind-specific operands; ``text`` is for humans."""
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from memcglab.errors import MemcglabError, ModelError, NondeterminismError
-from memcglab.runtime.ops import Kind, Op
+from memcglab.runtime.ops import Gen, Kind, Op
 
 ThreadGen = Generator[Op, Any, None]
 DONE_FP: tuple[str] = ("<done>",)
@@ -40,7 +40,39 @@ _STATIC_TYPES = (types.FunctionType, types.MethodType, types.BuiltinFunctionType
                  types.ModuleType, types.CodeType)
 
 
+_GENS: list[int] | None = None  # set by fingerprint(): the generation values met
+
+
+_SELF = frozenset({int, str, type(None)})  # types that are their own frozen form
+_STATIC_KIND: dict[type, bool] = {}  # type -> its instances freeze as ("<static>", id)
+
+
+def _static_kind(t: type) -> bool:
+    """Whether instances of ``t`` are static objects: checked once per type, in the order
+    :func:`_freeze` would otherwise test them."""
+    kind = _STATIC_KIND.get(t)
+    if kind is None:
+        params = getattr(t, "__dataclass_params__", None)
+        kind = _STATIC_KIND[t] = (
+            not issubclass(t, (bool, float, Gen, *_PLAIN, tuple, frozenset))
+            and not (params is not None and params.frozen)
+            and getattr(t, "__fingerprint__", None) is None
+            and (bool(getattr(t, "_static_", False)) or issubclass(t, _STATIC_TYPES)))
+    return kind
+
+
 def _freeze(value: Any, where: str) -> Hashable:
+    t = type(value)
+    if t in _SELF:
+        return value
+    if t is tuple:
+        return tuple(_freeze(v, where) for v in value)
+    if _static_kind(t):
+        return ("<static>", id(value))
+    if t is Gen:
+        if _GENS is not None:
+            _GENS.append(int(value))
+        return ("<gen>", int(value))
     if isinstance(value, bool):
         return ("<bool>", value)
     if type(value) is float:  # 1.0 == 1 in Python, but not in a fingerprint
@@ -58,7 +90,7 @@ def _freeze(value: Any, where: str) -> Hashable:
                                    for f in dataclasses.fields(value)))
     fp = getattr(value, "__fingerprint__", None)
     if fp is not None:
-        return (type(value).__name__, fp())
+        return (type(value).__name__, _freeze(fp(), f"{where}.__fingerprint__()"))
     if getattr(type(value), "_static_", False) or isinstance(value, _STATIC_TYPES):
         return ("<static>", id(value))
     raise ModelError(
@@ -188,6 +220,30 @@ def _live_at_yields(code: types.CodeType) -> dict[int, frozenset[str]]:
             for i, ins in enumerate(instrs) if ins.opname == "YIELD_VALUE"}
 
 
+def _rename_gens(fp: Hashable, mapping: dict[int, int]) -> Hashable:
+    if isinstance(fp, tuple):
+        if len(fp) == 2 and fp[0] == "<gen>" and type(fp[1]) is int:
+            return ("<gen>", mapping[fp[1]])
+        return tuple(_rename_gens(x, mapping) for x in fp)
+    if isinstance(fp, frozenset):
+        return frozenset(_rename_gens(x, mapping) for x in fp)
+    return fp
+
+
+def _rename_results(results: list[Hashable], mapping: dict[int, int]) -> list[Hashable]:
+    """Results with their generation values renamed: by ``mapping``, and every value it
+    does not name to a fresh negative one (distinct from each other and from every image),
+    so that every equality between them is kept."""
+    fresh: dict[int, int] = {}
+    out: list[Hashable] = []
+    for v in results:
+        if type(v) is Gen:
+            k = int(v)
+            v = Gen(mapping[k]) if k in mapping else Gen(fresh.setdefault(k, -1 - len(fresh)))
+        out.append(v)
+    return out
+
+
 def _check_stack(frame: types.FrameType, where: str) -> None:
     code = frame.f_code
     if _ours(code.co_filename):
@@ -202,9 +258,20 @@ def _check_stack(frame: types.FrameType, where: str) -> None:
             "x = yield a; y = yield b; loop with while and a local index")
 
 
-def fingerprint(gen: ThreadGen, dead_variables: bool = False) -> Hashable:
+def fingerprint(gen: ThreadGen, dead_variables: bool = False,
+                gens: list[int] | None = None) -> Hashable:
     """The local state of a suspended generator chain, as a hashable value. With
-    ``dead_variables`` the frames' dead locals are left out (:func:`_live_at_yields`)."""
+    ``dead_variables`` the frames' dead locals are left out (:func:`_live_at_yields`);
+    ``gens`` collects the generation values in it."""
+    global _GENS
+    _GENS = gens
+    try:
+        return _fingerprint(gen, dead_variables)
+    finally:
+        _GENS = None
+
+
+def _fingerprint(gen: ThreadGen, dead_variables: bool) -> Hashable:
     parts: list[Hashable] = []
     g: Any = gen
     while g is not None:
@@ -255,6 +322,10 @@ class Program:
         self.pending: list[Op | None] = []
         self._trans: dict[tuple[Any, ...], int] = {}
         self._recipe: list[tuple[int, Hashable] | None] = []
+        # Generation values in each local state (sorted), and local states shifted by a
+        # generation delta: (lsid, delta) -> lsid (see shifted()).
+        self.gens: list[tuple[int, ...]] = []
+        self._renamed: dict[tuple[int, tuple[int, ...]], int] = {}
         self._spares: dict[int, ThreadGen] = {}
         before = guard() if guard is not None else None
         gen = factory()
@@ -337,7 +408,8 @@ class Program:
     def _intern(self, gen: ThreadGen, op: Op | None, recipe: tuple[int, Hashable] | None) -> int:
         # The pending op is part of the local state: it was computed from values that may
         # be dead once the frame is suspended (a css_put(prev) whose prev is not read again).
-        fp = (fingerprint(gen, self.dead_variables), op) if op is not None else DONE_FP
+        gens: list[int] = []
+        fp = (fingerprint(gen, self.dead_variables, gens), op) if op is not None else DONE_FP
         lsid = self._ids.get(fp)
         if lsid is None:
             lsid = len(self.pending)
@@ -345,6 +417,7 @@ class Program:
             self._fps.append(fp)
             self.pending.append(op)
             self._recipe.append(recipe)
+            self.gens.append(tuple(sorted(set(gens))))
         elif self.pending[lsid] != op:
             raise NondeterminismError(
                 f"{self.name}: two runs reached the same local state but then did "
@@ -353,23 +426,66 @@ class Program:
             self._spares[lsid] = gen
         return lsid
 
-    def _materialize(self, lsid: int) -> ThreadGen:
-        """A live generator in local state ``lsid``, rebuilt by replaying its results."""
-        chain: list[Hashable] = []
+    def _results(self, lsid: int) -> list[Hashable]:
+        """The results that lead from the start to ``lsid``, in order (a renamed state's
+        are its source's, with the generation values renamed)."""
+        tail: list[Hashable] = []
         x = lsid
-        while (r := self._recipe[x]) is not None:
-            chain.append(r[1])
+        while (r := self._recipe[x]) is not None and r[0] >= 0:
+            tail.append(r[1])
             x = r[0]
+        tail.reverse()
+        if r is None:
+            return tail
+        # A renamed state: (~source, images of the source's generations).
+        src = ~r[0]
+        images: tuple[int, ...] = r[1]  # type: ignore[assignment]
+        head = _rename_results(self._results(src), dict(zip(self.gens[src], images,
+                                                            strict=True)))
+        return head + tail
+
+    def _replay(self, results: list[Hashable]) -> tuple[ThreadGen, Op | None]:
         before = self.guard() if self.guard is not None else None
         gen = self.factory()
         try:
             op = next(gen)
-            for result in reversed(chain):
+            for result in results:
                 op = gen.send(result)
             self._check_guard(before)
         except StopIteration:
             raise NondeterminismError(f"{self.name}: replaying its results ended the thread "
                                       "early") from None
+        return gen, op
+
+    def _materialize(self, lsid: int) -> ThreadGen:
+        """A live generator in local state ``lsid``, rebuilt by replaying its results."""
+        gen, op = self._replay(self._results(lsid))
         if (fingerprint(gen, self.dead_variables), op) != self._fps[lsid]:
             raise NondeterminismError(f"{self.name}: replaying its results reached another state")
         return gen
+
+    def renamed(self, lsid: int, images: tuple[int, ...]) -> int:
+        """The local state ``lsid`` with its generation values (``gens[lsid]``, in order)
+        renamed to ``images``: reached by replaying its results with those values renamed
+        (and every other generation value it read renamed to a fresh one). Checks that the
+        model treats generation values as names (compares and stores them only): the
+        replay must reach exactly the renamed state, else the model is refused."""
+        mine = self.gens[lsid]
+        if images == mine:
+            return lsid
+        key = (lsid, images)
+        out = self._renamed.get(key)
+        if out is not None:
+            return out
+        mapping = dict(zip(mine, images, strict=True))
+        gen, op = self._replay(_rename_results(self._results(lsid), mapping))
+        want = _rename_gens(self._fps[lsid][0], mapping)  # type: ignore[index]
+        if fingerprint(gen, self.dead_variables) != want:
+            raise ModelError(
+                f"{self.name}: the model code does more with iterator generation values than "
+                "compare and store them (renaming them consistently led to another local "
+                "state), so states cannot be merged up to a renaming of generations; run "
+                "with --no-symmetry")
+        out = self._intern(gen, op, (~lsid, images))
+        self._renamed[key] = out
+        return out
