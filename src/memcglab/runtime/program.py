@@ -64,7 +64,7 @@ def _static_kind(t: type) -> bool:
 def _freeze(value: Any, where: str) -> Hashable:
     t = type(value)
     if t in _SELF:
-        return value
+        return value  # type: ignore[no-any-return]
     if t is tuple:
         return tuple(_freeze(v, where) for v in value)
     if _static_kind(t):
