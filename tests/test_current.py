@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from memcglab.errors import ModelError
 from memcglab.explore.system import State, System
 from memcglab.scenario.check_config import CheckFile, build
 from tests.conftest import check, cli, flat
@@ -175,6 +176,66 @@ CONFIGS = st.one_of(
               st.sampled_from(["css-id", "seed-spinlock"]), st.integers(2, 3),
               st.integers(1, 2), st.integers(1, 2)),
 )
+
+
+LAP = ("unique_per_lap", "reference_safety", "termination", "no_deadlock")
+
+
+def _canonical_outcomes(system: System, reduced: bool) -> tuple[frozenset[Any], bool]:
+    """Final shared states, with generations renamed to their ranks, reached by a search
+    that stores canonical states (``reduced``: thread symmetry and generation renaming) or
+    concrete ones; every operation an interleaving point."""
+    system.set_visible(None)
+    init = system.initial()
+    key = system.canonical if reduced else (lambda s: s)
+    seen = {key(init)}
+    queue: deque[State] = deque([init])
+    finals: set[Any] = set()
+    violated = False
+    while queue:
+        state = queue.popleft()
+        enabled = system.enabled(state)
+        if not enabled:
+            finals.add(system.canonical(state)[0])  # type: ignore[index]
+            continue
+        for tid in enabled:
+            new, _, v = system.block(state, tid)
+            if v is not None:
+                violated = True
+                continue
+            k = key(new)
+            if k not in seen:
+                seen.add(k)
+                queue.append(new)
+    return frozenset(finals), violated
+
+
+@settings(max_examples=10, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(k=st.integers(2, 3), nr=st.integers(1, 2), walks=st.integers(1, 3),
+       goal=st.integers(0, 2), rm=st.booleans())
+def test_generation_renaming_keeps_outcomes_and_verdicts(k: int, nr: int, walks: int,
+                                                          goal: int, rm: bool) -> None:
+    """Merging states up to a renaming of generations (part of symmetry) reaches the same
+    final states and verdicts as the search without it."""
+    raw = current(k, nr, walks, props=LAP, goal=goal, change=("rmdir:A",) if rm else ())
+    model = build(CheckFile.model_validate(raw), "t").model
+    system = System(model)
+    assert system._gen_slots
+    assert _canonical_outcomes(system, True) == _canonical_outcomes(System(model), False)
+    on, _ = check(raw, shrink=False)
+    off, _ = check(raw, symmetry=False, shrink=False)
+    assert on.proved == off.proved and on.states <= off.states
+    assert {f.prop for f in on.findings} == {f.prop for f in off.findings}
+
+
+def test_generation_renaming_refuses_a_model_that_computes_with_generations() -> None:
+    raw = current(3, 2, 2, props=("unique_per_lap",))
+    raw["variant"] = f"{VARIANTS / 'current_gen_arith.py'}:CurrentGenArith"
+    with pytest.raises(ModelError, match="renaming them consistently led to another"):
+        check(raw, shrink=False)
+    result, _ = check(raw, symmetry=False, shrink=False)
+    assert result.proved
 
 
 @settings(max_examples=12, deadline=None, derandomize=True,
