@@ -458,6 +458,8 @@ def _num(x: int | None) -> str:
 
 
 def _ratio(x: float) -> str:
+    if x != x:  # nan: not measured
+        return "-"
     return f"{x:.2f}x" if x < 10 else f"{x:.1f}x"
 
 
