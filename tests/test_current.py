@@ -140,33 +140,6 @@ def test_bad_selections(argv: tuple[str, ...], message: str) -> None:
 # -- the dead-variable reduction never changes what is reachable --------------------------
 
 
-def _outcomes(system: System) -> tuple[frozenset[tuple[Any, ...]], bool]:
-    """Every final shared state (all threads finished or stuck) of the unreduced search
-    (every operation an interleaving point, no symmetry), and whether a violation ended a
-    run. Violating runs stop there, as in the search."""
-    system.set_visible(None)
-    init = system.initial()
-    seen = {init}
-    queue: deque[State] = deque([init])
-    finals: set[tuple[Any, ...]] = set()
-    violated = False
-    while queue:
-        state = queue.popleft()
-        enabled = system.enabled(state)
-        if not enabled:
-            finals.add(state[0])
-            continue
-        for tid in enabled:
-            new, _, v = system.block(state, tid)
-            if v is not None:
-                violated = True
-                continue
-            if new[0] not in finals and new not in seen:
-                seen.add(new)
-                queue.append(new)
-    return frozenset(finals), violated
-
-
 CONFIGS = st.one_of(
     st.builds(lambda k, nr, w, goal, rm: current(k, nr, w, goal=goal,
                                                  change=("rmdir:A",) if rm else ()),
@@ -246,7 +219,7 @@ def test_dead_variables_keep_outcomes_and_verdicts(raw: dict[str, Any]) -> None:
     every variant; the reduced search stores no more local states."""
     model = build(CheckFile.model_validate(raw), "t").model
     on, off = System(model, dead_variables=True), System(model, dead_variables=False)
-    assert _outcomes(on) == _outcomes(off)
+    assert _canonical_outcomes(on, False) == _canonical_outcomes(off, False)
     assert sum(p.local_states for p in on.programs) <= sum(
         p.local_states for p in off.programs)
     results = [check(raw, dead_variables=dead, shrink=False)[0] for dead in (True, False)]

@@ -25,7 +25,7 @@ priorities the configuration puts in play, as if the reclaim target were never m
 from __future__ import annotations
 
 import functools
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,12 +156,19 @@ def admin(k: KernelContext, actions: tuple[AdminAction, ...]) -> Thread:
     ``call_rcu()`` (:func:`memcglab.kernel.cgroup.cgroup_rmdir`), so the next action starts
     only after them: as in a shell running ``rmdir A; mkdir E``, where ``rmdir`` returns
     after ``cgroup_diput()`` has run."""
+    yield from run_admin(k, actions, cgroup_mkdir, cgroup_rmdir)
+
+
+def run_admin(k: KernelContext, actions: tuple[AdminAction, ...],
+              mkdir: Callable[[KernelContext, int], Generator[Op, Any, int]],
+              rmdir: Callable[[KernelContext, int], Thread]) -> Thread:
+    """The admin CPU's loop over its actions, with one era's mkdir and rmdir."""
     for action in actions:
         if action.op == "mkdir":
-            cid = yield from cgroup_mkdir(k, action.memcg)
+            cid = yield from mkdir(k, action.memcg)
             yield note(f"{k.name(action.memcg)} got css id {cid}")
         else:
-            yield from cgroup_rmdir(k, action.memcg)
+            yield from rmdir(k, action.memcg)
 
 
 # -- simulation entry points ------------------------------------------------------------------

@@ -31,11 +31,18 @@ import functools
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+# css_tryget() / css_put() are the same operations as in v3.7: what differs (a percpu_ref
+# tryget fails only at zero; the last put queues the release work) is the machine's
+# Semantics(release_work=True), so the v3.7 builders serve (include/linux/cgroup_refcnt.h).
+from memcglab.kernel.cgroup import css_put, css_tryget
 from memcglab.kernel.context import KernelContext
 from memcglab.runtime.ops import Kind, Op, note
 
 if TYPE_CHECKING:
     from memcglab.kernel.iterator import MemcgIter
+
+__all__ = ["cgroup_mkdir", "cgroup_release_worker", "cgroup_rmdir", "css_next_child",
+           "css_next_descendant_pre", "css_put", "css_release_work_fn", "css_tryget"]
 
 
 @functools.cache
@@ -67,18 +74,6 @@ def css_next_descendant_pre(k: KernelContext, pos: int | None,
             return nxt
         pos = parent
     return None
-
-
-@functools.cache
-def css_tryget(k: KernelContext, memcg: int) -> Op:
-    """``css_tryget()`` -> ``percpu_ref_tryget()``: yields True if a reference was taken."""
-    return Op(Kind.TRYGET, memcg, None, f"css_tryget({k.name(memcg)})" if k.notes else "")
-
-
-@functools.cache
-def css_put(k: KernelContext, memcg: int) -> Op:
-    """``css_put()``; the last one runs ``css_release()``, which queues the release work."""
-    return Op(Kind.PUT, memcg, None, f"css_put({k.name(memcg)})" if k.notes else "")
 
 
 def cgroup_mkdir(k: KernelContext, memcg: int) -> Generator[Op, Any, int]:

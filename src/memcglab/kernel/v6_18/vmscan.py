@@ -40,9 +40,9 @@ from memcglab.kernel.context import NO_TARGET, KernelContext
 from memcglab.kernel.iterator import MemcgIter
 from memcglab.kernel.v6_18.cgroup import cgroup_mkdir, cgroup_rmdir
 from memcglab.kernel.v6_18.context import ReclaimCookie, ScanControl
-from memcglab.kernel.vmscan import AdminAction, ReclaimerSpec
+from memcglab.kernel.vmscan import AdminAction, ReclaimerSpec, run_admin
 from memcglab.model.layout import IterSlots
-from memcglab.runtime.ops import Kind, Op, note
+from memcglab.runtime.ops import Kind, Op
 
 Thread = Generator[Op, Any, None]
 
@@ -136,9 +136,4 @@ def admin(k: KernelContext, actions: tuple[AdminAction, ...]) -> Thread:
     rmdir returns once the group is killed and offline; its release comes later, from the
     worker of ``cgroup_release_wq`` (:func:`memcglab.kernel.v6_18.cgroup.
     cgroup_release_worker`)."""
-    for action in actions:
-        if action.op == "mkdir":
-            cid = yield from cgroup_mkdir(k, action.memcg)
-            yield note(f"{k.name(action.memcg)} got css id {cid}")
-        else:
-            yield from cgroup_rmdir(k, action.memcg)
+    yield from run_admin(k, actions, cgroup_mkdir, cgroup_rmdir)
