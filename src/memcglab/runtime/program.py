@@ -487,5 +487,10 @@ class Program:
                 "state), so states cannot be merged up to a renaming of generations; run "
                 "with --no-symmetry")
         out = self._intern(gen, op, (~lsid, images))
+        if self._spares.get(out) is gen:
+            # A renamed state only keys canonical states; it is never stepped, so its
+            # generator is not kept (the memory of a large search).
+            del self._spares[out]
+            gen.close()
         self._renamed[key] = out
         return out
