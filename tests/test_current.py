@@ -102,6 +102,17 @@ def test_lap_uniqueness_proved_with_removal_and_creation() -> None:
     assert result.proved, [f.message for f in result.findings]
 
 
+def test_a_parent_removed_after_its_child_outlives_it() -> None:
+    """Each css holds a reference on its parent until it is freed (v6.x
+    init_and_link_css / css_free_rwork_fn), and the release works of two groups run in any
+    order: removing A/B then A while walkers hold B is safe (no use after free of A)."""
+    props = ("unique_per_lap", "reference_safety", "termination", "no_deadlock")
+    result, system = check(current(reclaimers=2, walks=2, props=props, goal=1,
+                                   tree=("A", "A/B"), change=("rmdir:B", "rmdir:A")))
+    assert result.proved, [f.message for f in result.findings]
+    assert [p.name for p in system.programs].count("kworker") == 2
+
+
 def test_findings_replay_from_their_printed_commands() -> None:
     code, out, _ = cli("check", "--variant", "current", "--groups", "4", "--walks", "2",
                        "--goal", "2", "--change", "rmdir:A", "--no-progress")

@@ -32,7 +32,7 @@ from memcglab.kernel.context import KernelContext
 from memcglab.kernel.iterator import MemcgIter, StateView
 from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
 from memcglab.kernel.v6_18 import vmscan as vmscan_6_18
-from memcglab.kernel.v6_18.cgroup import cgroup_release_worker
+from memcglab.kernel.v6_18.cgroup import css_release_work
 from memcglab.model.hierarchy import ROOT
 from memcglab.model.layout import GroupState, Layout, Zone
 from memcglab.runtime.machine import (
@@ -228,12 +228,14 @@ class System:
             self.programs.append(Program("admin", lambda: vmscan.admin(k, actions), None,
                                          dvr))
             self.classes.append([len(self.programs) - 1])
-            removals = sum(a.op == "rmdir" for a in actions)
-            if removals and self.variant_cls.semantics.release_work:
-                # v6.x: released groups are cleaned up by cgroup_release_wq's worker.
-                self.programs.append(Program("kworker", lambda: cgroup_release_worker(
-                    k, var, removals), guard, dvr))
-                self.classes.append([len(self.programs) - 1])
+            if self.variant_cls.semantics.release_work:
+                # v6.x: each removed group's release work runs on a kworker.
+                for a in actions:
+                    if a.op == "rmdir":
+                        self.programs.append(Program(
+                            "kworker", lambda g=a.memcg: css_release_work(  # type: ignore[misc]
+                                k, var, g), guard, dvr))
+                        self.classes.append([len(self.programs) - 1])
         self.nthreads = len(self.programs)
         # Generation values are names (equality only) unless a monitor keeps them: the
         # claims and rounds monitors record absolute generations, so the shift is off then.
@@ -480,7 +482,7 @@ class System:
             return None
         shared = state[0]
         waiting = [t for t in range(self.nthreads) if self.pending(state, t) is not None]
-        if [self.programs[t].name for t in waiting] == ["kworker"]:
+        if waiting and all(self.programs[t].name == "kworker" for t in waiting):
             # Only the release worker is left, waiting for a removed group's count to reach
             # zero: a reference was never put.
             lay = self.layout

@@ -43,8 +43,6 @@ def step_text(e: TraceEntry, names: Sequence[str],
         return f"{op.text}: fails ({value(op.a, r)}, not {value(op.a, old)})"
     if k is Kind.CSS_NEXT_CHILD:
         return f"{op.text} -> {'NULL' if r is None else names[r]}"
-    if k is Kind.RELEASE_WAIT:
-        return f"{op.text}: {names[r]}"
     if k is Kind.CSS_GET_NEXT:
         return f"{op.text} -> NULL" if r is None else f"{op.text} -> {names[r[0]]} (id {r[1]})"
     if k is Kind.TRYGET:

@@ -47,7 +47,9 @@ read in a v6.18.y tree, docs/research/current-iterator.md section 2):
   The kworker thread takes the work in order (``RELEASE_WAIT``), then ``CSS_RELEASE`` sets
   ``CSS_RELEASED`` and unlinks the css from its siblings (``list_del_rcu``), after which the
   memcg's ``css_released`` callback runs as ordinary model code, and ``CALL_RCU_FREE``
-  (``queue_rcu_work(css_free_rwork_fn)``) frees it after a grace period;
+  (``queue_rcu_work(css_free_rwork_fn)``) frees it after a grace period, which puts the
+  reference the child held on its parent since ``init_and_link_css()`` (so a parent is
+  released only after its children are freed);
 * ``CSS_NEXT_CHILD``: ``css_next_child(pos, parent)`` is the first child of ``parent``
   still on the sibling list whose serial number (creation order) is above ``pos``'s, or the
   first one for a NULL ``pos``; both branches of the C (``pos->sibling.next`` while ``pos``
@@ -235,7 +237,7 @@ class Machine:
         if k is Kind.SYNC_RCU_WAIT:
             return not shared[self.layout.gp_readers[op.a]]
         if k is Kind.RELEASE_WAIT:
-            return bool(shared[self.layout.release_queue])
+            return op.a in shared[self.layout.release_queue]
         return True
 
     @property
@@ -273,7 +275,11 @@ class Machine:
                                     f"visiting {names}")
         for g in range(lay.topology.size):
             state = shared[lay.gstate[g]]
-            ref = shared[lay.refcnt[g]]
+            # v6.x: each child not yet freed holds a reference on its parent.
+            kids = sum(1 for c in self._children[g] if shared[lay.gstate[c]] in (
+                GroupState.ONLINE, GroupState.OFFLINE, GroupState.RELEASED)
+            ) if self.sem.release_work else 0
+            ref = shared[lay.refcnt[g]] - kids
             name = lay.topology.name(g)
             if state == GroupState.ONLINE and ref != 1:
                 yield Violation(REFERENCE_SAFETY,
@@ -306,6 +312,11 @@ class Machine:
         shared[lay.cssid[g]] = cid
         shared[lay.refcnt[g]] = 1
         shared[lay.gstate[g]] = GroupState.ONLINE
+        parent = lay.topology.parent(g)
+        if self.sem.release_work and parent is not None:
+            # v6.x init_and_link_css(): css_get(css->parent), put by css_free_rwork_fn()
+            # once the child is freed: a parent is never released before its children.
+            shared[lay.refcnt[parent]] += 1
 
     def _release(self, shared: list[Any], threads: list[ThreadComp], g: int) -> None:
         """The asynchronous destroy path (``RMDIR`` in one step, or the last ``css_put()``
@@ -335,6 +346,16 @@ class Machine:
             self._after_grace_period(shared, threads, g << 2 | GP_FREE)
         else:
             self._free(shared, g)
+            parent = self.layout.topology.parent(g)
+            if self.sem.release_work and parent is not None:
+                self._put_parent(shared, threads, parent)
+
+    def _put_parent(self, shared: list[Any], threads: list[ThreadComp], parent: int) -> None:
+        """v6.x ``css_free_rwork_fn()``: ``css_put(css->parent)`` once the child is freed."""
+        ref = shared[self.layout.refcnt[parent]] - 1
+        shared[self.layout.refcnt[parent]] = ref
+        if ref == 0:
+            self._last_put(shared, threads, parent)
 
     def _unpublish(self, shared: list[Any], g: int) -> int:
         """kernel/cgroup.c v3.7 ``free_css_id()``: the id leaves the IDR (``id->css``
@@ -761,12 +782,11 @@ class Machine:
 
     def _release_wait(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                       op: Op) -> tuple[Any, Violation | None]:
-        q = self.layout.release_queue
-        if not shared[q]:
-            raise InternalError("the release worker ran with no work queued "
+        q, g = self.layout.release_queue, op.a
+        if g not in shared[q]:
+            raise InternalError("a release work ran before it was queued "
                                 "(the scheduler must not pick it)")
-        g = shared[q][0]
-        shared[q] = shared[q][1:]
+        shared[q] = tuple(x for x in shared[q] if x != g)
         return g, None
 
     def _css_release(self, shared: list[Any], threads: list[ThreadComp], tid: int,

@@ -10,19 +10,28 @@ current-iterator.md sections 2 and 3):
   fails only once the count is zero, online or not (``Semantics(release_work=True)``);
 * ``cgroup_mkdir()``: ``css_create()`` links the css (``list_add_tail_rcu``) with the next
   ``serial_nr`` and onlines it, one step under ``cgroup_mutex``;
-* ``cgroup_rmdir()`` -> ``cgroup_destroy_locked()`` -> ``kill_css()``, then
-  ``css_killed_work_fn()`` -> ``offline_css()`` and the put of the base reference: one step.
-  ``rmdir`` returns without waiting for the references of reclaimers;
-* ``css_release_work_fn()``, run by the worker of ``cgroup_release_wq`` (max_active 1) once
-  the count reached zero: ``CSS_RELEASED`` and ``list_del_rcu(&css->sibling)``, the
+* ``cgroup_rmdir()`` -> ``cgroup_destroy_locked()`` -> ``kill_css()`` (an extra reference
+  taken, the base reference dropped by ``percpu_ref_kill_and_confirm()``), then later
+  ``css_killed_work_fn()`` -> ``offline_css()`` and the put of the extra reference: one step
+  here, since the count cannot reach zero in between and ``css_tryget()`` does not depend on
+  the online state. ``rmdir`` returns without waiting for the references of reclaimers;
+* each css holds a reference on its parent from ``init_and_link_css()`` until
+  ``css_free_rwork_fn()`` (the machine's part);
+* ``css_release_work_fn()``, run by a kworker of ``cgroup_release_wq`` (per CPU, so the
+  works of different groups run in any order) once the count reached zero: ``CSS_RELEASED``
+  and ``list_del_rcu(&css->sibling)``, the
   subsystem's ``css_released`` callback (memcg: :func:`~memcglab.kernel.v6_18.memcontrol.
   mem_cgroup_css_released`, one operation per iterator it invalidates), then
   ``queue_rcu_work(cgroup_free_wq, css_free_rwork_fn)``: the memcg is freed after a grace
   period.
 
-Not modelled: ``cgroup_mutex`` itself. It orders the admin's steps and the release work's
-first part; the steps it orders touch disjoint state here (a sibling list, a reference count,
-an iterator position), so every order of them gives the same states.
+Not modelled: ``cgroup_mutex`` itself. In the kernel it makes the release work's first part
+(``CSS_RELEASED``, the unlink and every invalidation cmpxchg) one section, and mkdir, rmdir and
+other release works wait for it. Leaving it out lets those steps interleave: the model has
+more orders than the kernel, never fewer, so a proof covers the kernel's; a counterexample
+that needed such an order would be a false alarm (none of the findings does: their removals
+and releases run alone). Other references on a dying memcg (charged folios, the memcg ID) are
+not modelled either: when a removed group's last reference goes stands for them.
 """
 
 from __future__ import annotations
@@ -36,13 +45,21 @@ from typing import TYPE_CHECKING, Any
 # Semantics(release_work=True), so the v3.7 builders serve (include/linux/cgroup_refcnt.h).
 from memcglab.kernel.cgroup import css_put, css_tryget
 from memcglab.kernel.context import KernelContext
-from memcglab.runtime.ops import Kind, Op, note
+from memcglab.runtime.ops import Kind, Op
 
 if TYPE_CHECKING:
     from memcglab.kernel.iterator import MemcgIter
 
-__all__ = ["cgroup_mkdir", "cgroup_release_worker", "cgroup_rmdir", "css_next_child",
-           "css_next_descendant_pre", "css_put", "css_release_work_fn", "css_tryget"]
+__all__ = [
+    "cgroup_mkdir",
+    "cgroup_rmdir",
+    "css_next_child",
+    "css_next_descendant_pre",
+    "css_put",
+    "css_release_work",
+    "css_release_work_fn",
+    "css_tryget",
+]
 
 
 @functools.cache
@@ -84,11 +101,11 @@ def cgroup_mkdir(k: KernelContext, memcg: int) -> Generator[Op, Any, int]:
 
 
 def cgroup_rmdir(k: KernelContext, memcg: int) -> Generator[Op, Any, None]:
-    """``cgroup_rmdir()`` -> ``cgroup_destroy_locked()`` -> ``kill_css()``; the confirmed
-    kill runs ``css_killed_work_fn()`` -> ``offline_css()`` (memcg's ``css_offline`` leaves
-    the iterators alone) and drops the base reference."""
+    """``cgroup_rmdir()`` -> ``cgroup_destroy_locked()`` -> ``kill_css()``: the base
+    reference dropped; ``css_killed_work_fn()`` -> ``offline_css()`` (memcg's
+    ``css_offline`` leaves the iterators alone) merged into the same step."""
     yield Op(Kind.KILL_CSS, memcg, None,
-             f"rmdir {k.name(memcg)}: kill_css(), offline, base ref put")
+             f"rmdir {k.name(memcg)}: kill_css(), base ref put, offline")
 
 
 def css_release_work_fn(k: KernelContext, variant: MemcgIter,
@@ -103,13 +120,10 @@ def css_release_work_fn(k: KernelContext, variant: MemcgIter,
              f"queue_rcu_work(css_free_rwork_fn) [{k.name(memcg)}]")
 
 
-def cgroup_release_worker(k: KernelContext, variant: MemcgIter,
-                          works: int) -> Generator[Op, Any, None]:
-    """The worker of ``cgroup_release_wq`` (``alloc_workqueue("cgroup_release", 0, 1)``:
-    one work item at a time, in queueing order): runs ``works`` release works, one per
-    removed group, each once ``css_release()`` has queued it."""
-    for _ in range(works):
-        memcg = yield Op(Kind.RELEASE_WAIT, None, None, "kworker: next css_release work")
-        if k.notes:
-            yield note(f"css_release work of {k.name(memcg)}")
-        yield from css_release_work_fn(k, variant, memcg)
+def css_release_work(k: KernelContext, variant: MemcgIter,
+                     memcg: int) -> Generator[Op, Any, None]:
+    """A kworker of ``cgroup_release_wq`` running ``memcg``'s release work once
+    ``css_release()`` has queued it. The workqueue is per CPU (``WQ_PERCPU``, max_active 1
+    per CPU), so the works of different groups run in any order: one thread each."""
+    yield Op(Kind.RELEASE_WAIT, memcg, None, f"kworker: css_release work of {k.name(memcg)}")
+    yield from css_release_work_fn(k, variant, memcg)

@@ -133,7 +133,6 @@ def reclaimer(k: KernelContext, variant: MemcgIter, spec: ReclaimerSpec) -> Thre
 
 def admin(k: KernelContext, actions: tuple[AdminAction, ...]) -> Thread:
     """A CPU running mkdir / rmdir in cgroupfs while reclaim runs, one after the other. A v6
-    rmdir returns once the group is killed and offline; its release comes later, from the
-    worker of ``cgroup_release_wq`` (:func:`memcglab.kernel.v6_18.cgroup.
-    cgroup_release_worker`)."""
+    rmdir returns once the group is killed; its release comes later, from a kworker of
+    ``cgroup_release_wq`` (:func:`memcglab.kernel.v6_18.cgroup.css_release_work`)."""
     yield from run_admin(k, actions, cgroup_mkdir, cgroup_rmdir)
