@@ -113,6 +113,13 @@ def test_a_parent_removed_after_its_child_outlives_it() -> None:
     assert [p.name for p in system.programs].count("kworker") == 2
 
 
+def test_aba_before_the_bump_is_named_too() -> None:
+    """The cursor comes round to NULL while the wrap's bump is still pending: the late
+    walker's cmpxchg from NULL succeeds under the old generation (stale-cursor)."""
+    result, _ = check(current(3, 2, 1), symmetry=False, shrink=False)
+    assert {r for _, r in _races(result)} == {"late-bump", "stale-cursor"}
+
+
 def test_findings_replay_from_their_printed_commands() -> None:
     code, out, _ = cli("check", "--variant", "current", "--groups", "4", "--walks", "2",
                        "--goal", "2", "--change", "rmdir:A", "--no-progress")
@@ -141,7 +148,11 @@ def test_hugh_dickins_fix_is_needed() -> None:
     (("--variant", "css-id", "--property", "unique_per_lap"),
      "css-id does not hand groups out by cmpxchg"),
     (("--variant", "current", "--property", "nope"), "no such property"),
-    (("--variant", "css-id", "--goal", "1"), "runs the v3.7 callers"),
+    (("--variant", "css-id", "--goal", "1"), "field 'reclaim.goal' (--goal): expected 0"),
+    (("--variant", "current", "--property", "unique_per_lap", "--property", "unique_per_lap"),
+     "each property once"),
+    (("--variant", "current", "--tree", "A,A/B", "--mode", "limit", "--target", "A",
+      "--change", "mkdir:A", "--change", "mkdir:B"), "created by a [[change]] mkdir"),
 ])
 def test_bad_selections(argv: tuple[str, ...], message: str) -> None:
     code, _, err = cli("check", *argv, "--no-progress")

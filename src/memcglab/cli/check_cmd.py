@@ -174,7 +174,10 @@ def load(args: argparse.Namespace) -> Loaded:
         f = validate(raw, where, text)
     except ConfigError as e:
         raise ConfigError(_flag_hint(str(e))) from None
-    loaded = build(f, where)
+    try:
+        loaded = build(f, where)
+    except ConfigError as e:
+        raise ConfigError(_flag_hint(str(e))) from None
     explore = loaded.explore
     if args.replay or not args.shrink:
         explore = ExploreConfig(**{**_fields(explore), "replay": args.replay,

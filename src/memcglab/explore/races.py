@@ -58,12 +58,12 @@ LATE_BUMP = Race(
     "late-bump", "race 2 today: the reset is seen before the bump",
     "the winner of the wrap stores NULL in iter->position and bumps iter->generation in a "
     "second step; a starting reclaimer reads the old generation and the reset position in "
-    "between and hands the root out again as part of the old round")
+    "between and hands the walk's first group out again as part of the old round")
 STALE_CURSOR = Race(
     "stale-cursor", "ABA: a cursor that came round again",
     "a reclaimer's cmpxchg succeeds because iter->position came back to the value it read "
-    "after another reclaimer wrapped round; it hands out a group of the new round under its "
-    "old cookie generation")
+    "after another reclaimer went round the tree; it hands out a group of the next lap under "
+    "its old cookie generation")
 INVALIDATED = Race(
     "invalidated", "a released group resets the position",
     "the release of a removed group resets iter->position to NULL without bumping "
@@ -187,6 +187,11 @@ def _classify_cmpxchg(trace: Sequence[TraceEntry], first_idx: int, pos_slot: int
                     return LATE_BUMP
         bumps = sum(1 for e in trace[:cas]
                     if e.op.kind is Kind.ATOMIC_INC and e.op.a == gen_slot)
-        if bumps > cookie_gen:
+        # ABA: other walkers moved the position away and back between this walker's read and
+        # its cmpxchg (with or without the bump of the wrap already made).
+        moved = read is not None and any(
+            e.tid != tid and e.op.kind is Kind.CMPXCHG and e.op.a == pos_slot
+            and e.result == e.op.b[0] for e in trace[read + 1:cas])
+        if bumps > cookie_gen or moved:
             return STALE_CURSOR
     return None

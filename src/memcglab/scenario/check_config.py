@@ -260,14 +260,24 @@ def build(f: CheckFile, where: str) -> Loaded:
                     "charged to that subtree, and cgroupfs refuses to remove a cgroup with "
                     "tasks")
     if r.goal and getattr(resolve_variant(f.variant), "era", "3.7") == "3.7":
-        raise ConfigError(f"{at('reclaim', 'goal')}: [reclaim] goal: the v6.x reclaim callers "
-                          "bail out of a partial walk once the goal is met; variant "
-                          f"{f.variant} runs the v3.7 callers (use mode = 'limit' there)")
+        raise ConfigError(f"{at('reclaim', 'goal')}: field 'reclaim.goal': expected 0 for "
+                          f"variant {f.variant}, got {r.goal}: a goal makes the v6.x reclaim "
+                          f"callers bail out of a partial walk, and {f.variant} runs the v3.7 "
+                          "callers (whose limit reclaim, mode = 'limit', takes one group)")
+    if len(set(f.properties)) != len(f.properties):
+        dup = sorted({p for p in f.properties if f.properties.count(p) > 1})
+        raise ConfigError(f"{at('properties')}: field 'properties': each property once; "
+                          f"got {', '.join(dup)} more than once")
+    if target is not None and not topo.groups[target].initially_present:
+        raise ConfigError(f"{at('reclaim', 'target')}: [reclaim] target {topo.name(target)!r} "
+                          "is created by a [[change]] mkdir while reclaim runs: limit reclaim "
+                          "runs in a task charged to an existing group; pick a group present "
+                          "from the start")
     spec = ReclaimerSpec(target, zones, prios, r.walks, r.goal)
     model = ModelConfig(variant=f.variant, topology=topo, nodes=f.machine.nodes,
                         zones_per_node=f.machine.zones,
                         reclaimers=tuple(spec for _ in range(r.reclaimers)),
-                        admin=tuple(actions), properties=tuple(f.properties))
+                        admin=tuple(actions), properties=tuple(sorted(f.properties)))
     try:
         checked_properties(resolve_variant(f.variant), model.properties)
     except ConfigError as err:
