@@ -153,6 +153,9 @@ def test_hugh_dickins_fix_is_needed() -> None:
      "each property once"),
     (("--variant", "current", "--tree", "A,A/B", "--mode", "limit", "--target", "A",
       "--change", "mkdir:A", "--change", "mkdir:B"), "created by a [[change]] mkdir"),
+    (("--variant", "current", "--dead-variables", "--no-dead-variables"), "contradict"),
+    (("--variant", "current", "--replay", "v2:00000000:unique_claim:0x1", "--cross-check"),
+     "give one of them"),
 ])
 def test_bad_selections(argv: tuple[str, ...], message: str) -> None:
     code, _, err = cli("check", *argv, "--no-progress")

@@ -106,7 +106,7 @@ def add_check_args(p: argparse.ArgumentParser) -> None:
     e.add_argument("--dead-variables", dest="dead_variables", action="store_true",
                    default=None, help="tell local states apart by live variables only "
                                       "(default: on for current, off for the 3.x variants)")
-    e.add_argument("--no-dead-variables", dest="dead_variables", action="store_false",
+    e.add_argument("--no-dead-variables", dest="no_dead_variables", action="store_true",
                    help="keep every local variable in the local states")
     e.add_argument("--first", dest="stop_on_first", action="store_true", default=None,
                    help="stop at the first violation (as Spin does)")
@@ -142,6 +142,14 @@ def load(args: argparse.Namespace) -> Loaded:
                                   f"12,11; got {value!r}") from None
         dest = raw if section is None else raw.setdefault(section, {})
         dest[field] = value
+    if getattr(args, "no_dead_variables", False):
+        if args.dead_variables:
+            raise ConfigError("--dead-variables and --no-dead-variables contradict each other; "
+                              "give one of them")
+        args.dead_variables = False
+    if args.replay and getattr(args, "cross_check", False):
+        raise ConfigError("--replay replays one schedule; --cross-check runs whole searches: "
+                          "give one of them")
     for flag in ("symmetry", "por", "stop_on_first", "dead_variables"):
         if getattr(args, flag, None) is not None:
             raw.setdefault("explore", {})[flag] = getattr(args, flag)
