@@ -238,7 +238,7 @@ class System:
                         self.classes.append([len(self.programs) - 1])
         self.nthreads = len(self.programs)
         # Generation values are names (equality only) unless a monitor keeps them: the
-        # claims and rounds monitors record absolute generations, so the shift is off then.
+        # claims and rounds monitors record absolute generations, so the renaming is off then.
         self._gen_slots = (tuple(self.machine.gen_slots)
                            if not {UNIQUE_CLAIM, ROUND_COMPLETE} & self.properties else ())
         self.summary: AccessSummary | None = None
@@ -296,19 +296,19 @@ class System:
 
     def canonical(self, state: State, last: int = -1) -> Hashable:
         """The state with interchangeable reclaimers sorted (symmetry reduction) and, for
-        the lockless era, every generation value lowered by the smallest one present (data
-        symmetry: only their equality matters, docs/internals.md). ``last`` marks the
+        the lockless era, every generation value renamed to its rank among those present
+        (data symmetry: only their equality matters, docs/internals.md). ``last`` marks the
         thread that ran last, for preemption-counting searches."""
         shared, threads = state
         if self._gen_slots:
-            shared, threads = self._shift_generations(shared, threads)
+            shared, threads = self._rename_generations(shared, threads)
         if last < 0:
             return shared, tuple(tuple(sorted(threads[t] for t in cls))
                                  for cls in self.classes)
         return shared, tuple(tuple(sorted((*threads[t], t == last) for t in cls))
                              for cls in self.classes)
 
-    def _shift_generations(self, shared: tuple[Any, ...], threads: tuple[ThreadComp, ...]
+    def _rename_generations(self, shared: tuple[Any, ...], threads: tuple[ThreadComp, ...]
                            ) -> State:
         """Generation values renamed to their rank among those present (data symmetry)."""
         progs = self.programs

@@ -68,7 +68,7 @@ class Kind(IntEnum):
 class Gen(int):
     """A value read from an iterator's atomic generation (``atomic_read``). Model code may
     only compare such values for equality and store them; the explorer then treats states
-    that differ by a uniform shift of every generation value as one (docs/internals.md,
+    that differ by a consistent renaming of the generation values as one (docs/internals.md,
     "Generation values"), and checks that the model keeps to the rule."""
 
     __slots__ = ()

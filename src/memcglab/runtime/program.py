@@ -322,8 +322,8 @@ class Program:
         self.pending: list[Op | None] = []
         self._trans: dict[tuple[Any, ...], int] = {}
         self._recipe: list[tuple[int, Hashable] | None] = []
-        # Generation values in each local state (sorted), and local states shifted by a
-        # generation delta: (lsid, delta) -> lsid (see shifted()).
+        # Generation values in each local state (sorted), and local states with their
+        # generations renamed: (lsid, images) -> lsid (see renamed()).
         self.gens: list[tuple[int, ...]] = []
         self._renamed: dict[tuple[int, tuple[int, ...]], int] = {}
         self._spares: dict[int, ThreadGen] = {}
