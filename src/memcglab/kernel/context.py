@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Any
 
 from memcglab.model.hierarchy import ROOT, Topology
 from memcglab.model.layout import IterSlots, Layout
@@ -33,6 +34,11 @@ class KernelContext:
         self.rcu = rcu
         self._use_hierarchy = tuple(g.use_hierarchy for g in self.topology.groups)
         self.nodes = layout.nodes  # for_each_node()
+        # memcglab run only: the simulation machine (page-level data) and the era's memcg
+        # state (v6.18: memcontrol.MemcgState), which the v6.18 kernel-mirror code reads and
+        # writes between two operations.
+        self.mm: Any = None
+        self.mem: Any = None
 
     def iter(self, root: int, zone: int, priority: int) -> IterSlots:
         """``&mem_cgroup_zoneinfo(root, nid, zid)->reclaim_iter[priority]``."""

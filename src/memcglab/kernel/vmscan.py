@@ -38,7 +38,14 @@ from memcglab.kernel.context import (
     global_reclaim,
 )
 from memcglab.kernel.iterator import MemcgIter
-from memcglab.model.constants import DEF_PRIORITY, SWAP_CLUSTER_MAX
+from memcglab.model.constants import (
+    DEF_PRIORITY,
+    LRU_ACTIVE_ANON,
+    LRU_ACTIVE_FILE,
+    LRU_INACTIVE_ANON,
+    LRU_INACTIVE_FILE,
+    SWAP_CLUSTER_MAX,
+)
 from memcglab.model.layout import IterSlots
 from memcglab.runtime.ops import Kind, Op, note
 
@@ -46,8 +53,6 @@ Thread = Generator[Op, Any, None]
 _new_op = tuple.__new__  # builds an Op without the NamedTuple constructor's extra frame
 _CLAIM = Kind.CLAIM
 
-# enum lru_list (include/linux/mmzone.h v3.7), evictable lists only
-LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE = range(4)
 ALL_PRIORITIES = tuple(range(DEF_PRIORITY, -1, -1))
 
 

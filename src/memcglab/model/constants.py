@@ -3,6 +3,8 @@
 * ``DEF_PRIORITY = 12``: include/linux/mmzone.h (v3.7 and still today); reclaim scans
   ``lru_size >> priority`` pages per pass, from DEF_PRIORITY down to 0.
 * ``SWAP_CLUSTER_MAX = 32``: include/linux/swap.h (v3.7 and still today).
+* ``enum lru_list``: include/linux/mmzone.h (v3.7 and still today), the evictable lists:
+  ``LRU_INACTIVE_ANON``, ``LRU_ACTIVE_ANON``, ``LRU_INACTIVE_FILE``, ``LRU_ACTIVE_FILE``.
 * ``ROOT_CSS_ID = 1``: kernel/cgroup.c v3.7, get_new_cssid() allocates ids from 1 upward
   (``idr_get_new_above(..., 1, ...)``), and the root memcg is created first.
 """
@@ -10,3 +12,6 @@
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
 ROOT_CSS_ID = 1
+
+# enum lru_list, evictable lists only
+LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE = range(4)

@@ -63,6 +63,10 @@ class Kind(IntEnum):
     KILL_CSS = 36  # kill_css() + offline_css(): CSS_DYING, offline, base reference dropped
     RELEASE_WAIT = 37  # cgroup_release_wq's worker takes the next queued css_release work
     CSS_RELEASE = 38  # css_release_work_fn(): CSS_RELEASED set and list_del_rcu(&sibling)
+    # memcglab run, v6.18 reclaim: the kernel-mirror code reads and writes the page state
+    # (page counters, LRU lists, folio flags) itself, between two operations; this one is a
+    # point where another task may run (a charge, an allocation) and costs one step.
+    MM_STEP = 39
 
 
 class Gen(int):

@@ -5,7 +5,13 @@ the explorer's invariant monitors by counters: where ``memcglab check`` reports 
 of ``unique_claim``, ``memcglab run`` counts a *duplicate claim*; a continuing walker handed
 the root of its iterator counts as a *restart from the root*.
 
-Charging follows v3.7 ``res_counter`` semantics: a page is charged to its group and to every
+Two eras of page-level machinery: ``era = "3.7"`` runs the operations below with their v3.7
+rules; ``era = "6.18"`` keeps only the data (lists, folio flags, page counters live in the
+kernel-mirror code of :mod:`memcglab.kernel.v6_18`, which reads and writes them between two
+operations): its page operations allocate from a zone the caller chose, add a folio to the
+list the caller chose and count what a shrink step did.
+
+Charging (3.7) follows ``res_counter`` semantics: a page is charged to its group and to every
 ancestor whose child has ``use_hierarchy`` set; a charge that would exceed a limit fails at
 the lowest group over its limit (``mem_over_limit``), which the caller then reclaims.
 Zones follow the v3.7 watermark rules: allocation succeeds above the min watermark, kswapd
@@ -18,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from memcglab.kernel.vmscan import LRU_INACTIVE_ANON, LRU_INACTIVE_FILE
 from memcglab.metrics.visits import Visit
+from memcglab.model.constants import LRU_INACTIVE_ANON, LRU_INACTIVE_FILE
 from memcglab.model.layout import GroupState, IterSlots, Layout
 from memcglab.runtime.machine import WALK_LEN, Machine, Semantics, ThreadComp, Violation
 from memcglab.runtime.ops import Kind, Op
@@ -112,12 +118,19 @@ class SimMachine(Machine):
 
     def __init__(self, layout: Layout, semantics: Semantics, zones: tuple[ZoneSpec, ...],
                  limits: list[int | None], soft_limits: list[int | None], swap: bool,
-                 nmappings: int) -> None:
+                 nmappings: int, era: str = "3.7") -> None:
         super().__init__(layout, semantics)
         self.track_refs = False  # the simulator counts duplicate claims; it checks nothing
         topo = layout.topology
         self.zone_specs = zones
-        self.pages = Pages(tuple(z.pages for z in zones), topo.size)
+        self.era = era
+        if era == "3.7":
+            self.pages = Pages(tuple(z.pages for z in zones), topo.size)
+        else:
+            # v4.8+: one lruvec per memcg and node, with hierarchical list sizes.
+            self.pages = Pages(tuple(z.pages for z in zones), topo.size,
+                               tuple(z.nid for z in zones),
+                               tuple(topo.parent(g) for g in range(topo.size)))
         self.limits = limits
         self.soft_limits = soft_limits
         self.swap = swap
@@ -136,7 +149,16 @@ class SimMachine(Machine):
                 c.append(x)
             self.chain.append(tuple(c))
         self.mappings: list[dict[int, int]] = [{} for _ in range(nmappings)]
+        # Shadow entries left in a mapping by evicted pages (v6.18 workingset.c): index ->
+        # the packed shadow (an opaque value of the kernel-mirror code).
+        self.shadows: list[dict[int, Any]] = [{} for _ in range(nmappings)]
         self.kswapd_wake = [False] * (max(z.nid for z in zones) + 1)
+        self.kswapd_failures = [0] * len(self.kswapd_wake)  # pgdat->kswapd_failures
+        # Tasks that have ended (their generators finished), by task id, and the anon
+        # pages each process has mapped (its RSS for the OOM killer).
+        self.task_done: set[int] = set()
+        self.task_anon: dict[int, int] = {}
+        self.shared: list[Any] = []  # the engine's shared state, for the 6.18 readers
         self.live_procs = [0] * n  # processes not yet finished, per group
         self.c = SimCounters(n)
         self._iter_claims: dict[int, dict[int, set[int]]] = {}
@@ -159,6 +181,14 @@ class SimMachine(Machine):
             Kind.EVENT: self._event,
             Kind.SOFT_VICTIM: self._soft_victim,
         })
+        if era != "3.7":
+            self._dispatch.update({
+                Kind.SHRINK_LIST: self._shrink_counted,
+                Kind.ACCESS: self._lookup,
+                Kind.ALLOC_PAGE: self._alloc_from,
+                Kind.ADD_PAGE: self._add_folio,
+                Kind.MM_STEP: self._note,
+            })
 
     def initial_shared(self) -> list[Any]:
         # The simulation counts instead of checking rounds: no per-iterator baselines.
@@ -167,7 +197,7 @@ class SimMachine(Machine):
     def enabled(self, shared: list[Any] | tuple[Any, ...], op: Op) -> bool:
         if op.kind is Kind.KSWAPD_WAIT:
             return bool(self.kswapd_wake[op.a])
-        if op.kind is Kind.RMDIR and self.live_procs[op.a]:
+        if op.kind in (Kind.RMDIR, Kind.KILL_CSS) and self.live_procs[op.a]:
             return False  # cgroupfs refuses to remove a cgroup with tasks: the admin retries
         return super().enabled(shared, op)
 
@@ -417,4 +447,74 @@ class SimMachine(Machine):
                 c.ooms[data] += 1
         elif name == "soft_reclaim":
             c.soft_reclaimed += data[1]
+        return None, None
+
+    # -- data for the 6.18 kernel-mirror code (no policy) ----------------------------------
+
+    def group_online(self, g: int) -> bool:
+        return bool(self.shared[self.layout.gstate[g]] == GroupState.ONLINE)
+
+    def group_exists(self, g: int) -> bool:
+        """Not yet freed: ``mem_cgroup_tryget()`` of a memcg found by its id can succeed."""
+        return bool(self.shared[self.layout.gstate[g]] in (GroupState.ONLINE,
+                                                          GroupState.OFFLINE))
+
+    def task_alive(self, tid: int) -> bool:
+        return tid not in self.task_done
+
+    def anon_rss(self, tid: int) -> int:
+        return self.task_anon.get(tid, 0)
+
+    def free_folio(self, page: int) -> None:
+        """The page leaves its mapping, its group's count and the LRU, back to its zone (the
+        caller has uncharged it)."""
+        pages = self.pages
+        self.usage[pages.owner[page]] -= 1
+        m = pages.mapping[page]
+        if m != NONE:
+            self.mappings[m].pop(pages.index[page], None)
+        pages.release(page)
+
+    def _shrink_counted(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                        op: Op) -> tuple[Any, Violation | None]:
+        """A shrink step the kernel-mirror code did: ``a = (memcg, node, lru)``, ``b =
+        (scanned, reclaimed)``; counted, and returned for the engine's time."""
+        scanned, reclaimed = op.b
+        memcg, _, lru = op.a
+        row = self.c.group[memcg]
+        if lru in (LRU_INACTIVE_ANON, LRU_INACTIVE_FILE):
+            row[SCANNED] += scanned
+        row[RECLAIMED] += reclaimed
+        st = self._call_stats.get(tid)
+        if st is not None:
+            if lru in (LRU_INACTIVE_ANON, LRU_INACTIVE_FILE):
+                st.scanned += scanned
+            st.reclaimed += reclaimed
+        return op.b, None
+
+    def _lookup(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                op: Op) -> tuple[Any, Violation | None]:
+        """The page at ``index`` of mapping ``a`` (or None): ``filemap_get_folio`` / the
+        page table entry."""
+        return self.mappings[op.a].get(op.b), None
+
+    def _alloc_from(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                    op: Op) -> tuple[Any, Violation | None]:
+        """Take a free page of zone ``a`` (the caller checked the watermark)."""
+        return self.pages.alloc(op.a), None
+
+    def _add_folio(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                   op: Op) -> tuple[Any, Violation | None]:
+        """``a`` = page, ``b`` = (memcg, anon, mapping, index, lru) or None (the page goes
+        back to its zone unused)."""
+        page = op.a
+        if op.b is None:
+            self.pages.unalloc(page)
+            return None, None
+        memcg, anon, mapping, index, lru = op.b
+        self.pages.add_folio(page, memcg, anon, mapping, index, lru)
+        self.mappings[mapping][index] = page
+        self.usage[memcg] += 1
+        if anon:
+            self.task_anon[tid] = self.task_anon.get(tid, 0) + 1
         return None, None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from memcglab.kernel.vmscan import (
+from memcglab.model.constants import (
     LRU_ACTIVE_ANON,
     LRU_ACTIVE_FILE,
     LRU_INACTIVE_ANON,
@@ -35,18 +35,44 @@ NONE = -1
 
 
 class Lruvec:
-    __slots__ = ("lists", "sizes")
+    """``struct lruvec``: the four evictable lists and the per-lruvec numbers reclaim keeps
+    (plain data: the kernel-mirror code of each era reads and writes them).
 
-    def __init__(self) -> None:
+    ``anon_cost`` / ``file_cost`` are v6.x ``lruvec->anon_cost`` / ``file_cost``
+    (lru_note_cost), ``nonresident_age`` is v6.x ``lruvec->nonresident_age`` (workingset),
+    ``refaults`` the snapshot of ``WORKINGSET_ACTIVATE_ANON/FILE`` taken by
+    snapshot_refaults() and ``activate`` those counters themselves, hierarchical (the
+    lruvec's and its descendants', as the kernel's memcg stats read).
+
+    ``sizes`` are this lruvec's own list lengths (``lruvec_lru_size``); ``hsizes`` the
+    same summed over the memcg's subtree (``lruvec_page_state(NR_LRU_BASE + lru)``, the
+    hierarchical memcg statistic), kept only when :class:`Pages` is given the parents."""
+
+    __slots__ = ("activate", "anon_cost", "file_cost", "hsizes", "lists", "nonresident_age",
+                 "parent", "refaults", "sizes")
+
+    def __init__(self, parent: Lruvec | None = None) -> None:
         self.lists: list[deque[tuple[int, int]]] = [deque() for _ in range(4)]
         self.sizes = [0, 0, 0, 0]
+        self.hsizes = [0, 0, 0, 0]
+        self.parent = parent  # the parent memcg's lruvec on the same node
+        self.anon_cost = 0
+        self.file_cost = 0
+        self.nonresident_age = 0
+        self.refaults = [0, 0]  # [anon, file]
+        self.activate = [0, 0]  # WORKINGSET_ACTIVATE_ANON / _FILE
 
 
 class Pages:
     """All pages of the machine and their LRU placement. Mutable; simulation only."""
 
-    def __init__(self, pages_per_zone: tuple[int, ...], ngroups: int) -> None:
+    def __init__(self, pages_per_zone: tuple[int, ...], ngroups: int,
+                 lruvec_of_zone: tuple[int, ...] | None = None,
+                 parents: tuple[int | None, ...] | None = None) -> None:
         total = sum(pages_per_zone)
+        # Which lruvec a zone's pages go to, per memcg: the zone itself (v3.7: one lruvec per
+        # memcg and zone) or its node (v4.8+: one lruvec per memcg and node).
+        self.vec_of = lruvec_of_zone or tuple(range(len(pages_per_zone)))
         self.zone_of = [0] * total
         start = 0
         self.free: list[list[int]] = []
@@ -57,28 +83,42 @@ class Pages:
         self.owner = [NONE] * total  # memcg charged
         self.lru = [NONE] * total
         self.stamp = [0] * total
-        self.ref = bytearray(total)
+        self.ref = bytearray(total)  # PG_referenced
+        self.young = bytearray(total)  # the young (accessed) bit of the page's PTE
+        self.workingset = bytearray(total)  # PG_workingset (v3.15+)
+        self.anon = bytearray(total)  # PageAnon / folio_test_anon
         self.mapping = [NONE] * total  # which mapping (process file / working set)
         self.index = [0] * total
         self.lruvecs: dict[tuple[int, int], Lruvec] = {}
         self.ngroups = ngroups
+        # The memcg parents: given, the lruvecs keep hierarchical sizes (hsizes).
+        self.parents = parents
 
     def lruvec(self, memcg: int, zone: int) -> Lruvec:
+        """The lruvec of ``memcg`` for a zone (or a node, see ``lruvec_of_zone``)."""
         v = self.lruvecs.get((memcg, zone))
         if v is None:
-            v = self.lruvecs[(memcg, zone)] = Lruvec()
+            parent = None
+            if self.parents is not None and (p := self.parents[memcg]) is not None:
+                parent = self.lruvec(p, zone)
+            v = self.lruvecs[(memcg, zone)] = Lruvec(parent)
         return v
 
     def free_pages(self, zone: int) -> int:
         return len(self.free[zone])
 
     def _put(self, page: int, memcg: int, zone: int, lru: int) -> None:
-        vec = self.lruvec(memcg, zone)
+        vec = self.lruvec(memcg, self.vec_of[zone])
         self.lru[page] = lru
         s = self.stamp[page] + 1
         self.stamp[page] = s
         vec.lists[lru].append((page, s))
         vec.sizes[lru] += 1
+        if self.parents is not None:
+            x: Lruvec | None = vec
+            while x is not None:
+                x.hsizes[lru] += 1
+                x = x.parent
 
     def alloc(self, zone: int) -> int | None:
         return self.free[zone].pop() if self.free[zone] else None
@@ -92,6 +132,42 @@ class Pages:
         self._put(page, memcg, self.zone_of[page],
                   LRU_ACTIVE_ANON if anon else LRU_INACTIVE_FILE)
 
+    def add_folio(self, page: int, memcg: int, anon: bool, mapping: int, index: int,
+                  lru: int) -> None:
+        """Charge an allocated page to ``memcg`` and add it at the head of ``lru`` (the list
+        the caller chose). Flags start clear."""
+        self.owner[page] = memcg
+        self.mapping[page] = mapping
+        self.index[page] = index
+        self.ref[page] = self.young[page] = self.workingset[page] = 0
+        self.anon[page] = anon
+        self._put(page, memcg, self.zone_of[page], lru)
+
+    def lru_size(self, memcg: int, vec: int, lru: int) -> int:
+        v = self.lruvecs.get((memcg, vec))
+        return v.sizes[lru] if v is not None else 0
+
+    def isolate(self, memcg: int, vec: int, lru: int, nr: int) -> list[int]:
+        """Take up to ``nr`` pages off the tail (the oldest end) of a list, as
+        ``isolate_lru_folios()`` does; they are on no list until put back or freed."""
+        v = self.lruvecs.get((memcg, vec))
+        if v is None:
+            return []
+        pages = self._isolate(v, lru, nr)
+        for page in pages:
+            self._unlink(page)
+        return pages
+
+    def putback(self, page: int, lru: int) -> None:
+        """Put an isolated page at the head of ``lru`` of its own lruvec."""
+        self._put(page, self.owner[page], self.zone_of[page], lru)
+
+    def move(self, page: int, lru: int) -> None:
+        """Move a page on a list to the head of ``lru`` (activation, deactivation)."""
+        if self.lru[page] != NONE:
+            self._unlink(page)
+        self._put(page, self.owner[page], self.zone_of[page], lru)
+
     def unalloc(self, page: int) -> None:
         """Give back a page that was never committed (the charge failed)."""
         self.free[self.zone_of[page]].append(page)
@@ -100,20 +176,26 @@ class Pages:
         """``mem_cgroup_force_empty()`` at rmdir (v3.7): move every page of ``memcg`` to
         its parent's lruvec, on the same list. Returns the pages moved."""
         moved = []
-        for (g, zone), vec in list(self.lruvecs.items()):
+        for (g, _), vec in list(self.lruvecs.items()):
             if g != memcg:
                 continue
             for lru in range(4):
                 for page in self._isolate(vec, lru, vec.sizes[lru]):
                     self._unlink(page)
                     self.owner[page] = parent
-                    self._put(page, parent, zone, lru)
+                    self._put(page, parent, self.zone_of[page], lru)
                     moved.append(page)
         return moved
 
     def _unlink(self, page: int) -> None:
-        vec = self.lruvec(self.owner[page], self.zone_of[page])
-        vec.sizes[self.lru[page]] -= 1
+        vec = self.lruvec(self.owner[page], self.vec_of[self.zone_of[page]])
+        lru = self.lru[page]
+        vec.sizes[lru] -= 1
+        if self.parents is not None:
+            x: Lruvec | None = vec
+            while x is not None:
+                x.hsizes[lru] -= 1
+                x = x.parent
         self.lru[page] = NONE
         self.stamp[page] += 1
 
