@@ -76,19 +76,23 @@ def test_memory_need_is_the_limit_or_the_sizes_plus_workers() -> None:
 
 
 def test_differences_name_what_the_kernel_cannot_do(tmp_path: Path) -> None:
+    body = ('[[workload]]\ngroup = "a"\npattern = "loop"\nsize = "4M"\nrate = "1M"\n')
     f = tmp_path / "s.toml"
     f.write_text('kswapd = false\n[machine]\nswap = true\n'
-                 '[[group]]\nname = "a"\nhigh = "8M"\nsoft_limit = "4M"\n'
-                 '[[group]]\nname = "b"\nuse_hierarchy = false\n'
-                 '[[workload]]\ngroup = "a"\npattern = "loop"\nsize = "4M"\nrate = "1M"\n')
-    plan = load(f)
+                 '[[group]]\nname = "a"\nhigh = "8M"\n' + body)
+    plan = load(f)  # kernel 6.18, cgroup v2
     v1 = "\n".join(liveplan.differences(plan, 1, 2, swap_for_anon=False))
     assert "kswapd = false" in v1 and "machine.swap = true" in v1
     assert "group 'a': high: memory.high is cgroup v2 only" in v1
-    assert "use_hierarchy = false" in v1 and "no group has a limit" in v1
+    assert "cgroup = 'v2': the machine's memory controller is cgroup v1" in v1
+    assert "no group has a limit" in v1 and "kernel = " not in v1
     assert "cpus = 4: the machine has 2 CPUs" in v1
+    f.write_text('kernel = "3.7"\n[[group]]\nname = "a"\nsoft_limit = "4M"\n'
+                 '[[group]]\nname = "b"\nuse_hierarchy = false\n' + body)
+    plan = load(f)  # kernel 3.7, cgroup v1
     v2 = "\n".join(liveplan.differences(plan, 2, 4, swap_for_anon=True))
     assert "soft_limit: v1 only" in v2 and "memory.high" not in v2 and "cpus" not in v2
+    assert "use_hierarchy = false" in v2 and "kernel = '3.7'" in v2
 
 
 # -- refusals (pure preflight, and the CLI with an injected machine) ------------------------

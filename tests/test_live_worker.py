@@ -31,13 +31,20 @@ PAGE = 4096
 def _sim_indices(pattern: str, pages: int, seed: int, n: int) -> list[int]:
     """Drive the simulator's own process generator: every access finds its page (True), so
     no fault path (and no kernel context) is needed."""
-    from memcglab.runtime.ops import Kind
+    from collections.abc import Generator
+
+    from memcglab.runtime.ops import Kind, Op
+    from memcglab.sim.eras import UserEntry
     from memcglab.sim.workloads import ProcessSpec, process
 
     spec = ProcessSpec(memcg=1, pattern=pattern, anon=False, pages=pages, interval_ns=1,
                        start_ns=0, stop_ns=1 << 62, mapping=0, seed=seed, zones=(0,),
                        may_swap=False)
-    gen = process(None, None, spec)  # type: ignore[arg-type]
+
+    def touch(index: int) -> Generator[Op, Any, None]:
+        yield Op(Kind.ACCESS, 0, index)
+
+    gen = process(spec, UserEntry(touch, None, None, lambda: False))
     out: list[int] = []
     op = next(gen)
     now = 0

@@ -109,7 +109,8 @@ def test_spinlock_holders_are_not_preempted() -> None:
 
 
 def test_children_inherit_use_hierarchy() -> None:
-    raw = {"group": [{"name": "a"}, {"name": "b", "parent": "a", "use_hierarchy": False}],
+    raw = {"kernel": "3.7",
+           "group": [{"name": "a"}, {"name": "b", "parent": "a", "use_hierarchy": False}],
            "workload": [{"group": "b", "pattern": "loop", "size": "1M", "rate": "1M"}]}
     with pytest.raises(ConfigError, match="v1 children inherit it"):
         build(ScenarioFile.model_validate(raw), "test")

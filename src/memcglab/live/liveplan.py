@@ -158,6 +158,12 @@ def differences(plan: Plan, version: int, cpus: int, swap_for_anon: bool) -> lis
     line names the field and what the live run does instead."""
     out = [f"variant {plan.variant!r}: the kernel walks with its own mem_cgroup_iter "
            "(compare it with the model's variants: memcglab compare --kernel)"]
+    if plan.kernel != "6.18":
+        out.append(f"kernel = {plan.kernel!r}: the machine runs its own kernel's reclaim "
+                   "rules (Linux 6.18 here; the model's kernel = \"6.18\" follows them)")
+    if plan.cgroup != f"v{version}":
+        out.append(f"cgroup = {plan.cgroup!r}: the machine's memory controller is cgroup "
+                   f"v{version}; the groups are made there")
     if plan.cpus != cpus:
         out.append(f"cpus = {plan.cpus}: the machine has {cpus} CPUs; the processes share "
                    "them as the kernel schedules")

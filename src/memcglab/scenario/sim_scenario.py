@@ -109,7 +109,8 @@ class ScenarioFile(_Strict):
     description: str = ""
     seed: int = 0
     duration: Duration = "1s"
-    variant: str = "css-id"
+    # Unset: the kernel's own iterator (KERNEL_ITERATOR), or the kernel of the variant.
+    variant: str | None = None
     cpus: int = Field(default=4, ge=1, le=256)
     scheduler: Literal["random", "round-robin"] = "random"
     sample_interval: Duration = "10ms"
@@ -117,6 +118,21 @@ class ScenarioFile(_Strict):
     machine: MachineSection = MachineSection()
     group: list[GroupEntry] = []
     workload: list[WorkloadEntry] = []
+    # Whose reclaim rules run (docs/scenarios.md "Kernels"); unset: the variant's kernel,
+    # or DEFAULT_KERNEL when no variant is named either.
+    kernel: Literal["3.7", "6.18"] | None = None
+    # The memory controller's interface: v1 (the only one of 3.7) or v2 (default of 6.18).
+    cgroup: Literal["v1", "v2"] | None = None
+    # cgroup2's memory_recursiveprot mount option (v2 only; off unless set).
+    memory_recursiveprot: bool | None = None
+
+
+DEFAULT_KERNEL = "6.18"
+KERNEL_ITERATOR = {"3.7": "css-id", "6.18": "current"}
+"""Each kernel's own iterator: the variant a scenario runs when it names none."""
+# Per-group knobs of one cgroup interface only: (field, the interface's file).
+V1_ONLY = (("soft_limit", "memory.soft_limit_in_bytes"),)
+V2_ONLY = (("high", "memory.high"), ("low", "memory.low"), ("min", "memory.min"))
 
 
 def load(path: Path, overrides: dict[str, Any] | None = None) -> Plan:
@@ -129,17 +145,17 @@ def load(path: Path, overrides: dict[str, Any] | None = None) -> Plan:
     return build(f, str(path), path.stem, locator, base=path.parent)
 
 
-def _variant_spec(f: ScenarioFile, loc: Locator, base: Path | None) -> str:
+def _variant_spec(variant: str, loc: Locator, base: Path | None) -> str:
     """The variant to load: a registered name, or ``path.py:Class`` with a path relative to
     the scenario's folder when the scenario names it (to the current folder for --variant)."""
-    path = plugin_path(f.variant)
+    path = plugin_path(variant)
     if path is None:
-        spec = f.variant
+        spec = variant
     else:
         if (base is not None and not path.is_absolute()
                 and not loc.from_command_line(("variant",))):
             path = base / path
-        spec = f"{os.path.abspath(path)}:{f.variant.rsplit(':', 1)[1]}"
+        spec = f"{os.path.abspath(path)}:{variant.rsplit(':', 1)[1]}"
     try:
         resolve_variant(spec)  # unknown names and broken plugins fail here, with the file
     except ConfigError as e:
@@ -154,7 +170,8 @@ def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator 
     in the file is relative to it)."""
     loc = locator or Locator(where)
     at = loc.at
-    spec = _variant_spec(f, loc, base)
+    variant, kernel, cgroup = _kernel_and_variant(f, loc, base)
+    spec = _variant_spec(variant, loc, base)
     # The run's own length first: every lifetime below is checked against it.
     duration = duration_ns(f.duration)
     if duration <= 0:
@@ -179,6 +196,7 @@ def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator 
         def gat(field: str, i: int = i) -> str:
             return at("group", i, field)
 
+        _check_knobs(g, gat, kernel, cgroup)
         pi = declare_group(gat, g.name, g.parent, g.use_hierarchy, index, hierarchical)
         gi = len(specs)
         for field in ("created_at", "removed_at"):
@@ -271,12 +289,71 @@ def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator 
                 raise ConfigError(f"{at('group', gi - 1, 'removed_at')}: group "
                                   f"{topo.name(gi)!r} is removed while its children "
                                   f"{', '.join(alive_kids)} still exist")
-    digest = f"{zlib.crc32(f.model_dump_json().encode()):08x}"
+    # The kernel fields a scenario leaves unset stay out of the digest (older files keep
+    # theirs).
+    unset = {x for x in ("variant", "kernel", "cgroup", "memory_recursiveprot")
+             if getattr(f, x) is None}
+    digest = f"{zlib.crc32(f.model_dump_json(exclude=unset).encode()):08x}"
     return Plan(name=name, description=f.description, digest=digest, seed=f.seed,
-                duration_ns=duration, variant=f.variant, cpus=f.cpus, scheduler=f.scheduler,
+                duration_ns=duration, variant=variant, cpus=f.cpus, scheduler=f.scheduler,
                 sample_ns=sample, kswapd=f.kswapd, swap=m.swap,
                 topology=topo, limits=tuple(limits), soft_limits=tuple(softs),
                 protections=tuple(protections), lifetimes=tuple(lifetimes[g] for g in
                                                                  range(len(specs))),
                 changes=tuple(sorted(changes)), zones=zones, zones_per_node=m.zones,
-                workloads=tuple(workloads), variant_spec=spec)
+                workloads=tuple(workloads), variant_spec=spec, kernel=kernel, cgroup=cgroup,
+                recursive_protection=bool(f.memory_recursiveprot))
+
+
+def _kernel_and_variant(f: ScenarioFile, loc: Locator, base: Path | None
+                        ) -> tuple[str, str, str]:
+    """The variant, kernel and cgroup interface a scenario runs: a variant runs with the
+    reclaim rules and cgroup core of its own kernel (``era``)."""
+    at = loc.at
+    kernel: str | None = f.kernel
+    variant = f.variant
+    if variant is None:
+        kernel = kernel or DEFAULT_KERNEL
+        variant = KERNEL_ITERATOR[kernel]
+    # _variant_spec() names the file and line of an unknown or broken variant.
+    era = getattr(resolve_variant(_variant_spec(variant, loc, base)), "era", "3.7")
+    if kernel is None:
+        kernel = era
+    elif era != kernel:
+        raise ConfigError(
+            f"{at('variant')}: variant {variant!r} is an iterator of kernel {era} and runs "
+            f"with that kernel's reclaim callers; kernel = {kernel!r} expects a variant of "
+            f"its own era (its iterator: {KERNEL_ITERATOR[kernel]!r}), or set kernel = "
+            f"{era!r} (kernels: {', '.join(repr(x) for x in KERNEL_ITERATOR)})")
+    cgroup: str = f.cgroup or ("v1" if kernel == "3.7" else "v2")
+    if kernel == "3.7" and cgroup == "v2":
+        raise ConfigError(f"{at('cgroup')}: cgroup \"v2\": kernel 3.7 has cgroup v1 only "
+                          "(the v2 memory controller came with v4.5); expected \"v1\"")
+    if f.memory_recursiveprot is not None and cgroup != "v2":
+        raise ConfigError(f"{at('memory_recursiveprot')}: memory_recursiveprot is a mount "
+                          f"option of cgroup v2; this scenario is cgroup {cgroup} (kernel "
+                          f"{kernel}); remove it or set cgroup = \"v2\"")
+    return variant, kernel, cgroup
+
+
+def _check_knobs(g: GroupEntry, gat: Any, kernel: str, cgroup: str) -> None:
+    """A knob of the other cgroup interface, or one this kernel refuses, names its field."""
+    wrong = V2_ONLY if cgroup == "v1" else V1_ONLY
+    for field, file in wrong:
+        if getattr(g, field) is not None:
+            raise ConfigError(
+                f"{gat(field)}: group {g.name!r}: {field} ({file}) is a cgroup "
+                f"{'v2' if cgroup == 'v1' else 'v1'} knob; this scenario is cgroup {cgroup} "
+                f"(kernel {kernel}); valid here: "
+                + ", ".join(["limit"] + [x for x, _ in (V1_ONLY if cgroup == "v1"
+                                                       else V2_ONLY)]))
+    if kernel != "3.7" and cgroup == "v1" and g.soft_limit is not None:
+        raise ConfigError(
+            f"{gat('soft_limit')}: group {g.name!r}: soft_limit: v1 soft-limit reclaim of "
+            "kernel 6.18 (memcg1_soft_limit_reclaim, CONFIG_MEMCG_V1) is not modelled; "
+            "remove it, or run kernel = \"3.7\"")
+    if not g.use_hierarchy and kernel != "3.7":
+        raise ConfigError(
+            f"{gat('use_hierarchy')}: group {g.name!r}: use_hierarchy = false: kernel "
+            f"{kernel} refuses it (v1 memory.use_hierarchy writes of 0 fail with EINVAL "
+            "since v5.11; v2 is always hierarchical); expected true, or kernel = \"3.7\"")

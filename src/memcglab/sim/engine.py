@@ -24,18 +24,25 @@ from typing import Any
 from memcglab.errors import ConfigError, MemcglabError, ModelError
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
-from memcglab.kernel.vmscan import kswapd
 from memcglab.metrics.visits import Visit
 from memcglab.model.layout import Layout, Zone
 from memcglab.runtime.ops import Kind, Op
+from memcglab.sim.eras import (
+    cgroup_admin,
+    kswapd_thread,
+    release_workers,
+    setup,
+    user_entry,
+)
 from memcglab.sim.machine import SimMachine, ZoneSpec
 from memcglab.sim.plan import Plan
-from memcglab.sim.workloads import ProcessSpec, cgroup_admin, process
+from memcglab.sim.workloads import ProcessSpec, process
 
 OP_NS = 20
 SCAN_NS = 1000
 SPIN_NS = 50
 QUANTUM_NS = 2_000
+RELEASE_POLL_NS = 100_000  # how often an idle release kworker looks for its work
 # The step bound: operations one task may run in a row without reaching an interleaving
 # point (only notes and monitors). Notes cost no simulated time, so a variant looping over
 # them would hang the run; the kernel-mirror code needs a few per group handed out.
@@ -121,9 +128,17 @@ class Simulation:
         variant_cls = resolve_variant(plan.variant_spec or plan.variant)
         topo = plan.topology
         zones = tuple(Zone(z.nid, i % plan.zones_per_node) for i, z in enumerate(plan.zones))
+        if getattr(variant_cls, "era", "3.7") != plan.kernel:
+            raise ConfigError(f"variant {plan.variant} is an iterator of kernel "
+                              f"{getattr(variant_cls, 'era', '3.7')}, the plan runs kernel "
+                              f"{plan.kernel}")
+        # Reclaim roots: every group a limit (or v2 memory.high) can make a target.
         roots = tuple(sorted({0} | {g for g, lim in enumerate(plan.limits) if lim is not None}
-                             | {g for g, s in enumerate(plan.soft_limits) if s is not None}))
-        layout = Layout(topo, zones, tuple(range(12, -1, -1)), roots, variant_cls.iter_fields)
+                             | {g for g, s in enumerate(plan.soft_limits) if s is not None}
+                             | {g for g, pr in enumerate(plan.protections)
+                                if pr and pr[0] is not None}))
+        layout = Layout(topo, zones, tuple(range(12, -1, -1)), roots, variant_cls.iter_fields,
+                        per_node=plan.kernel != "3.7")
         self.k = KernelContext(layout, simulating=True, rcu=bool(plan.changes))
         self.variant = instantiate_variant(variant_cls, self.k)
         # The simulator counts instead of checking invariants, but a variant whose
@@ -133,9 +148,12 @@ class Simulation:
         self.machine = SimMachine(
             layout, variant_cls.semantics,
             tuple(ZoneSpec(z.pages, z.min, z.low, z.high, z.nid) for z in plan.zones),
-            list(plan.limits), list(plan.soft_limits), plan.swap, nmap)
+            list(plan.limits), list(plan.soft_limits), plan.swap, nmap, plan.kernel)
         self.machine.check_rcu = self.k.rcu
         self.shared = self.machine.initial_shared()
+        self.machine.shared = self.shared
+        self.k.mm = self.machine
+        setup(self.k, plan)
         self.tasks: list[Task] = []
         all_zones = tuple(range(len(plan.zones)))
         mapping = 0
@@ -149,18 +167,20 @@ class Simulation:
                                    w.start_ns, w.stop_ns, mapping,
                                    (plan.seed * 1_000_003 + mapping * 7919 + 1) & _MASK,
                                    order, plan.swap)
-                self._add(f"{topo.name(w.group)}/p{p}", "process",
-                          process(self.k, self.variant, spec), w.group)
+                name = f"{topo.name(w.group)}/p{p}"
+                kern = user_entry(self.k, self.variant, plan, spec, len(self.tasks), name)
+                self._add(name, "process", process(spec, kern), w.group)
                 mapping += 1
         if plan.kswapd:
             nodes = sorted({z.nid for z in plan.zones})
             for nid in nodes:
                 zs = tuple(z for z in all_zones if plan.zones[z].nid == nid)
                 self._add(f"kswapd{nid}", "kswapd",
-                          kswapd(self.k, self.variant, nid, zs, plan.swap,
-                                 any(s is not None for s in plan.soft_limits)))
+                          kswapd_thread(self.k, self.variant, plan, nid, zs))
         if plan.changes:
-            self._add("cgroup-admin", "admin", cgroup_admin(self.k, plan.changes))
+            self._add("cgroup-admin", "admin", cgroup_admin(self.k, plan))
+            for name, gen in release_workers(self.k, self.variant, plan):
+                self._add(name, "kworker", gen)
         self.threads = [(0, (), 0, (), 0) for _ in self.tasks]
         self._rng = plan.seed & _MASK
         if record_visits:
@@ -170,6 +190,7 @@ class Simulation:
             self.machine.enable_visit_log(lambda tid: tasks[tid].debt)
 
     def _finished(self, task: Task) -> None:
+        self.machine.task_done.add(task.tid)
         if task.group >= 0:
             self.machine.live_procs[task.group] -= 1
 
@@ -208,13 +229,14 @@ class Simulation:
                                       [list(row) for row in counters.group]))
 
         handlers = machine._dispatch
-        blocking = (Kind.LOCK, Kind.RMDIR, Kind.KSWAPD_WAIT)
+        blocking = (Kind.LOCK, Kind.RMDIR, Kind.KSWAPD_WAIT, Kind.KILL_CSS, Kind.RELEASE_WAIT)
         private = PRIVATE if not plan.changes else PRIVATE_WITH_CHURN
         kswapd_wake = machine.kswapd_wake
         rng = self._rng
         woke = False
         # Enum members as locals: attribute lookups on the Kind class cost in a hot loop.
         k_sleep, k_kswapd_wait, k_lock = Kind.SLEEP, Kind.KSWAPD_WAIT, Kind.LOCK
+        k_release_wait, k_mm = Kind.RELEASE_WAIT, Kind.MM_STEP
         k_shrink, k_alloc, k_call = Kind.SHRINK_LIST, Kind.ALLOC_PAGE, Kind.CALL
         heappush, heappop = heapq.heappush, heapq.heappop
         while True:
@@ -290,6 +312,12 @@ class Simulation:
                 if kind is k_kswapd_wait:
                     parked.append(tid)
                     heappush(cpu_heap, busy)
+                elif kind is k_release_wait:
+                    # A kworker with no work queued yet: the workqueue runs it when the
+                    # work is queued; the model looks again after RELEASE_POLL_NS, idle.
+                    heappush(cpu_heap, busy)
+                    heappush(heap, (busy + RELEASE_POLL_NS, seq, tid))
+                    seq += 1
                 else:  # spinning on iter_lock (or rmdir waiting): the CPU spins too
                     if kind is k_lock:
                         counters.lock_waits += 1
@@ -307,8 +335,8 @@ class Simulation:
                     debt += OP_NS + result[0] * SCAN_NS
                 else:
                     debt += OP_NS
-                    if kind is k_alloc:
-                        woke = True
+                    if kind is k_alloc or kind is k_mm:
+                        woke = True  # the allocator may have woken a kswapd
                 try:
                     op = gen.send(result)
                 except StopIteration as stop:

@@ -158,6 +158,7 @@ class SimMachine(Machine):
         # pages each process has mapped (its RSS for the OOM killer).
         self.task_done: set[int] = set()
         self.task_anon: dict[int, int] = {}
+        self.mapping_task: dict[int, int] = {}  # mapping -> the task that maps it
         self.shared: list[Any] = []  # the engine's shared state, for the 6.18 readers
         self.live_procs = [0] * n  # processes not yet finished, per group
         self.c = SimCounters(n)
@@ -469,11 +470,27 @@ class SimMachine(Machine):
         """The page leaves its mapping, its group's count and the LRU, back to its zone (the
         caller has uncharged it)."""
         pages = self.pages
-        self.usage[pages.owner[page]] -= 1
+        g = pages.owner[page]
+        self.usage[g] -= 1
+        if not self.usage[g]:
+            self._pages_put(g)
         m = pages.mapping[page]
         if m != NONE:
             self.mappings[m].pop(pages.index[page], None)
+            if pages.anon[page]:
+                tid = self.mapping_task[m]
+                self.task_anon[tid] -= 1
         pages.release(page)
+
+    def _pages_put(self, g: int) -> None:
+        """The last page of group ``g`` is gone: drop the pages' reference (v6.x)."""
+        if not g or self.era == "3.7":
+            return
+        shared = self.shared
+        ref = shared[self.layout.refcnt[g]] - 1
+        shared[self.layout.refcnt[g]] = ref
+        if ref == 0:
+            self._last_put(shared, [], g)
 
     def _shrink_counted(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                         op: Op) -> tuple[Any, Violation | None]:
@@ -514,7 +531,15 @@ class SimMachine(Machine):
         memcg, anon, mapping, index, lru = op.b
         self.pages.add_folio(page, memcg, anon, mapping, index, lru)
         self.mappings[mapping][index] = page
+        if not self.usage[memcg] and memcg and self.era != "3.7":
+            # v3.7 moves a removed group's pages to its parent (mem_cgroup_force_empty) and
+            # takes no reference for them. Later, charged folios pin their memcg
+            # (charge_memcg() takes a css reference per folio; the model holds one for all
+            # of a group's pages): a removed group with pages stays offline, not
+            # released, until they are gone.
+            shared[self.layout.refcnt[memcg]] += 1
         self.usage[memcg] += 1
+        self.mapping_task[mapping] = tid
         if anon:
             self.task_anon[tid] = self.task_anon.get(tid, 0) + 1
         return None, None

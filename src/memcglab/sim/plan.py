@@ -61,16 +61,16 @@ class Plan:
     # The variant to load: the registered name, or ``/absolute/path.py:Class`` (``variant``
     # keeps the spelling of the scenario or flag, for reports).
     variant_spec: str = ""
+    # Whose reclaim rules run ("3.7" or "6.18"), the cgroup interface ("v1" or "v2") and
+    # cgroup2's memory_recursiveprot.
+    kernel: str = "3.7"
+    cgroup: str = "v1"
+    recursive_protection: bool = False
 
     def simulator_notes(self) -> list[str]:
-        """What the scenario asks that the v3.7 simulator does not model (it runs without
-        it, and says so)."""
+        """What the scenario asks that the simulator does not model (it runs without it,
+        and says so)."""
         notes = []
-        names = [self.topology.name(g) for g, p in enumerate(self.protections)
-                 if any(v is not None for v in p)]
-        if names:
-            notes.append(f"memory.high/low/min of {', '.join(names)}: not modelled by the "
-                         "v3.7 simulator (ignored; the live kernel applies them on cgroup v2)")
         if any(w.readahead != "default" for w in self.workloads):
             notes.append("readahead: the simulator has no readahead yet (ignored; the live "
                          "kernel applies it with posix_fadvise)")

@@ -8,7 +8,8 @@ memory), at a fixed rate, between a start and a stop time:
 * ``random``: uniformly random pages of a hot set, from a 64-bit LCG seeded per process
   (integer arithmetic only, so runs are identical across Python versions).
 
-A missing page faults (:func:`memcglab.kernel.fault.handle_mm_fault`). ``SLEEP`` returns the
+Each touch calls into the scenario's kernel (:mod:`memcglab.sim.eras`): a read(2) of a file
+page, or a store to an anonymous page; a missing page faults. ``SLEEP`` returns the
 simulated time after the sleep, which is how a process knows when to stop.
 """
 
@@ -18,9 +19,6 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-from memcglab.kernel.context import KernelContext
-from memcglab.kernel.fault import handle_mm_fault
-from memcglab.kernel.iterator import MemcgIter
 from memcglab.runtime.ops import Kind, Op
 
 _LCG_A = 6364136223846793005
@@ -43,29 +41,25 @@ class ProcessSpec:
     may_swap: bool
 
 
-def process(k: KernelContext, variant: MemcgIter, p: ProcessSpec) -> Generator[Op, Any, None]:
+def process(p: ProcessSpec, kern: Any) -> Generator[Op, Any, None]:
+    """A process's user-space loop; ``kern`` (:class:`memcglab.sim.eras.UserEntry`) is the
+    kernel it calls into: a touch of each page, the return to user mode after it, the exit
+    (also when the OOM killer has killed it)."""
     now: int = yield Op(Kind.SLEEP, p.start_ns)
     i = 0
     x = p.seed & _MASK
-    while now < p.stop_ns:
+    while now < p.stop_ns and not kern.killed():
         if p.pattern == "random":
             x = (x * _LCG_A + _LCG_C) & _MASK
             index = (x >> 33) % p.pages
         else:
             index = i % p.pages
             i += 1
-        if not (yield Op(Kind.ACCESS, p.mapping, index)):
-            yield from handle_mm_fault(k, variant, p.memcg, p.anon, p.mapping, index,
-                                       p.zones, p.may_swap)
+        yield from kern.touch(index)
+        if kern.resume_user is not None:
+            yield from kern.resume_user()
+        if kern.killed():
+            break
         now = yield Op(Kind.SLEEP, p.interval_ns)
-
-
-def cgroup_admin(k: KernelContext, changes: tuple[tuple[int, str, int], ...]
-                 ) -> Generator[Op, Any, None]:
-    """mkdir / rmdir at given times: (time_ns, op, memcg), sorted by time."""
-    now = 0
-    for at, op, memcg in changes:
-        if at > now:
-            now = yield Op(Kind.SLEEP, at - now)
-        kind = Kind.MKDIR if op == "mkdir" else Kind.RMDIR
-        yield Op(kind, memcg, None, f"{op} {k.name(memcg)}")
+    if kern.exit is not None:
+        yield from kern.exit()

@@ -1,0 +1,155 @@
+"""Order-0 page allocation of Linux v6.18, mm/page_alloc.c, as far as reclaim goes.
+
+Read in a v6.18.19 tree (6952350/linux-6.18.y @ f3fce0151d48; docs/research/
+v6-alloc-v1.md section 1, [PA] line numbers there):
+
+* the fast path tries the zonelist at the LOW watermark, a zone at or below it is skipped
+  for the next (``free > mark`` passes; node_reclaim is off by default); it wakes no kswapd;
+* the slow path wakes kswapd on every node of the zonelist (``wake_all_kswapds``), tries at
+  MIN, then loops: wake kswapd again, try at MIN, direct reclaim (``try_to_free_pages``)
+  and a try at MIN, ``should_reclaim_retry`` (progress resets the no-progress count; more
+  than MAX_RECLAIM_RETRIES in a row, or no zone that could pass MIN even with all its
+  reclaimable pages, gives up), then ``__alloc_pages_may_oom`` (a last try at HIGH, then
+  the global OOM killer; a kill means retry).
+
+No watermark boost, no lowmem_reserve, no highatomic reserves, no compaction, no
+PF_MEMALLOC reserves for an OOM victim (a killed task's allocation fails instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from memcglab.kernel.context import KernelContext
+from memcglab.kernel.iterator import MemcgIter
+from memcglab.kernel.v6_18.context import TaskStruct
+from memcglab.kernel.v6_18.memcontrol import mem
+from memcglab.kernel.v6_18.oom_kill import out_of_memory
+from memcglab.kernel.v6_18.vmscan import (
+    MAX_RECLAIM_RETRIES,
+    try_to_free_pages,
+    wakeup_kswapd,
+    zone_watermark_ok,
+)
+from memcglab.model.constants import (
+    LRU_ACTIVE_ANON,
+    LRU_ACTIVE_FILE,
+    LRU_INACTIVE_ANON,
+    LRU_INACTIVE_FILE,
+)
+from memcglab.runtime.ops import Kind, Op, call
+
+ALLOC_WMARK_MIN, ALLOC_WMARK_LOW, ALLOC_WMARK_HIGH = range(3)
+
+
+def _mark(k: KernelContext, zone: int, which: int) -> int:
+    spec = k.mm.zone_specs[zone]
+    return int((spec.min, spec.low, spec.high)[which])
+
+
+def get_page_from_freelist(k: KernelContext, zones: tuple[int, ...], alloc_flags: int
+                           ) -> Generator[Op, Any, int | None]:
+    """[PA]:3764-3959: the first zone of the zonelist above the watermark."""
+    for zone in zones:
+        if not zone_watermark_ok(k, zone, _mark(k, zone, alloc_flags)):
+            continue
+        page: int | None = yield Op(Kind.ALLOC_PAGE, zone)
+        if page is not None:
+            return page
+    return None
+
+
+def wake_all_kswapds(k: KernelContext, zones: tuple[int, ...]) -> Generator[Op, Any, None]:
+    """[PA]:4425-4447: ``wakeup_kswapd`` once per node of the zonelist."""
+    last_pgdat = -1
+    for zone in zones:
+        pgdat = k.layout.zones[zone].nid
+        if pgdat != last_pgdat:
+            wakeup_kswapd(k, zone)
+            last_pgdat = pgdat
+    yield Op(Kind.MM_STEP, "wake_all_kswapds")
+
+
+def zone_reclaimable_pages(k: KernelContext, zone: int) -> int:
+    """File LRU pages, and anon ones with swap, of the zone's node (one zone per node:
+    the zone's; the model keeps LRU sizes per node)."""
+    vec = k.mm.pages.lruvec(k.root_mem_cgroup, k.layout.zones[zone].nid)
+    nr = vec.hsizes[LRU_INACTIVE_FILE] + vec.hsizes[LRU_ACTIVE_FILE]
+    if mem(k).total_swap_pages:
+        nr += vec.hsizes[LRU_INACTIVE_ANON] + vec.hsizes[LRU_ACTIVE_ANON]
+    return int(nr)
+
+
+def should_reclaim_retry(k: KernelContext, zones: tuple[int, ...], did_some_progress: bool,
+                         no_progress_loops: int) -> tuple[bool, int]:
+    """[PA]:4555-4629 for order 0. Returns (retry, the new no-progress count)."""
+    no_progress_loops = 0 if did_some_progress else no_progress_loops + 1
+    if no_progress_loops > MAX_RECLAIM_RETRIES:
+        return False, no_progress_loops
+    # Keep reclaiming pages while there is a chance this will lead somewhere.
+    for zone in zones:
+        available = zone_reclaimable_pages(k, zone) + int(k.mm.pages.free_pages(zone))
+        if available > _mark(k, zone, ALLOC_WMARK_MIN):
+            return True, no_progress_loops
+    return False, no_progress_loops
+
+
+def __alloc_pages_may_oom(k: KernelContext, zones: tuple[int, ...]
+                          ) -> Generator[Op, Any, tuple[int | None, bool]]:
+    """[PA]:4025-4100: a last try at the high watermark, then the global OOM killer.
+    Returns (page, did_some_progress)."""
+    page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_HIGH)
+    if page is not None:
+        return page, True
+    yield Op(Kind.EVENT, "oom", None)
+    victim = out_of_memory(k, None)
+    if victim is not None and victim >= 0:
+        yield Op(Kind.EVENT, "oom_kill", (None, victim))
+    return None, victim is not None
+
+
+def __alloc_pages_slowpath(k: KernelContext, variant: MemcgIter, current: TaskStruct,
+                           zones: tuple[int, ...], may_swap: bool
+                           ) -> Generator[Op, Any, int | None]:
+    """[PA]:4665-4940, order 0, a blocking GFP_HIGHUSER_MOVABLE-like allocation."""
+    no_progress_loops = 0
+    yield from wake_all_kswapds(k, zones)
+    page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_MIN)
+    if page is not None:
+        return page
+    while True:  # retry:
+        # Ensure kswapd doesn't accidentally go to sleep as long as we loop.
+        yield from wake_all_kswapds(k, zones)
+        page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_MIN)
+        if page is not None:
+            return page
+        if current.killed:
+            return None
+        # __alloc_pages_direct_reclaim()
+        did_some_progress = bool((yield call(try_to_free_pages(k, variant, zones, may_swap))))
+        if did_some_progress:
+            page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_MIN)
+            if page is not None:
+                return page
+        retry, no_progress_loops = should_reclaim_retry(k, zones, did_some_progress,
+                                                        no_progress_loops)
+        if retry:
+            continue
+        page, did_some_progress = yield from __alloc_pages_may_oom(k, zones)
+        if page is not None:
+            return page
+        if did_some_progress and not current.killed:
+            no_progress_loops = 0
+            continue
+        return None
+
+
+def alloc_pages(k: KernelContext, variant: MemcgIter, current: TaskStruct,
+                zones: tuple[int, ...], may_swap: bool) -> Generator[Op, Any, int | None]:
+    """``__alloc_frozen_pages_noprof()`` [PA]:5195: the fast path at LOW, else the slow
+    path."""
+    page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_LOW)
+    if page is not None:
+        return page
+    return (yield from __alloc_pages_slowpath(k, variant, current, zones, may_swap))
