@@ -127,7 +127,8 @@ def metrics_of(plan: Plan, lp: LivePlan, res: LiveResult, diffs: list[str],
     recording["teardown_problems"] = res.problems
     m = measure.kernel_metrics(
         scenario=scenario_block(plan, variant="kernel", cpus=os.cpu_count() or 0,
-                                scheduler="kernel", repeat=repeat),
+                                scheduler="kernel", repeat=repeat,
+                                kernel=os.uname().release),
         groups=groups, workload_groups={topo.name(w.group) for w in plan.workloads},
         visits=visits, samples=res.samples, passes=passes, kswapd=kswapd, workers=workers,
         lost=res.lost, dropped=dropped, recording=recording, page_size=PAGE,

@@ -2,8 +2,10 @@
 
 Per group: usage (final, mean and peak over the samples), pages scanned and reclaimed,
 times visited by a walk and times first in a walk, OOMs, and its share of all reclaim
-against its share of usage. Fairness is measured over the groups that run workloads.
-Nothing here depends on wall time, so the same scenario and seed give the same bytes.
+against its share of usage; with kernel 6.18 also what the group's cgroup files would read
+at the end: ``memory.current`` (hierarchical, charge stock included) and ``memory.events``
+(hierarchical) with ``memory.events.local``. Fairness is measured over the groups that run
+workloads. Nothing here depends on wall time, so the same scenario and seed give the same bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from memcglab import __version__
+from memcglab.kernel.v6_18.memcontrol import MEMORY_EVENTS
 from memcglab.metrics.fairness import cv, jain, ratio, shares
 from memcglab.sim.engine import SimRun
 from memcglab.sim.machine import FIRST, RECLAIMED, SCANNED, VISITS
@@ -28,7 +31,8 @@ def scenario_block(plan: Plan, **measured: Any) -> dict[str, Any]:
     """The ``scenario`` block of metrics.json; ``measured`` replaces what a kernel run
     measures instead of taking from the scenario (variant, cpus, scheduler)."""
     return {"name": plan.name, "description": plan.description, "digest": plan.digest,
-            "seed": plan.seed, "variant": plan.variant, "duration_ms": plan.duration_ns / 1e6,
+            "seed": plan.seed, "variant": plan.variant, "kernel": plan.kernel,
+            "cgroup": plan.cgroup, "duration_ms": plan.duration_ns / 1e6,
             "cpus": plan.cpus, "scheduler": plan.scheduler, "groups": plan.topology.size,
             "processes": sum(w.processes for w in plan.workloads), **measured}
 
@@ -59,6 +63,12 @@ def summarize(run: SimRun) -> dict[str, Any]:
             "reclaimed": row[RECLAIMED], "visits": row[VISITS], "first_visits": row[FIRST],
             "ooms": c.ooms[g], "workload": g in workload_groups,
         }
+        if run.memcg_state is not None:
+            mc = run.memcg_state.memcgs[g]
+            entry["memory_current_pages"] = mc.memory.usage
+            entry["memory_events"] = dict(zip(MEMORY_EVENTS, mc.memory_events, strict=True))
+            entry["memory_events_local"] = dict(zip(MEMORY_EVENTS, mc.memory_events_local,
+                                                    strict=True))
         if g in workload_groups:
             i = workload_groups.index(g)
             entry["reclaim_share"] = round(reclaim_share[i], 4)
@@ -78,6 +88,8 @@ def summarize(run: SimRun) -> dict[str, Any]:
             "reclaimed_over_requested": _r(ratio(got, requested)),
         },
         "iterator": {"walks_completed": c.walks_completed,
+                     "handouts": (c.handouts if plan.kernel != "3.7"
+                                  else sum(r[VISITS] for r in c.group)),
                      "duplicate_claims": c.duplicate_claims,
                      "restarts_from_root": c.restarts_from_root,
                      "lock_acquisitions": c.lock_acquisitions,
@@ -90,6 +102,8 @@ def summarize(run: SimRun) -> dict[str, Any]:
         "allocation_stalls": c.stalls,
         "global_ooms": c.global_ooms,
         "memcg_ooms": sum(c.ooms),
+        "oom_kills": c.oom_kills,
+        "high_throttled_ms": c.high_throttled_ms,
         "soft_limit_reclaimed": c.soft_reclaimed,
         "simulation": {"operations": run.ops, "samples": len(samples),
                        "visits": sum(r[VISITS] for r in c.group)},

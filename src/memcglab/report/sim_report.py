@@ -36,16 +36,27 @@ def _fmt(x: Any) -> str:
 
 def group_table(m: dict[str, Any], title: str) -> Table:
     t = Table(title=title, title_justify="left")
-    for col in ("group", "limit", "usage", "mean usage", "scanned", "reclaimed", "visits",
-                "first", "reclaim share", "usage share", "OOMs"):
+    # Kernel 6.18 runs also show what memory.current and memory.events would read.
+    v2 = any("memory_current_pages" in g for g in m["groups"])
+    cols = ["group", "limit", "usage", "mean usage", "scanned", "reclaimed", "visits", "first",
+            "reclaim share", "usage share", "OOMs"]
+    if v2:
+        cols[3:3] = ["memory.current", "events low/high/max/oom"]
+    for col in cols:
         t.add_column(col, justify="left" if col == "group" else "right")
     for g in m["groups"]:
-        if not (g["workload"] or g["visits"] or g["limit_pages"]):
+        if not (g["workload"] or g["visits"] or g["limit_pages"]
+                or g.get("memory_current_pages")):
             continue
-        t.add_row(g["name"], _fmt(g["limit_pages"]), _fmt(g["usage_pages"]),
-                  f"{g['mean_usage_pages']:,.0f}", _fmt(g["scanned"]), _fmt(g["reclaimed"]),
-                  _fmt(g["visits"]), _fmt(g["first_visits"]), _fmt(g.get("reclaim_share")),
-                  _fmt(g.get("usage_share")), _fmt(g["ooms"]))
+        row = [g["name"], _fmt(g["limit_pages"]), _fmt(g["usage_pages"]),
+               f"{g['mean_usage_pages']:,.0f}", _fmt(g["scanned"]), _fmt(g["reclaimed"]),
+               _fmt(g["visits"]), _fmt(g["first_visits"]), _fmt(g.get("reclaim_share")),
+               _fmt(g.get("usage_share")), _fmt(g["ooms"])]
+        if v2:
+            e = g["memory_events"]
+            row[3:3] = [_fmt(g["memory_current_pages"]),
+                        f"{e['low']}/{e['high']}/{e['max']}/{e['oom']}"]
+        t.add_row(*row)
     return t
 
 
@@ -66,7 +77,10 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
                        f"{_fmt(r['visits_per_call'])} visits per call "
                        f"(max {r['max_visits_per_call']})")
     out.append(f"allocation stalls {m['allocation_stalls']:,}, global OOMs "
-               f"{m['global_ooms']:,}, memcg OOMs {m['memcg_ooms']:,}")
+               f"{m['global_ooms']:,}, memcg OOMs {m['memcg_ooms']:,}"
+               + (f", OOM kills {m['oom_kills']:,}, memory.high throttling "
+                  f"{m['high_throttled_ms']:,} ms" if m["scenario"].get("kernel") == "6.18"
+                  else ""))
     return out
 
 
@@ -78,7 +92,8 @@ def print_line(console: Console, line: str) -> None:
 
 def print_run(console: Console, m: dict[str, Any], replay: str) -> None:
     s = m["scenario"]
-    print_line(console, f"memcglab run: {s['name']} (variant {s['variant']}, seed {s['seed']}, "
+    print_line(console, f"memcglab run: {s['name']} (kernel {s['kernel']}, cgroup "
+                        f"{s['cgroup']}, variant {s['variant']}, seed {s['seed']}, "
                         f"{s['duration_ms']:g} ms simulated, {s['cpus']} CPUs, "
                         f"{s['processes']} processes)")
     if s["description"]:

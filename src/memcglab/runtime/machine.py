@@ -73,6 +73,7 @@ read section (tags ``GP_UNPUBLISH``, ``GP_FREE``, ``GP_SYNC``).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -168,8 +169,14 @@ class Machine:
         n = layout.topology.size
         self.serial = serial if serial is not None else tuple(range(n))
         by_serial = sorted(range(n), key=lambda g: self.serial[g])
-        self._children: tuple[tuple[int, ...], ...] = tuple(
-            tuple(c for c in by_serial if layout.topology.parent(c) == g) for g in range(n))
+        kids: list[list[int]] = [[] for _ in range(n)]
+        for c in by_serial:
+            if (p := layout.topology.parent(c)) is not None:
+                kids[p].append(c)
+        self._children: tuple[tuple[int, ...], ...] = tuple(tuple(k) for k in kids)
+        # Their serials, for a binary search of the next sibling (a flat tree of thousands
+        # of groups would otherwise cost a scan of the sibling list per step of a walk).
+        self._child_serials = tuple(tuple(self.serial[c] for c in k) for k in kids)
         self.walk_bound = semantics.walk_bound or 2 * layout.topology.size + 2
         self.check_rcu = True  # off only when the kernel context elides RCU sections
         # Each thread's book of the references it holds (for "a reference put twice"). The
@@ -760,9 +767,11 @@ class Machine:
                                        f"use after free: css_next_child() dereferences "
                                        f"{self._name(g)}, a freed memcg")
         after = -1 if pos is None else self.serial[pos]
-        for c in self._children[parent]:
-            state = shared[lay.gstate[c]]
-            if self.serial[c] > after and state in (GroupState.ONLINE, GroupState.OFFLINE):
+        children = self._children[parent]
+        gstate = lay.gstate
+        for i in range(bisect_right(self._child_serials[parent], after), len(children)):
+            c = children[i]
+            if shared[gstate[c]] in (GroupState.ONLINE, GroupState.OFFLINE):
                 return c, None
         return None, None
 

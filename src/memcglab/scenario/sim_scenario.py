@@ -251,6 +251,11 @@ def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator 
         raise ConfigError(f"{at('machine', 'watermarks')}: machine.watermarks: expected min <= "
                           f"low <= high < pages_per_zone, got {wmin} <= {wlow} <= {whigh} < "
                           f"{zpages} pages")
+    if kernel != "3.7" and m.zones > 1:
+        raise ConfigError(f"{at('machine', 'zones')}: machine.zones = {m.zones}: kernel "
+                          f"{kernel} is modelled with one zone per node (its lruvecs are per "
+                          "node, the watermark checks per zone); expected 1, or kernel = "
+                          "\"3.7\"")
     zones = tuple(ZonePlan(n, zpages, wmin, wlow, whigh)
                   for n in range(m.nodes) for _ in range(m.zones))
     workloads = []

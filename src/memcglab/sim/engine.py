@@ -50,12 +50,13 @@ MAX_PRIVATE_STREAK = 1_000_000
 
 # Operations that touch nothing another task can observe in between: monitors, the task's
 # own lruvec size reads, and, while no group is created or removed, RCU sections, the IDR
-# scan and reference counts (nothing can drop to zero). Iterator loads and stores, locks and
-# page-level operations remain interleaving points.
+# scan, the sibling lists (v6.x css_next_child) and reference counts (nothing can drop to
+# zero). Iterator loads and stores, locks and page-level operations remain interleaving
+# points.
 PRIVATE_WITH_CHURN = frozenset({Kind.NOTE, Kind.WALK_START, Kind.CLAIM, Kind.EVENT,
                                 Kind.GET_SCAN_COUNT, Kind.ZONE_BALANCED})
 PRIVATE = PRIVATE_WITH_CHURN | {Kind.RCU_LOCK, Kind.RCU_UNLOCK, Kind.CSS_GET_NEXT,
-                                Kind.TRYGET, Kind.GET, Kind.PUT}
+                                Kind.CSS_NEXT_CHILD, Kind.TRYGET, Kind.GET, Kind.PUT}
 
 _LCG_A = 6364136223846793005
 _LCG_C = 1442695040888963407
@@ -118,6 +119,8 @@ class SimRun:
     tasks: list[Task] = field(default_factory=list)
     # Every claim, in the order made (None unless simulated with record_visits=True).
     visits: list[Visit] | None = None
+    # The kernel's own memcg state at the end (v6.18: memcontrol.MemcgState), or None.
+    memcg_state: Any = None
 
 
 class Simulation:
@@ -218,7 +221,7 @@ class Simulation:
         now = 0
         next_sample = 0
         next_progress = 0
-        run = SimRun(plan, machine, tasks=tasks)
+        run = SimRun(plan, machine, tasks=tasks, memcg_state=self.k.mem)
         rr_next = 0
         ops = 0
         counters = machine.c

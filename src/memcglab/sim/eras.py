@@ -33,7 +33,8 @@ KERNELS = ("3.7", "6.18")
 
 class UserEntry:
     """What a process's user-space loop calls into: ``touch(index)`` (a read of its file or
-    a store to its anonymous memory), ``resume_user()`` (the work done on the way back to
+    a store to its anonymous memory; its generator returns False if the fault failed),
+    ``resume_user()`` (the work done on the way back to
     user mode), ``exit()`` (do_exit), and ``killed()`` (a pending SIGKILL)."""
 
     def __init__(self, touch: Callable[[int], Gen], resume_user: Callable[[], Gen] | None,
@@ -68,6 +69,7 @@ def user_entry(k: KernelContext, variant: MemcgIter, plan: Plan, p: ProcessSpec,
                name: str) -> UserEntry:
     if plan.kernel == "3.7":
         def touch_3_7(index: int) -> Gen:
+            # v3.7's model goes on after a failed fault (None: not retried).
             if not (yield Op(Kind.ACCESS, p.mapping, index)):
                 yield from handle_mm_fault_3_7(k, variant, p.memcg, p.anon, p.mapping, index,
                                                p.zones, p.may_swap)
@@ -77,7 +79,7 @@ def user_entry(k: KernelContext, variant: MemcgIter, plan: Plan, p: ProcessSpec,
     fault = handle_mm_fault if p.anon else filemap_read
 
     def touch(index: int) -> Gen:
-        return fault(k, variant, current, p.mapping, index, p.zones, p.may_swap)
+        return fault(k, variant, current, p.mapping, index, p.zones)
 
     def resume_user() -> Gen:
         return mem_cgroup_handle_over_high(k, variant, current, p.zones)
@@ -93,7 +95,7 @@ def kswapd_thread(k: KernelContext, variant: MemcgIter, plan: Plan, nid: int,
     if plan.kernel == "3.7":
         return vmscan_3_7.kswapd(k, variant, nid, zones, plan.swap,
                                  any(s is not None for s in plan.soft_limits))
-    return vmscan_6_18.kswapd(k, variant, nid, zones, plan.swap)
+    return vmscan_6_18.kswapd(k, variant, nid, zones)
 
 
 def cgroup_admin(k: KernelContext, plan: Plan) -> Gen:

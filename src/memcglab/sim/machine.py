@@ -20,6 +20,7 @@ is woken below the low watermark and reclaims to the high one.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from memcglab.runtime.ops import Kind, Op
 from memcglab.sim.pages import NONE, Pages
 
 SCANNED, RECLAIMED, VISITS, FIRST = range(4)
+_LIVE = (GroupState.ONLINE, GroupState.OFFLINE)
 _NONE2: tuple[None, None] = (None, None)
 _ZERO_SCAN = ((0, 0, 0, 0), None)
 
@@ -73,6 +75,11 @@ class SimCounters:
     global_ooms: int = 0
     calls: dict[str, CallStats] = field(default_factory=dict)
     soft_reclaimed: int = 0
+    oom_kills: int = 0  # v6.18: tasks the OOM killer killed (memcg or global)
+    # v6.18: groups mem_cgroup_iter() handed to shrink_node_memcgs(), the protected (and
+    # empty) ones it skips before shrink_lruvec() included; v3.7 hands out only to claim.
+    handouts: int = 0
+    high_throttled_ms: int = 0  # v6.18: memory.high penalty sleeps, in all
 
     def __post_init__(self) -> None:
         self.group = [[0, 0, 0, 0] for _ in range(self.ngroups)]
@@ -121,6 +128,7 @@ class SimMachine(Machine):
                  nmappings: int, era: str = "3.7") -> None:
         super().__init__(layout, semantics)
         self.track_refs = False  # the simulator counts duplicate claims; it checks nothing
+        self._laps_on = False  # nor laps (unique_per_lap is the explorer's monitor)
         topo = layout.topology
         self.zone_specs = zones
         self.era = era
@@ -159,6 +167,7 @@ class SimMachine(Machine):
         self.task_done: set[int] = set()
         self.task_anon: dict[int, int] = {}
         self.mapping_task: dict[int, int] = {}  # mapping -> the task that maps it
+        self.mapping_anon: set[int] = set()  # the anonymous mappings
         self.shared: list[Any] = []  # the engine's shared state, for the 6.18 readers
         self.live_procs = [0] * n  # processes not yet finished, per group
         self.c = SimCounters(n)
@@ -448,6 +457,10 @@ class SimMachine(Machine):
                 c.ooms[data] += 1
         elif name == "soft_reclaim":
             c.soft_reclaimed += data[1]
+        elif name == "oom_kill":
+            c.oom_kills += 1
+        elif name == "high_throttle":
+            c.high_throttled_ms += data[1]  # jiffies of 1 ms
         return None, None
 
     # -- data for the 6.18 kernel-mirror code (no policy) ----------------------------------
@@ -466,6 +479,11 @@ class SimMachine(Machine):
     def anon_rss(self, tid: int) -> int:
         return self.task_anon.get(tid, 0)
 
+    def anon_swapped(self, tid: int) -> int:
+        """The task's anonymous pages out on swap (their shadows: MM_SWAPENTS)."""
+        return sum(len(self.shadows[m]) for m, t in self.mapping_task.items()
+                   if t == tid and m in self.mapping_anon)
+
     def free_folio(self, page: int) -> None:
         """The page leaves its mapping, its group's count and the LRU, back to its zone (the
         caller has uncharged it)."""
@@ -481,6 +499,20 @@ class SimMachine(Machine):
                 tid = self.mapping_task[m]
                 self.task_anon[tid] -= 1
         pages.release(page)
+
+    def _css_next_child(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                        op: Op) -> tuple[Any, Violation | None]:
+        """``css_next_child()`` without the explorer's checks (the simulator checks
+        nothing): the next sibling after ``pos`` in creation order that is not released."""
+        pos, parent = op.a, op.b
+        after = -1 if pos is None else self.serial[pos]
+        children = self._children[parent]
+        gstate = self.layout.gstate
+        for i in range(bisect_right(self._child_serials[parent], after), len(children)):
+            c = children[i]
+            if shared[gstate[c]] in _LIVE:
+                return c, None
+        return None, None
 
     def _pages_put(self, g: int) -> None:
         """The last page of group ``g`` is gone: drop the pages' reference (v6.x)."""
@@ -541,5 +573,6 @@ class SimMachine(Machine):
         self.usage[memcg] += 1
         self.mapping_task[mapping] = tid
         if anon:
+            self.mapping_anon.add(mapping)
             self.task_anon[tid] = self.task_anon.get(tid, 0) + 1
         return None, None

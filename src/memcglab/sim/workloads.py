@@ -48,18 +48,25 @@ def process(p: ProcessSpec, kern: Any) -> Generator[Op, Any, None]:
     now: int = yield Op(Kind.SLEEP, p.start_ns)
     i = 0
     x = p.seed & _MASK
+    index = -1
     while now < p.stop_ns and not kern.killed():
-        if p.pattern == "random":
-            x = (x * _LCG_A + _LCG_C) & _MASK
-            index = (x >> 33) % p.pages
-        else:
-            index = i % p.pages
-            i += 1
-        yield from kern.touch(index)
+        if index < 0:
+            if p.pattern == "random":
+                x = (x * _LCG_A + _LCG_C) & _MASK
+                index = (x >> 33) % p.pages
+            else:
+                index = i % p.pages
+                i += 1
+        done = yield from kern.touch(index)
         if kern.resume_user is not None:
             yield from kern.resume_user()
         if kern.killed():
             break
+        # A store whose fault failed (VM_FAULT_OOM, only with kernel 6.18) runs again:
+        # pagefault_out_of_memory() returns to user space and the instruction repeats. A
+        # read(2) that failed returns an error and the reader goes on.
+        if not (done is False and p.anon):
+            index = -1
         now = yield Op(Kind.SLEEP, p.interval_ns)
     if kern.exit is not None:
         yield from kern.exit()

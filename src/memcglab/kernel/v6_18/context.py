@@ -41,11 +41,11 @@ class ScanControl:
     """The fields of ``struct scan_control`` (mm/vmscan.c v6.18) reclaim uses. The
     explorer reads the first five; the rest only change in ``memcglab run``."""
 
-    __slots__ = ("anon_cost", "cache_trim_mode", "file_cost", "file_is_tiny",
-                 "force_deactivate", "is_kswapd", "may_deactivate", "may_swap",
-                 "memcg_full_walk", "memcg_low_reclaim", "memcg_low_skipped", "nr_reclaimed",
-                 "nr_scanned", "nr_to_reclaim", "priority", "skipped_deactivate",
-                 "target_mem_cgroup")
+    __slots__ = ("anon_cost", "cache_trim_mode", "cache_trim_mode_failed", "file_cost",
+                 "file_is_tiny", "force_deactivate", "is_kswapd", "may_deactivate", "may_swap",
+                 "memcg_full_walk", "memcg_low_reclaim", "memcg_low_skipped",
+                 "no_cache_trim_mode", "nr_reclaimed", "nr_scanned", "nr_to_reclaim",
+                 "priority", "skipped_deactivate", "target_mem_cgroup")
 
     def __init__(self, target_mem_cgroup: int | None, priority: int,
                  nr_to_reclaim: int, may_swap: bool = True, is_kswapd: bool = False) -> None:
@@ -66,6 +66,8 @@ class ScanControl:
         self.anon_cost = 0
         self.file_cost = 0
         self.cache_trim_mode = False
+        self.cache_trim_mode_failed = False
+        self.no_cache_trim_mode = False
         self.file_is_tiny = False
 
     def __fingerprint__(self) -> Hashable:

@@ -30,12 +30,12 @@ from memcglab.runtime.ops import Kind, Op
 
 
 def add_folio(k: KernelContext, variant: MemcgIter, current: TaskStruct, anon: bool,
-              mapping: int, index: int, zones: tuple[int, ...], may_swap: bool
+              mapping: int, index: int, zones: tuple[int, ...]
               ) -> Generator[Op, Any, int | None]:
     """Allocate, charge, and put a folio at ``index`` of ``mapping``: the part
     ``filemap_add_folio()`` (page cache) and ``do_swap_page()`` / ``do_anonymous_page()``
     (anon) share. A shadow entry at the index is a refault (``workingset_refault``)."""
-    page = yield from alloc_pages(k, variant, current, zones, may_swap)
+    page = yield from alloc_pages(k, variant, current, zones)
     if page is None:
         return None
     memcg = current.memcg
@@ -56,13 +56,11 @@ def add_folio(k: KernelContext, variant: MemcgIter, current: TaskStruct, anon: b
 
 
 def filemap_read(k: KernelContext, variant: MemcgIter, current: TaskStruct, mapping: int,
-                 index: int, zones: tuple[int, ...], may_swap: bool
-                 ) -> Generator[Op, Any, bool]:
+                 index: int, zones: tuple[int, ...]) -> Generator[Op, Any, bool]:
     """``read(2)`` of one 4 KiB page at ``index``: [FM]:2716-2800."""
     page: int | None = yield Op(Kind.ACCESS, mapping, index)
     if page is None:
-        page = yield from add_folio(k, variant, current, False, mapping, index, zones,
-                                    may_swap)
+        page = yield from add_folio(k, variant, current, False, mapping, index, zones)
         if page is None:
             return False
     folio_mark_accessed(k, page)

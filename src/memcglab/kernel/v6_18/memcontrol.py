@@ -81,7 +81,10 @@ class CurrentIter(MemcgIter):
             root = k.root_mem_cgroup
         if k.notes:
             yield note(f"mem_cgroup_iter({k.name(root)}, prev={k.name(prev)})")
-        yield RCU_READ_LOCK
+        # A simulation in which no group is removed may leave the read section out (it
+        # only delays frees: KernelContext.rcu); the explorer always has it.
+        if k.rcu:
+            yield RCU_READ_LOCK
         assert reclaim is None or isinstance(reclaim, ReclaimCookie)
         it = k.iter_node(root, reclaim.pgdat) if reclaim is not None else None
         while True:  # restart:
@@ -128,7 +131,8 @@ class CurrentIter(MemcgIter):
                         continue  # goto restart
             break
         # out_unlock:
-        yield RCU_READ_UNLOCK
+        if k.rcu:
+            yield RCU_READ_UNLOCK
         if prev is not None and prev != root:
             yield css_put(k, prev)
         if k.notes:
@@ -268,14 +272,19 @@ def mem_cgroup_margin(k: KernelContext, memcg: int) -> int:
 
 
 def memcg_memory_event(k: KernelContext, memcg: int, event: int) -> None:
-    """[MH]:1005-1034: the local counter of the memcg, then ``memory.events`` of it and
-    every ancestor below the root (memory_localevents not modelled)."""
+    """[MH]:1005-1034: the local counter of the memcg, then ``memory.events`` of it and, on
+    cgroup v2, every ancestor below the root (memory_localevents not modelled); v1 counts
+    the group itself only."""
     m = mem(k)
     m.memcgs[memcg].memory_events_local[event] += 1
     x: int | None = memcg
-    while x is not None and not mem_cgroup_is_root(k, x):
+    while x is not None:
         m.memcgs[x].memory_events[event] += 1
+        if not m.on_dfl:
+            break
         x = k.topology.parent(x)
+        if x is not None and mem_cgroup_is_root(k, x):
+            break
 
 
 def consume_stock(k: KernelContext, current: TaskStruct, memcg: int, nr_pages: int) -> bool:
@@ -337,11 +346,9 @@ def try_charge_memcg(k: KernelContext, variant: MemcgIter, current: TaskStruct, 
         if batch > nr_pages:
             batch = nr_pages
             continue
-        if current.killed:  # task_is_dying(): give up at once (the nomem: path)
-            return False
         memcg_memory_event(k, mem_over_limit, MEMCG_MAX)
         nr_reclaimed = yield call(try_to_free_mem_cgroup_pages(
-            k, variant, mem_over_limit, nr_pages, zones, m.total_swap_pages))
+            k, variant, mem_over_limit, nr_pages, zones, True))  # MEMCG_RECLAIM_MAY_SWAP
         if mem_cgroup_margin(k, mem_over_limit) >= nr_pages:
             continue
         if not drained:
@@ -411,7 +418,6 @@ def mem_cgroup_oom(k: KernelContext, memcg: int) -> Generator[Op, Any, bool]:
         return True
     victim = out_of_memory(k, memcg)
     if victim is not None and victim >= 0:
-        memcg_memory_event(k, memcg, MEMCG_OOM_KILL)
         yield Op(Kind.EVENT, "oom_kill", (memcg, victim))
     return victim is not None
 
@@ -431,7 +437,7 @@ def reclaim_high(k: KernelContext, variant: MemcgIter, memcg: int, nr_pages: int
         if c.usage > c.high:
             memcg_memory_event(k, x, MEMCG_HIGH)
             nr_reclaimed += yield call(try_to_free_mem_cgroup_pages(
-                k, variant, x, nr_pages, zones, m.total_swap_pages))
+                k, variant, x, nr_pages, zones, True))  # MEMCG_RECLAIM_MAY_SWAP
         x = k.topology.parent(x)
     return nr_reclaimed
 
@@ -464,7 +470,8 @@ def calculate_high_delay(memcg: int, nr_pages: int, max_overage: int) -> int:
     """[MC]:2165-2201: the penalty in jiffies, quadratic in the overage, clamped to 2 s."""
     if not max_overage:
         return 0
-    penalty_jiffies = max_overage * max_overage * HZ
+    # unsigned long arithmetic: the product wraps at 64 bits for huge overages.
+    penalty_jiffies = (max_overage * max_overage * HZ) & ((1 << 64) - 1)
     penalty_jiffies >>= MEMCG_DELAY_PRECISION_SHIFT
     penalty_jiffies >>= MEMCG_DELAY_SCALING_SHIFT
     # Factor in the task's own contribution to the overage.
@@ -562,5 +569,6 @@ def mem_cgroup_swappiness(k: KernelContext, memcg: int) -> int:
 
 def mem_cgroup_get_nr_swap_pages(k: KernelContext, memcg: int) -> int:
     """[MC]:5226-5237, with the model's swap: unlimited when the machine has swap, else 0
-    (the selftest's ``memory.swap.max = 0`` reads the same)."""
+    (the selftest's ``memory.swap.max = 0`` reads the same). The model's swap has no size
+    and no ``memory.swap.max`` / ``swap.high``: it never fills."""
     return 1 << 30 if mem(k).total_swap_pages else 0

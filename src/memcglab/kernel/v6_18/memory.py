@@ -26,14 +26,13 @@ from memcglab.runtime.ops import Kind, Op
 
 
 def handle_mm_fault(k: KernelContext, variant: MemcgIter, current: TaskStruct,
-                    mapping: int, index: int, zones: tuple[int, ...], may_swap: bool
+                    mapping: int, index: int, zones: tuple[int, ...]
                     ) -> Generator[Op, Any, bool]:
     """A store to anonymous page ``index``: present (young bit) or a fault
     (``do_anonymous_page`` / ``do_swap_page``, both through :func:`add_folio`)."""
     page: int | None = yield Op(Kind.ACCESS, mapping, index)
     if page is None:
-        page = yield from add_folio(k, variant, current, True, mapping, index, zones,
-                                    may_swap)
+        page = yield from add_folio(k, variant, current, True, mapping, index, zones)
         if page is None:
             return False  # VM_FAULT_OOM
     k.mm.pages.young[page] = 1

@@ -40,12 +40,12 @@ from memcglab.model.constants import (
 )
 from memcglab.runtime.ops import Kind, Op, call
 
-ALLOC_WMARK_MIN, ALLOC_WMARK_LOW, ALLOC_WMARK_HIGH = range(3)
+ALLOC_WMARK_MIN, ALLOC_WMARK_LOW, ALLOC_WMARK_HIGH, ALLOC_NO_WATERMARKS = range(4)
 
 
 def _mark(k: KernelContext, zone: int, which: int) -> int:
     spec = k.mm.zone_specs[zone]
-    return int((spec.min, spec.low, spec.high)[which])
+    return int((spec.min, spec.low, spec.high, -1)[which])
 
 
 def get_page_from_freelist(k: KernelContext, zones: tuple[int, ...], alloc_flags: int
@@ -110,8 +110,7 @@ def __alloc_pages_may_oom(k: KernelContext, zones: tuple[int, ...]
 
 
 def __alloc_pages_slowpath(k: KernelContext, variant: MemcgIter, current: TaskStruct,
-                           zones: tuple[int, ...], may_swap: bool
-                           ) -> Generator[Op, Any, int | None]:
+                           zones: tuple[int, ...]) -> Generator[Op, Any, int | None]:
     """[PA]:4665-4940, order 0, a blocking GFP_HIGHUSER_MOVABLE-like allocation."""
     no_progress_loops = 0
     yield from wake_all_kswapds(k, zones)
@@ -125,9 +124,11 @@ def __alloc_pages_slowpath(k: KernelContext, variant: MemcgIter, current: TaskSt
         if page is not None:
             return page
         if current.killed:
-            return None
+            # An OOM victim may dip into the reserves below min (ALLOC_OOM) and does not
+            # loop: it takes any free page or fails.
+            return (yield from get_page_from_freelist(k, zones, ALLOC_NO_WATERMARKS))
         # __alloc_pages_direct_reclaim()
-        did_some_progress = bool((yield call(try_to_free_pages(k, variant, zones, may_swap))))
+        did_some_progress = bool((yield call(try_to_free_pages(k, variant, zones))))
         if did_some_progress:
             page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_MIN)
             if page is not None:
@@ -146,10 +147,10 @@ def __alloc_pages_slowpath(k: KernelContext, variant: MemcgIter, current: TaskSt
 
 
 def alloc_pages(k: KernelContext, variant: MemcgIter, current: TaskStruct,
-                zones: tuple[int, ...], may_swap: bool) -> Generator[Op, Any, int | None]:
+                zones: tuple[int, ...]) -> Generator[Op, Any, int | None]:
     """``__alloc_frozen_pages_noprof()`` [PA]:5195: the fast path at LOW, else the slow
     path."""
     page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_LOW)
     if page is not None:
         return page
-    return (yield from __alloc_pages_slowpath(k, variant, current, zones, may_swap))
+    return (yield from __alloc_pages_slowpath(k, variant, current, zones))

@@ -190,8 +190,9 @@ def prepare_scan_control(k: KernelContext, pgdat: int, sc: ScanControl) -> None:
     # If we have plenty of inactive file pages that aren't thrashing, try to reclaim those
     # first before touching anonymous pages.
     file = lruvec_page_state(k, target, pgdat, LRU_INACTIVE_FILE)
-    sc.cache_trim_mode = bool(file >> sc.priority) and not (
-        sc.may_deactivate & DEACTIVATE_FILE)
+    sc.cache_trim_mode = (bool(file >> sc.priority)
+                          and not (sc.may_deactivate & DEACTIVATE_FILE)
+                          and not sc.no_cache_trim_mode)
     # Prevent the reclaimer from falling into the cache trap: as cache pages start out
     # inactive, every cache fault will tip the scan balance towards the file LRU. Global
     # reclaim only.
@@ -329,7 +330,7 @@ def folio_check_references(k: KernelContext, page: int, sc: ScanControl) -> int:
 
 def shrink_folio_list(k: KernelContext, folios: list[int], pgdat: int, sc: ScanControl
                       ) -> tuple[int, int, list[int], list[int]]:
-    """[VS]:1100-1650, the part the model has: references, swap-out of anon (immediate, no
+    """[VS]:1109-1650, the part the model has: references, swap-out of anon (immediate, no
     writeback), ``__remove_mapping`` with the shadow entry, the uncharge and the free.
     Returns (nr_reclaimed, nr_pageout, to the active list, back to the inactive list)."""
     mm = k.mm
@@ -506,6 +507,7 @@ def shrink_node_memcgs(k: KernelContext, variant: MemcgIter, pgdat: int,
     while memcg is not None:  # do { ... } while ((memcg = mem_cgroup_iter(...)))
         skip = False
         if k.simulating:
+            k.mm.c.handouts += 1  # instrumentation: a group handed out by the iterator
             mem_cgroup_calculate_protection(k, target_memcg, memcg)
             if mem_cgroup_below_min(k, target_memcg, memcg):
                 # Hard protection. If there is no reclaimable memory, OOM.
@@ -535,8 +537,14 @@ def shrink_node(k: KernelContext, variant: MemcgIter, pgdat: int, sc: ScanContro
     if k.simulating:
         prepare_scan_control(k, pgdat, sc)
     yield from shrink_node_memcgs(k, variant, pgdat, sc)
-    if k.simulating and sc.nr_reclaimed - nr_reclaimed:
+    if not k.simulating:
+        return
+    # Kswapd gives up on balancing particular nodes after too many failures to reclaim
+    # anything. Hopefully, one of the reclaimers made progress.
+    if sc.nr_reclaimed - nr_reclaimed:
         k.mm.kswapd_failures[pgdat] = 0
+    elif sc.cache_trim_mode:
+        sc.cache_trim_mode_failed = True
 
 
 def shrink_zones(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
@@ -620,9 +628,10 @@ def try_to_free_mem_cgroup_pages(k: KernelContext, variant: MemcgIter, memcg: in
 
 
 def try_to_free_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
-                      may_swap: bool) -> Generator[Op, Any, int]:
-    """[VS]:6622-6663: global direct reclaim, ``nr_to_reclaim = SWAP_CLUSTER_MAX``."""
-    sc = ScanControl(None, DEF_PRIORITY, SWAP_CLUSTER_MAX, may_swap)
+                      ) -> Generator[Op, Any, int]:
+    """[VS]:6622-6663: global direct reclaim, ``nr_to_reclaim = SWAP_CLUSTER_MAX``,
+    ``may_swap = 1`` (whether anon can go is can_reclaim_anon_pages()'s call)."""
+    sc = ScanControl(None, DEF_PRIORITY, SWAP_CLUSTER_MAX, True)
     yield Op(Kind.EVENT, "reclaim_call", ("direct", SWAP_CLUSTER_MAX))
     nr_reclaimed = yield from do_try_to_free_pages(k, variant, zones, sc, ALL_PRIORITIES)
     yield Op(Kind.EVENT, "reclaim_done", ("direct", sc.nr_reclaimed, sc.nr_scanned))
@@ -644,17 +653,21 @@ def pgdat_balanced(k: KernelContext, pgdat: int) -> bool:
 
 def kswapd_shrink_node(k: KernelContext, variant: MemcgIter, pgdat: int,
                        sc: ScanControl) -> Generator[Op, Any, bool]:
-    """[VS]:6934-6965: reclaim the high watermarks' worth; true if the pass scanned that
-    much (then balance_pgdat keeps the priority)."""
+    """[VS]:6934-6965: reclaim the high watermarks' worth; true if the pass scanned or
+    reclaimed that much (then balance_pgdat keeps the priority)."""
+    nr_reclaimed = sc.nr_reclaimed
     sc.nr_to_reclaim = sum(max(k.mm.zone_specs[z].high, SWAP_CLUSTER_MAX)
                            for z in _node_zones(k, pgdat))
     yield from shrink_node(k, variant, pgdat, sc)
-    return sc.nr_scanned >= sc.nr_to_reclaim
+    # Fragmentation may mean that the system cannot be rebalanced for high-order
+    # allocations. If twice the allocation size has been reclaimed then recheck
+    # watermarks only at order-0 to prevent excessive reclaim.
+    return max(sc.nr_scanned, sc.nr_reclaimed - nr_reclaimed) >= sc.nr_to_reclaim
 
 
 def kswapd_age_node(k: KernelContext, variant: MemcgIter, pgdat: int,
                     sc: ScanControl) -> Thread:
-    """[VS]:7045-7065 (classic LRU): with swap, if the node's inactive anon is low,
+    """[VS]:6758-6782 (classic LRU): with swap, if the node's inactive anon is low,
     deactivate SWAP_CLUSTER_MAX anon pages of every memcg (a cookie-less walk)."""
     if not can_age_anon_pages(k, sc):
         return
@@ -666,35 +679,50 @@ def kswapd_age_node(k: KernelContext, variant: MemcgIter, pgdat: int,
         memcg = yield from variant.mem_cgroup_iter(None, memcg, None)
 
 
-def balance_pgdat(k: KernelContext, variant: MemcgIter, pgdat: int, may_swap: bool
+def balance_pgdat(k: KernelContext, variant: MemcgIter, pgdat: int
                   ) -> Generator[Op, Any, int]:
-    """[VS]:6966-7222 without watermark boosting: from DEF_PRIORITY, reclaim the node until
+    """[VS]:7007-7230 without watermark boosting: from DEF_PRIORITY, reclaim the node until
     one of its zones is above high; the priority drops only after a pass that scanned
     less than the high watermarks' worth or reclaimed nothing. ``sc.nr_reclaimed`` is
-    never reset; a run that reclaimed nothing counts a kswapd failure."""
-    sc = ScanControl(None, DEF_PRIORITY, 0, may_swap, is_kswapd=True)
-    while True:  # do { ... } while (sc.priority >= 1)
-        nr_reclaimed = sc.nr_reclaimed
-        raise_priority = True
-        if pgdat_balanced(k, pgdat):
-            break  # goto out
-        yield from kswapd_age_node(k, variant, pgdat, sc)
-        sc.nr_scanned = 0
-        if (yield from kswapd_shrink_node(k, variant, pgdat, sc)):
-            raise_priority = False
-        nr_reclaimed = sc.nr_reclaimed - nr_reclaimed
-        if raise_priority or not nr_reclaimed:
-            sc.priority -= 1
-        if sc.priority < 1:
+    never reset; a run that got nothing while trimming protected cache restarts once
+    without the cache-trim mode; a run that reclaimed nothing counts a kswapd failure."""
+    # may_swap = !nr_boost_reclaim: always without watermark boosting.
+    sc = ScanControl(None, DEF_PRIORITY, 0, True, is_kswapd=True)
+    while True:  # restart:
+        sc.priority = DEF_PRIORITY
+        balanced = False
+        while True:  # do { ... } while (sc.priority >= 1)
+            nr_reclaimed = sc.nr_reclaimed
+            raise_priority = True
+            if pgdat_balanced(k, pgdat):
+                balanced = True
+                break  # goto out
+            yield from kswapd_age_node(k, variant, pgdat, sc)
+            sc.nr_scanned = 0
+            if (yield from kswapd_shrink_node(k, variant, pgdat, sc)):
+                raise_priority = False
+            nr_reclaimed = sc.nr_reclaimed - nr_reclaimed
+            if raise_priority or not nr_reclaimed:
+                sc.priority -= 1
+            if sc.priority < 1:
+                break
+        if balanced:
             break
-    if not sc.nr_reclaimed:
-        k.mm.kswapd_failures[pgdat] += 1
+        # If reclaim was stuck trying to trim the page cache (it is protected), try
+        # again without the cache-trim mode.
+        if (not sc.nr_reclaimed and sc.priority < 1 and not sc.no_cache_trim_mode
+                and sc.cache_trim_mode_failed):
+            sc.no_cache_trim_mode = True
+            continue
+        if not sc.nr_reclaimed:
+            k.mm.kswapd_failures[pgdat] += 1
+        break
     snapshot_refaults(k, None, pgdat)
     return sc.nr_reclaimed
 
 
-def kswapd(k: KernelContext, variant: MemcgIter, nid: int, zones: tuple[int, ...],
-           may_swap: bool) -> Thread:
+def kswapd(k: KernelContext, variant: MemcgIter, nid: int, zones: tuple[int, ...]
+           ) -> Thread:
     """``kswapd()`` [VS]:7336-7408: sleep until woken (wakeup_kswapd), run balance_pgdat,
     and sleep again once the node is balanced or hopeless (kswapd_try_to_sleep,
     prepare_kswapd_sleep); the short HZ/10 nap is not modelled."""
@@ -702,7 +730,7 @@ def kswapd(k: KernelContext, variant: MemcgIter, nid: int, zones: tuple[int, ...
         yield Op(Kind.KSWAPD_WAIT, nid)
         while True:
             yield Op(Kind.EVENT, "reclaim_call", ("kswapd", 0))
-            nr = yield from balance_pgdat(k, variant, nid, may_swap)
+            nr = yield from balance_pgdat(k, variant, nid)
             yield Op(Kind.EVENT, "reclaim_done", ("kswapd", nr, 0))
             if (k.mm.kswapd_failures[nid] >= MAX_RECLAIM_RETRIES
                     or pgdat_balanced(k, nid)):

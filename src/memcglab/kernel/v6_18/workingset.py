@@ -57,8 +57,10 @@ def workingset_eviction(k: KernelContext, page: int, target_memcg: int | None) -
 def workingset_test_recent(k: KernelContext, shadow: Shadow, file: bool) -> bool:
     """[WS]:418-523: is the refault distance within the eviction lruvec's workingset?"""
     eviction_memcg = shadow.memcgid
-    # The memcg the page was evicted from may be gone: no comparison possible.
-    if not k.mm.group_exists(eviction_memcg):
+    # The memcg the page was evicted from may be gone: its id is removed when it goes
+    # offline (mem_cgroup_id_remove), mem_cgroup_from_id() finds nothing, no comparison.
+    # (A swapped-out anon page's swap entry keeps its id: not modelled.)
+    if not k.mm.group_online(eviction_memcg):
         return False
     vec = k.mm.pages.lruvec(eviction_memcg, shadow.pgdat)
     refault = vec.nonresident_age

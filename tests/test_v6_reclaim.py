@@ -1,0 +1,287 @@
+"""Rules of today's reclaim (kernel = "6.18"), each against a case computed by hand from the
+v6.18.19 source (docs/research/v6-reclaim.md, the section in each docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memcglab.kernel.v6_18 import vmscan
+from memcglab.kernel.v6_18.context import ScanControl
+from memcglab.kernel.v6_18.page_alloc import ALLOC_WMARK_LOW, get_page_from_freelist
+from memcglab.kernel.v6_18.page_counter import (
+    PageCounter,
+    effective_protection,
+    page_counter_calculate_protection,
+    page_counter_set_low,
+    page_counter_try_charge,
+)
+from memcglab.kernel.v6_18.swap import folio_mark_accessed, lru_note_cost
+from memcglab.kernel.v6_18.workingset import workingset_eviction, workingset_refault
+from memcglab.model.constants import (
+    LRU_ACTIVE_ANON,
+    LRU_ACTIVE_FILE,
+    LRU_INACTIVE_ANON,
+    LRU_INACTIVE_FILE,
+)
+from memcglab.runtime.ops import Kind, Op
+from memcglab.scenario.sim_scenario import load
+from memcglab.sim.engine import Simulation
+
+MB = 256  # pages
+
+
+def _sim(tmp_path: Path, body: str) -> Simulation:
+    f = tmp_path / "s.toml"
+    f.write_text('kernel = "6.18"\nkswapd = false\nduration = "2s"\n' + body
+                 + '[[workload]]\ngroup = "root"\npattern = "loop"\nsize = "4K"\n'
+                 'rate = "4K"\nstart = "1s"\n')
+    return Simulation(load(f))
+
+
+def _drive(sim: Simulation, gen: Generator[Op, Any, Any], tid: int = 0) -> Any:
+    """Run kernel-mirror code to its end outside the engine: each op through the machine,
+    CALL ops inline."""
+    d = sim.machine._dispatch
+    value: Any = None
+    while True:
+        try:
+            op = gen.send(value)
+        except StopIteration as stop:
+            return stop.value
+        if op.kind is Kind.CALL:
+            value = _drive(sim, op.a, tid)
+            continue
+        value = d[op.kind](sim.shared, sim.threads, tid, op)[0]
+
+
+def _page(sim: Simulation, memcg: int, lru: int, anon: bool = False, index: int = 0) -> int:
+    pages = sim.machine.pages
+    page = pages.alloc(0)
+    assert page is not None
+    pages.add_folio(page, memcg, anon, 0, index, lru)
+    sim.machine.mappings[0][index] = page
+    sim.machine.usage[memcg] += 1
+    return page
+
+
+# -- mm/page_counter.c ---------------------------------------------------------------------
+
+
+def test_effective_protection_overcommitted_and_recursive() -> None:
+    """[PC]:337-410. The selftest's first walk: C holds 50M of B's 150M with memory.low 75M;
+    the siblings claim min(50,75) + min(50,25) + 0 = 75M of B's 50M: C gets 50*50/75."""
+    c = effective_protection(50 * MB, 150 * MB, 75 * MB, 50 * MB, 75 * MB, False)
+    assert c == 12800 * 12800 // 19200 == 8533
+    # Not overcommitted: the child's own protected usage; recursive protection adds the
+    # unclaimed (60M - 20M) in proportion of unprotected usage (30M - 10M) / (100M - 20M).
+    assert effective_protection(30 * MB, 100 * MB, 10 * MB, 60 * MB, 20 * MB, False) == 10 * MB
+    assert effective_protection(30 * MB, 100 * MB, 10 * MB, 60 * MB, 20 * MB, True) == (
+        10 * MB + (40 * MB) * (20 * MB) // (80 * MB))
+
+
+def test_calculate_protection_is_top_down_and_skips_target_and_empty() -> None:
+    """[PC]:424-464: the target is left alone, an empty counter keeps its old values, the
+    first level below the target gets its own settings."""
+    root = PageCounter(None, True)
+    a = PageCounter(root, True)
+    b = PageCounter(a, True)
+    page_counter_set_low(a, 100)
+    page_counter_set_low(b, 500)
+    page_counter_calculate_protection(root, root, False)
+    assert root.elow == 0
+    page_counter_calculate_protection(root, b, False)
+    assert b.elow == 0  # empty: not computed
+    assert page_counter_try_charge(b, 300) is None
+    page_counter_calculate_protection(root, a, False)
+    assert a.elow == 100  # parent == root: its own setting
+    page_counter_calculate_protection(root, b, False)
+    assert b.elow == 100  # min(300, 500) = 300 claimed of a's 100: 300 * 100 // 300
+    assert a.children_low_usage == 300
+
+
+def test_try_charge_fails_at_the_first_level_over_max_and_undoes() -> None:
+    """[PC]:118-172: ``new > max`` fails (usage may reach max), lower levels uncharged."""
+    root = PageCounter(None, True)
+    a = PageCounter(root, True)
+    b = PageCounter(a, True)
+    a.max = 10
+    assert page_counter_try_charge(b, 10) is None and a.usage == 10
+    assert page_counter_try_charge(b, 1) is a
+    assert (b.usage, a.usage, root.usage) == (10, 10, 10)
+
+
+# -- mm/vmscan.c -----------------------------------------------------------------------------
+
+
+def test_apply_proportional_protection_worked_example(tmp_path: Path) -> None:
+    """[VS]:2496-2557, the worked example of v6-reclaim.md 3.7: 12800 pages with elow 8533
+    scan 12800 - 12800*8533/12801 = 4268, then >> 12 = 1; unprotected: 12800 >> 12 = 3. The
+    SWAP_CLUSTER_MAX floor comes before the shift."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\nlimit = "1G"\n'
+               '[[group]]\nname = "C"\nparent = "A"\nlow = "75M"\n')
+    k = sim.k
+    c = k.mem.memcgs[2].memory
+    c.usage, c.elow = 12800, 8533
+    sc = ScanControl(1, 12, 32)
+    assert vmscan.apply_proportional_protection(k, 2, sc, 12800) == 4268
+    assert sc.memcg_low_skipped  # low-scaling arms the low retry rung
+    assert 4268 >> 12 == 1
+    c.elow = 12799
+    assert vmscan.apply_proportional_protection(k, 2, sc, 12800) == 32  # the floor
+    sc.memcg_low_reclaim = True  # the low pass: protection = min = 0
+    assert vmscan.apply_proportional_protection(k, 2, sc, 12800) == 12800
+
+
+def test_get_scan_count_has_no_floor_but_for_offline_groups(tmp_path: Path) -> None:
+    """[VS]:2566-2680: a 100-page list at priority 12 is scanned 0 pages (v3.7 forced 32 in
+    limit reclaim); without swap anon is never scanned (SCAN_FILE); an offline group's
+    list gets min(size, SWAP_CLUSTER_MAX)."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\nlimit = "1G"\n')
+    for i in range(100):
+        _page(sim, 1, LRU_INACTIVE_FILE, index=i)
+    for i in range(100, 5000):
+        _page(sim, 1, LRU_ACTIVE_ANON, anon=True, index=i)
+    k = sim.k
+    sc = ScanControl(1, 12, 32)
+    assert vmscan.get_scan_count(k, 1, 0, sc) == [0, 0, 0, 0]
+    sc.priority = 2
+    assert vmscan.get_scan_count(k, 1, 0, sc) == [0, 0, 25, 0]
+    sc.priority = 12
+    sim.shared[sim.machine.layout.gstate[1]] = 2  # GroupState.OFFLINE
+    assert vmscan.get_scan_count(k, 1, 0, sc) == [0, 0, 32, 0]
+
+
+def test_calculate_pressure_balance() -> None:
+    """[VS]:2459-2494 with anon_cost 10, file_cost 30, swappiness 60: total 40, a = 50,
+    f = 70, total 120; ap = 60*121/51 = 142, fp = 140*121/71 = 238."""
+    sc = ScanControl(None, 12, 32)
+    sc.anon_cost, sc.file_cost = 10, 30
+    assert vmscan.calculate_pressure_balance(sc, 60) == ((142, 238), 380)
+
+
+def test_inactive_is_low_ratio(tmp_path: Path) -> None:
+    """[VS]:2329-2346: below 1 GiB the ratio is 1 (inactive < active)."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\n')
+    for i in range(3):
+        _page(sim, 1, LRU_INACTIVE_FILE, index=i)
+    for i in range(3, 7):
+        _page(sim, 1, LRU_ACTIVE_FILE, index=i)
+    assert vmscan.inactive_is_low(sim.k, 1, 0, LRU_INACTIVE_FILE)
+    assert vmscan.inactive_is_low(sim.k, 0, 0, LRU_INACTIVE_FILE)  # the root: hierarchical
+    _page(sim, 1, LRU_INACTIVE_FILE, index=7)
+    assert not vmscan.inactive_is_low(sim.k, 1, 0, LRU_INACTIVE_FILE)
+
+
+@pytest.mark.parametrize(("anon", "young", "referenced", "expect", "after_ref"), [
+    (False, 0, 1, vmscan.FOLIOREF_RECLAIM_CLEAN, 0),  # unmapped cache: reclaimed anyway
+    (False, 0, 0, vmscan.FOLIOREF_RECLAIM, 0),
+    (True, 1, 0, vmscan.FOLIOREF_KEEP, 1),  # look twice: PG_referenced set
+    (True, 1, 1, vmscan.FOLIOREF_ACTIVATE, 1),
+    (True, 0, 1, vmscan.FOLIOREF_RECLAIM, 0),
+])
+def test_folio_check_references(tmp_path: Path, anon: bool, young: int, referenced: int,
+                                expect: int, after_ref: int) -> None:
+    """[VS]:908-976, the table of v6-reclaim.md 3.12."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\n')
+    page = _page(sim, 1, LRU_INACTIVE_ANON if anon else LRU_INACTIVE_FILE, anon)
+    pages = sim.machine.pages
+    pages.young[page], pages.ref[page] = young, referenced
+    assert vmscan.folio_check_references(sim.k, page, ScanControl(1, 12, 32)) == expect
+    assert pages.ref[page] == after_ref and pages.young[page] == 0
+
+
+def test_shrink_active_list_keeps_pg_referenced(tmp_path: Path) -> None:
+    """[VS]:2136-2227: deactivation clears the young bits and sets PG_workingset, and leaves
+    PG_referenced alone (v3.7's model cleared it: review W2)."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\n')
+    page = _page(sim, 1, LRU_ACTIVE_FILE)
+    pages = sim.machine.pages
+    pages.ref[page] = 1
+    _drive(sim, vmscan.shrink_active_list(sim.k, 32, 1, 0, ScanControl(1, 12, 32),
+                                          LRU_ACTIVE_FILE))
+    assert pages.lru[page] == LRU_INACTIVE_FILE
+    assert pages.ref[page] == 1 and pages.workingset[page] == 1
+
+
+# -- mm/swap.c, mm/workingset.c ------------------------------------------------------------
+
+
+def test_folio_mark_accessed_transitions(tmp_path: Path) -> None:
+    """[SW]:455-488: the first read of a new folio leaves it inactive and referenced, the
+    second activates it (unreferenced), the third references it on the active list."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\n')
+    page = _page(sim, 1, LRU_INACTIVE_FILE)
+    pages = sim.machine.pages
+    folio_mark_accessed(sim.k, page)
+    assert (pages.lru[page], pages.ref[page]) == (LRU_INACTIVE_FILE, 1)
+    folio_mark_accessed(sim.k, page)
+    assert (pages.lru[page], pages.ref[page]) == (LRU_ACTIVE_FILE, 0)
+    assert pages.lruvec(1, 0).nonresident_age == 1  # workingset_activation
+    folio_mark_accessed(sim.k, page)
+    assert (pages.lru[page], pages.ref[page]) == (LRU_ACTIVE_FILE, 1)
+
+
+def test_lru_note_cost_propagates_and_decays(tmp_path: Path) -> None:
+    """[SW]:240-292: cost = nr_io * 32 + nr_rotated, in the lruvec and each parent; both
+    costs halve once above a quarter of the level's LRU pages."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\n')
+    for i in range(400):
+        _page(sim, 1, LRU_INACTIVE_FILE, index=i)
+    lru_note_cost(sim.k, 1, 0, True, 1, 10)
+    vec, root = sim.machine.pages.lruvec(1, 0), sim.machine.pages.lruvec(0, 0)
+    assert vec.file_cost == root.file_cost == 42
+    lru_note_cost(sim.k, 1, 0, False, 2, 0)  # anon 64: 106 > 400 / 4: halved
+    assert (vec.file_cost, vec.anon_cost) == (21, 32)
+
+
+def test_refault_within_the_workingset_activates(tmp_path: Path) -> None:
+    """[WS]:381-583: a page evicted and read again before the lruvec aged by more than its
+    workingset (active file, plus inactive file for anon) starts active; one evicted
+    longer ago starts inactive."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\n')
+    for i in range(10):
+        _page(sim, 1, LRU_ACTIVE_FILE, index=i)
+    page = _page(sim, 1, LRU_INACTIVE_FILE, index=10)
+    k = sim.k
+    shadow = workingset_eviction(k, page, 1)
+    assert shadow.eviction == 0 and sim.machine.pages.lruvec(1, 0).nonresident_age == 1
+    assert workingset_refault(k, 1, 0, True, shadow) == (True, False)
+    assert sim.machine.pages.lruvec(1, 0).activate[1] == 1
+    sim.machine.pages.lruvec(1, 0).nonresident_age += 20  # 20 more evictions since
+    assert workingset_refault(k, 1, 0, True, shadow) == (False, False)
+
+
+# -- allocation, charging, OOM ---------------------------------------------------------------
+
+
+def test_fast_path_allocates_above_low_only(tmp_path: Path) -> None:
+    """[PA]:3602-3664: the fast path takes a page while free > low."""
+    sim = _sim(tmp_path, '[machine]\npages_per_zone = "256K"\nwatermarks = { min = "64K", '
+               'low = "128K", high = "192K" }\n[[group]]\nname = "A"\n')
+    got = 0
+    while _drive(sim, get_page_from_freelist(sim.k, (0,), ALLOC_WMARK_LOW)) is not None:
+        got += 1
+    assert got == 64 - 32 and sim.machine.pages.free_pages(0) == 32  # free == low fails
+
+
+def test_memcg_oom_after_eighteen_reclaims_without_progress(tmp_path: Path) -> None:
+    """[MC]:2298-2491 (v6-reclaim.md 1.1): with nothing reclaimable (anon, no swap) a charge
+    makes 1 reclaim call, the drain retry's, and 16 that use up MAX_RECLAIM_RETRIES: 18
+    calls, then mem_cgroup_oom kills the task with the most anon memory (here the
+    charger). The dying charger goes on (retries reset after the OOM): 17 more calls until
+    ``passed_oom && task_is_dying()`` gives up; its memory goes with it."""
+    f = tmp_path / "s.toml"
+    f.write_text('kernel = "6.18"\nkswapd = false\nduration = "200ms"\n'
+                 '[[group]]\nname = "A"\nlimit = "1M"\n'
+                 '[[workload]]\ngroup = "A"\npattern = "stream"\ntype = "anon"\nsize = "2M"\n'
+                 'rate = "100M"\n')
+    sim = Simulation(load(f))
+    run = sim.run()
+    c = run.machine.c
+    assert c.calls["limit"].calls == 18 + 17
+    assert c.ooms[1] == 1 and c.oom_kills == 1
+    assert run.memcg_state.memcgs[1].memory.usage == 0 and run.machine.usage[1] == 0
