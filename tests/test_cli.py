@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import cli
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_unknown_variant_lists_the_valid_ones() -> None:
     code, out, err = cli("check", "--variant", "nope")
@@ -92,6 +94,26 @@ def test_demo_tells_the_story() -> None:
     for title in ("race 2 today: the reset is seen before the bump",
                   "a released group resets the position", "ABA: a cursor that came round again"):
         assert title in out
+    chapter4 = out[out.index("== 4. Today's reclaim"):]
+    assert chapter4.count("   yes\n") == 4 and "NO" not in chapter4
+    assert "as the selftest asserts" in chapter4
+
+
+@pytest.mark.parametrize(("knob", "second"), [("min", False), ("low", False), ("min", True),
+                                              ("low", True)])
+def test_demo_runs_the_selftest_scenarios_of_the_repository(knob: str, second: bool) -> None:
+    """The demo carries scenarios/selftest/ as dicts (it runs from an installed package);
+    they must not drift from the files."""
+    import tomllib
+
+    from memcglab.cli.demo import selftest_scenario
+    from memcglab.scenario.sim_scenario import ScenarioFile
+
+    path = ROOT / "scenarios" / "selftest" / f"test_memcg_{knob}{'_170M' if second else ''}.toml"
+    raw = tomllib.loads(path.read_text())
+    raw.pop("description")
+    assert (ScenarioFile.model_validate(raw)
+            == ScenarioFile.model_validate(selftest_scenario(knob, second)))
 
 
 def test_ctrl_c_while_importing_ends_with_130_and_one_line(
