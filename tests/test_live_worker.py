@@ -29,22 +29,26 @@ PAGE = 4096
 # -- the page sequences are the simulator's ----------------------------------------------
 
 def _sim_indices(pattern: str, pages: int, seed: int, n: int) -> list[int]:
-    """Drive the simulator's own process generator: every access finds its page (True), so
-    no fault path (and no kernel context) is needed."""
+    """Drive the simulator's own process generator: every access finds its page (page 0 of
+    a one-zone machine, whose flags the read marks), so no fault path is needed."""
+    from types import SimpleNamespace
+
     from memcglab.runtime.ops import Kind
+    from memcglab.sim.pages import Pages
     from memcglab.sim.workloads import ProcessSpec, process
 
     spec = ProcessSpec(memcg=1, pattern=pattern, anon=False, pages=pages, interval_ns=1,
                        start_ns=0, stop_ns=1 << 62, mapping=0, seed=seed, zones=(0,),
                        may_swap=False)
-    gen = process(None, None, spec)  # type: ignore[arg-type]
+    k = SimpleNamespace(mm=SimpleNamespace(pages=Pages((64,), 2)))
+    gen = process(k, None, spec)  # type: ignore[arg-type]
     out: list[int] = []
     op = next(gen)
     now = 0
     while len(out) < n:
         if op.kind == Kind.ACCESS:
             out.append(op.b)
-            op = gen.send(True)
+            op = gen.send(0)
         else:
             now += 1
             op = gen.send(now)

@@ -24,7 +24,7 @@ from typing import Any
 from memcglab.errors import ConfigError, MemcglabError, ModelError
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
-from memcglab.kernel.vmscan import kswapd
+from memcglab.kernel.v3_7.vmscan import kswapd
 from memcglab.metrics.visits import Visit
 from memcglab.model.layout import Layout, Zone
 from memcglab.runtime.ops import Kind, Op
@@ -135,6 +135,7 @@ class Simulation:
             tuple(ZoneSpec(z.pages, z.min, z.low, z.high, z.nid) for z in plan.zones),
             list(plan.limits), list(plan.soft_limits), plan.swap, nmap)
         self.machine.check_rcu = self.k.rcu
+        self.k.mm = self.machine
         self.shared = self.machine.initial_shared()
         self.tasks: list[Task] = []
         all_zones = tuple(range(len(plan.zones)))

@@ -8,8 +8,9 @@ memory), at a fixed rate, between a start and a stop time:
 * ``random``: uniformly random pages of a hot set, from a 64-bit LCG seeded per process
   (integer arithmetic only, so runs are identical across Python versions).
 
-A missing page faults (:func:`memcglab.kernel.fault.handle_mm_fault`). ``SLEEP`` returns the
-simulated time after the sleep, which is how a process knows when to stop.
+A touch is a ``read()`` of a file page or a touch of an anonymous page, and a missing page
+faults (:func:`memcglab.kernel.v3_7.memory.touch_page`). ``SLEEP`` returns the simulated
+time after the sleep, which is how a process knows when to stop.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from memcglab.kernel.context import KernelContext
-from memcglab.kernel.fault import handle_mm_fault
 from memcglab.kernel.iterator import MemcgIter
+from memcglab.kernel.v3_7.memory import touch_page
 from memcglab.runtime.ops import Kind, Op
 
 _LCG_A = 6364136223846793005
@@ -54,9 +55,8 @@ def process(k: KernelContext, variant: MemcgIter, p: ProcessSpec) -> Generator[O
         else:
             index = i % p.pages
             i += 1
-        if not (yield Op(Kind.ACCESS, p.mapping, index)):
-            yield from handle_mm_fault(k, variant, p.memcg, p.anon, p.mapping, index,
-                                       p.zones, p.may_swap)
+        yield from touch_page(k, variant, p.memcg, p.anon, p.mapping, index, p.zones,
+                              p.may_swap)
         now = yield Op(Kind.SLEEP, p.interval_ns)
 
 

@@ -1,0 +1,225 @@
+"""mm/memcontrol.c of Linux v3.7: charging, soft-limit reclaim, rmdir's force_empty, the free.
+
+Read in the v3.7.2 tree of :mod:`memcglab.kernel.v3_7` (the functions of the destroy path
+also at x86-8/linux-3.7 @ 30159e2cc505, docs/kernel-sources.md); line numbers are of the
+v3.7.2 tree. Modelled:
+
+* the charge of a new page (``mem_cgroup_newpage_charge()`` / ``mem_cgroup_cache_charge()``
+  -> ``mem_cgroup_charge_common()`` -> ``__mem_cgroup_try_charge()``): see
+  :func:`__mem_cgroup_try_charge`. One page at a time: the per-cpu charge stock
+  (``CHARGE_BATCH`` = 32, ``consume_stock()``) is not modelled;
+* the uncharge of a freed page (``mem_cgroup_uncharge_cache_page()`` /
+  ``mem_cgroup_uncharge_page()``);
+* ``mem_cgroup_inactive_anon_is_low()`` / ``mem_cgroup_inactive_file_is_low()``;
+* v1 soft-limit reclaim from kswapd: :func:`mem_cgroup_soft_limit_reclaim`;
+* rmdir's ``pre_destroy``, ``mem_cgroup_force_empty()``: :func:`mem_cgroup_force_empty`;
+* the free of a ``struct mem_cgroup``: ``mem_cgroup_destroy()``, ``mem_cgroup_put()`` /
+  ``__mem_cgroup_put()`` and ``__mem_cgroup_free()``; ``cgroup_diput()``
+  (:mod:`memcglab.kernel.cgroup`) calls :func:`mem_cgroup_destroy` in the removing task after
+  its ``synchronize_rcu()``.
+
+A memcg OOM is counted (an ``oom`` event for the charging group) and kills nothing: the
+charge fails and the page is given back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from memcglab.kernel.cgroup import free_css_id
+from memcglab.kernel.context import KernelContext, ReclaimCookie, ScanControl
+from memcglab.kernel.iterator import MemcgIter
+from memcglab.kernel.v3_7.res_counter import (
+    res_counter_charge,
+    res_counter_margin,
+    res_counter_soft_limit_excess,
+    res_counter_uncharge,
+)
+from memcglab.model.constants import (
+    LRU_ACTIVE_ANON,
+    LRU_ACTIVE_FILE,
+    LRU_INACTIVE_ANON,
+    LRU_INACTIVE_FILE,
+    SWAP_CLUSTER_MAX,
+)
+from memcglab.runtime.ops import Kind, Op, call
+
+if TYPE_CHECKING:
+    from memcglab.sim.machine import SimMachine
+    from memcglab.sim.pages import Lruvec
+
+MEM_CGROUP_RECLAIM_RETRIES = 5  # memcontrol.c:62
+
+# The interleaving points of the charge path and of the soft-limit tree (each an operation:
+# another task may run before it).
+_CHARGE = Op(Kind.MM_STEP, "res_counter_charge(&memcg->res)")
+_SOFT_LIMIT_TREE = Op(Kind.MM_STEP, "spin_lock(&mctz->lock)")
+
+
+# -- charge and uncharge -------------------------------------------------------------------
+
+
+def mem_cgroup_margin(k: KernelContext, memcg: int) -> int:
+    """memcontrol.c:1261-1269: ``res_counter_margin(&memcg->res)`` in pages (no memsw)."""
+    return res_counter_margin(k.mm, memcg)
+
+
+def __mem_cgroup_try_charge(k: KernelContext, variant: MemcgIter, memcg: int,
+                            zones: tuple[int, ...], may_swap: bool
+                            ) -> Generator[Op, Any, bool]:
+    """Charge one page to ``memcg``; if a group would exceed its limit, reclaim that group
+    (``try_to_free_mem_cgroup_pages``) and retry, ``MEM_CGROUP_RECLAIM_RETRIES`` times, then
+    a memcg OOM (counted for the charging group; the charge fails). True: charged."""
+    from memcglab.kernel.v3_7.vmscan import try_to_free_mem_cgroup_pages  # mutual, as in C
+    nr_retries = MEM_CGROUP_RECLAIM_RETRIES
+    while True:
+        yield _CHARGE
+        mem_over_limit = res_counter_charge(k.mm, memcg)
+        if mem_over_limit is None:
+            return True
+        if nr_retries == 0:
+            yield Op(Kind.EVENT, "oom", memcg)
+            return False
+        nr_retries -= 1
+        yield call(try_to_free_mem_cgroup_pages(k, variant, mem_over_limit, zones, may_swap))
+
+
+def mem_cgroup_charge_common(k: KernelContext, variant: MemcgIter, memcg: int,
+                             zones: tuple[int, ...], may_swap: bool
+                             ) -> Generator[Op, Any, bool]:
+    """memcontrol.c:2787-2810 for an order-0 page: ``__mem_cgroup_try_charge(..., oom =
+    true)``; the commit (``pc->mem_cgroup``) is the page's owner, set when it joins the LRU."""
+    return (yield from __mem_cgroup_try_charge(k, variant, memcg, zones, may_swap))
+
+
+def mem_cgroup_uncharge_page(mm: SimMachine, page: int) -> None:
+    """``mem_cgroup_uncharge_page()`` / ``mem_cgroup_uncharge_cache_page()``
+    (memcontrol.c:3118-3134) of a page leaving memory: its memcg's ``res`` and parents."""
+    res_counter_uncharge(mm, mm.pages.owner[page])
+
+
+# -- LRU list balance --------------------------------------------------------------------
+
+
+def mem_cgroup_inactive_anon_is_low(lruvec: Lruvec) -> bool:
+    """memcontrol.c:1221-1238: the inactive anon list is low when ``inactive *
+    inactive_ratio < active``, the ratio 1 below 1 GiB of anon in the lruvec and
+    ``int_sqrt(10 * gb)`` from there."""
+    inactive = lruvec.sizes[LRU_INACTIVE_ANON]
+    active = lruvec.sizes[LRU_ACTIVE_ANON]
+    gb = (inactive + active) >> (30 - 12)  # PAGE_SHIFT 12
+    inactive_ratio = math.isqrt(10 * gb) if gb else 1
+    return inactive * inactive_ratio < active
+
+
+def mem_cgroup_inactive_file_is_low(lruvec: Lruvec) -> bool:
+    """memcontrol.c:1240-1249: ``active > inactive``."""
+    return lruvec.sizes[LRU_ACTIVE_FILE] > lruvec.sizes[LRU_INACTIVE_FILE]
+
+
+# -- soft-limit reclaim (v1 soft_limit_in_bytes) ---------------------------------------------
+
+
+def mem_cgroup_largest_soft_limit_node(k: KernelContext, zone: int
+                                       ) -> Generator[Op, Any, int | None]:
+    """memcontrol.c:632-669, simplified: the online group most over its soft limit, or None.
+
+    v3.7 keeps one RB tree per zone of the memcgs over their soft limit, keyed by the
+    excess at their last update (every 1024 page events, memcontrol.c:581-612); the model
+    takes the exact excess of every group with a soft limit, whatever the zone. The tree's
+    lock is the interleaving point."""
+    yield _SOFT_LIMIT_TREE
+    mm: SimMachine = k.mm
+    best: int | None = None
+    best_excess = 0
+    for g, soft in enumerate(mm.soft_limits):
+        if soft is None or not mm.group_online(g):  # css_tryget() fails once removed
+            continue
+        excess = res_counter_soft_limit_excess(mm, g)
+        if excess > best_excess:
+            best, best_excess = g, excess
+    return best
+
+
+def mem_cgroup_soft_limit_reclaim(k: KernelContext, variant: MemcgIter, zone: int,
+                                  may_swap: bool) -> Generator[Op, Any, int]:
+    """v1 soft limits, simplified: walk the group most over its soft limit (cookie at
+    priority 0, as mem_cgroup_soft_reclaim() does) until a quarter of its excess is gone."""
+    from memcglab.kernel.v3_7.vmscan import shrink_lruvec  # mutual, as in C
+    group = yield from mem_cgroup_largest_soft_limit_node(k, zone)
+    if group is None:
+        return 0
+    excess = res_counter_soft_limit_excess(k.mm, group)
+    sc = ScanControl(group, 0, SWAP_CLUSTER_MAX, may_swap)
+    goal = max(excess >> 2, 1)
+    reclaim = ReclaimCookie(zone, 0)
+    it = k.iter(group, zone, 0)
+    total = 0
+    yield Op(Kind.WALK_START, None, None, f"soft limit reclaim of {k.name(group)}")
+    memcg = yield from variant.mem_cgroup_iter(group, None, reclaim)
+    while memcg is not None:
+        sc.nr_reclaimed = 0
+        yield from shrink_lruvec(k, it, memcg, reclaim, sc)
+        total += sc.nr_reclaimed
+        if total >= goal:
+            yield from variant.mem_cgroup_iter_break(group, memcg)
+            break
+        memcg = yield from variant.mem_cgroup_iter(group, memcg, reclaim)
+    yield Op(Kind.EVENT, "soft_reclaim", (group, total))
+    return total
+
+
+# -- rmdir ---------------------------------------------------------------------------------
+
+
+def mem_cgroup_force_empty(mm: SimMachine, memcg: int) -> None:
+    """``mem_cgroup_pre_destroy()`` -> ``mem_cgroup_force_empty(memcg, false)``
+    (memcontrol.c:3772-3846): every page on the group's LRU lists moves to its parent
+    (``mem_cgroup_force_empty_list()`` -> ``mem_cgroup_move_parent()``), on the same list,
+    with its charge: the group's counter is uncharged, the parent's charged.
+
+    Run by the simulator's one-step rmdir (:meth:`memcglab.sim.machine.SimMachine._rmdir`):
+    ``mm`` is the simulation machine."""
+    parent = mm.layout.topology.parent(memcg)
+    assert parent is not None
+    moved = len(mm.pages.reparent(memcg, parent))
+    mm.usage[memcg] -= moved
+    mm.usage[parent] += moved
+    for x in mm.chain[memcg]:
+        mm.husage[x] -= moved
+    for x in mm.chain[parent]:
+        mm.husage[x] += moved
+
+
+# -- the free of a struct mem_cgroup ---------------------------------------------------------
+
+
+def mem_cgroup_destroy(k: KernelContext, memcg: int) -> Generator[Op, Any, None]:
+    """v3.7 ``mem_cgroup_destroy()``: ``kmem_cgroup_destroy()`` (kernel memory accounting,
+    not modelled), then ``mem_cgroup_put()`` of the memcg's own reference."""
+    yield from mem_cgroup_put(k, memcg)
+
+
+def mem_cgroup_put(k: KernelContext, memcg: int) -> Generator[Op, Any, None]:
+    """v3.7 ``mem_cgroup_put()`` -> ``__mem_cgroup_put(memcg, 1)``: when ``memcg->refcnt``
+    drops to zero, ``__mem_cgroup_free()``, then ``mem_cgroup_put()`` of the parent.
+
+    ``memcg->refcnt`` (distinct from the css count) starts at 1 and is also taken by swap
+    records and by each child of a ``use_hierarchy`` parent. Neither outlives the groups
+    here (a removed child drops its reference on the parent here, in the rmdir task, before
+    the admin can remove the parent), so this put always frees, and the parent's count,
+    never the last one, is not modelled."""
+    yield from __mem_cgroup_free(k, memcg)
+
+
+def __mem_cgroup_free(k: KernelContext, memcg: int) -> Generator[Op, Any, None]:
+    """v3.7 ``__mem_cgroup_free()``: ``mem_cgroup_remove_from_trees()`` (soft-limit trees),
+    ``free_css_id()`` (the id leaves the IDR), the per-zone info and per-cpu statistics
+    freed, then ``call_rcu(&memcg->rcu_freeing, free_rcu)``: after a grace period
+    ``free_rcu`` schedules ``free_work``, which ``kfree``s the memcg. The machine runs that
+    callback when the readers it waits for have left."""
+    yield free_css_id(k, memcg)
+    yield Op(Kind.CALL_RCU_FREE, memcg, None,
+             f"call_rcu(free_rcu) [{k.name(memcg)}]" if k.notes else "")

@@ -1,0 +1,416 @@
+"""mm/vmscan.c of Linux v3.7: reclaim over the memcg walk, for the explorer and the simulator.
+
+Read in the v3.7.2 tree of :mod:`memcglab.kernel.v3_7` (``shrink_zone()`` and
+``shrink_lruvec()`` also match the "-" side of J. Weiner's Dec-2012 patch,
+kernel_iterators.md 2.g); line numbers are of that tree.
+
+The walk (explorer and simulator):
+
+* ``shrink_zone()`` (vmscan.c:1888-1919): a cookie ``{zone, sc->priority}``; ``memcg =
+  mem_cgroup_iter(root, NULL, &reclaim)``, then ``do { shrink_lruvec(); ... } while
+  (memcg)``. Global reclaim (no target memcg) walks until ``mem_cgroup_iter`` returns NULL.
+  Limit reclaim "has historically picked one memcg and scanned it with decreasing priority
+  levels": it shrinks one group, calls ``mem_cgroup_iter_break()`` and stops (until v3.9).
+* ``shrink_zones()`` (1978-2042): ``shrink_zone()`` for every zone of the zonelist.
+* ``do_try_to_free_pages()`` (2085-2175): ``do { shrink_zones(); if (nr_reclaimed >=
+  nr_to_reclaim) goto out; } while (--sc->priority >= 0)`` from DEF_PRIORITY.
+
+In ``memcglab check`` there are no pages: ``shrink_lruvec()`` is the *claim* of the group by
+this reclaimer (what the invariants are about), and the priority loop runs through the
+priorities the configuration puts in play, as if the reclaim target were never met.
+
+The pages (simulator only), reading and writing the machine's page-level data
+(``KernelContext.mm``) between two operations:
+
+* ``shrink_lruvec()`` (1830-1886) with ``get_scan_count()`` (1638-1751), ``shrink_list()``
+  (1610-1620), ``shrink_inactive_list()`` (1263-1375) with ``shrink_page_list()`` (674-966)
+  and ``page_check_references()`` (616-666), ``shrink_active_list()`` (1429-1526),
+  ``inactive_list_is_low()`` (1549-1608). Each SWAP_CLUSTER_MAX batch ends with one
+  ``SHRINK_LIST`` operation that counts it (an interleaving point; the engine charges the
+  time of the pages scanned).
+* ``try_to_free_pages()`` (2275-2310), ``try_to_free_mem_cgroup_pages()`` (2354-2392),
+  ``mem_cgroup_shrink_node_zone()`` (2315-2352).
+* ``kswapd()`` (2914-3004) and ``balance_pgdat()`` (2546-2843): priorities 12..0 over the
+  zones below their high watermark, with v1 soft-limit reclaim first
+  (:func:`memcglab.kernel.v3_7.memcontrol.mem_cgroup_soft_limit_reclaim`).
+
+Not modelled: writeback, dirty and mapped file pages, slab shrinking, lumpy reclaim and
+compaction (order 0 only), the congestion naps (``wait_iff_congested``,
+``congestion_wait``, ``throttle_direct_reclaim``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from memcglab.kernel.cgroup import cgroup_mkdir, cgroup_rmdir
+from memcglab.kernel.context import (
+    NO_TARGET,
+    KernelContext,
+    ReclaimCookie,
+    ScanControl,
+    global_reclaim,
+)
+from memcglab.kernel.iterator import MemcgIter
+from memcglab.kernel.v3_7.memcontrol import (
+    mem_cgroup_inactive_anon_is_low,
+    mem_cgroup_inactive_file_is_low,
+    mem_cgroup_soft_limit_reclaim,
+    mem_cgroup_uncharge_page,
+)
+from memcglab.kernel.v3_7.page_alloc import free_hot_cold_page_list
+from memcglab.kernel.v3_7.rmap import page_referenced
+from memcglab.kernel.vmscan import ALL_PRIORITIES, AdminAction, ReclaimerSpec, run_admin
+from memcglab.model.constants import (
+    DEF_PRIORITY,
+    LRU_ACTIVE_ANON,
+    LRU_ACTIVE_FILE,
+    LRU_INACTIVE_ANON,
+    LRU_INACTIVE_FILE,
+    SWAP_CLUSTER_MAX,
+)
+from memcglab.model.layout import IterSlots
+from memcglab.runtime.ops import Kind, Op
+
+if TYPE_CHECKING:
+    from memcglab.sim.machine import SimMachine
+    from memcglab.sim.pages import Lruvec
+
+Thread = Generator[Op, Any, None]
+_new_op = tuple.__new__  # builds an Op without the NamedTuple constructor's extra frame
+_CLAIM = Kind.CLAIM
+_SHRINK = Kind.SHRINK_LIST
+_NO_SCAN = (0, 0, 0, 0)
+LRU_ACTIVE = 1  # enum lru_list: an active list is its inactive list + LRU_ACTIVE
+
+# enum page_references (vmscan.c:609-614)
+PAGEREF_RECLAIM, PAGEREF_RECLAIM_CLEAN, PAGEREF_KEEP, PAGEREF_ACTIVATE = range(4)
+
+
+def is_file_lru(lru: int) -> bool:
+    return lru >= LRU_INACTIVE_FILE
+
+
+def is_active_lru(lru: int) -> bool:
+    return lru in (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE)
+
+
+# -- the page side of a shrink (memcglab run) ------------------------------------------------
+
+
+def page_check_references(mm: SimMachine, page: int, sc: ScanControl) -> int:
+    """vmscan.c:616-666: what ``shrink_page_list()`` does with an inactive page.
+
+    A young pte activates an anon page (``PageSwapBacked``); an unmapped page-cache page is
+    reclaimed even if PG_referenced (``PAGEREF_RECLAIM_CLEAN``: it is clean here). Mapped
+    file pages and VM_EXEC / VM_LOCKED vmas are not modelled."""
+    pages = mm.pages
+    referenced_ptes = page_referenced(mm, page)
+    referenced_page = pages.ref[page]  # TestClearPageReferenced()
+    pages.ref[page] = 0
+    if referenced_ptes:
+        if pages.anon[page]:
+            return PAGEREF_ACTIVATE
+        # All mapped pages start out with page table references from the instantiating
+        # fault, so we need to look twice if a mapped file page is used more than once.
+        pages.ref[page] = 1
+        if referenced_page or referenced_ptes > 1:
+            return PAGEREF_ACTIVATE
+        return PAGEREF_KEEP
+    # Reclaim if clean, defer dirty pages to writeback.
+    if referenced_page and not pages.anon[page]:
+        return PAGEREF_RECLAIM_CLEAN
+    return PAGEREF_RECLAIM
+
+
+def shrink_page_list(mm: SimMachine, page_list: list[int], sc: ScanControl
+                     ) -> tuple[int, list[tuple[int, int]]]:
+    """vmscan.c:674-966 for clean pages: returns the number reclaimed and the pages to put
+    back, each with the list it goes to (``SetPageActive`` for ``PAGEREF_ACTIVATE``).
+
+    A page to reclaim leaves its mapping and is uncharged (``__remove_mapping()``; an anon
+    page is swapped out at once: ``add_to_swap()``, ``try_to_unmap()`` and ``pageout()``
+    are one step, without writeback) and freed (``free_hot_cold_page_list()``). Without
+    swap, ``add_to_swap()`` fails and the anon page is activated."""
+    pages = mm.pages
+    ret_pages: list[tuple[int, int]] = []
+    free_pages: list[int] = []
+    for page in page_list:
+        sc.nr_scanned += 1
+        references = page_check_references(mm, page, sc)
+        anon = pages.anon[page]
+        if references == PAGEREF_ACTIVATE or (anon and not mm.swap):  # activate_locked
+            ret_pages.append((page, LRU_ACTIVE_ANON if anon else LRU_ACTIVE_FILE))
+            continue
+        if references == PAGEREF_KEEP:  # keep_locked
+            ret_pages.append((page, LRU_INACTIVE_ANON if anon else LRU_INACTIVE_FILE))
+            continue
+        mem_cgroup_uncharge_page(mm, page)
+        free_pages.append(page)
+    free_hot_cold_page_list(mm, free_pages)
+    return len(free_pages), ret_pages
+
+
+def putback_inactive_pages(mm: SimMachine, page_list: list[tuple[int, int]]) -> None:
+    """vmscan.c:1204-1255: the pages ``shrink_page_list()`` kept go back to the head of the
+    list their flags say (active or not)."""
+    for page, lru in page_list:
+        mm.pages.putback(page, lru)
+
+
+def shrink_inactive_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
+                         sc: ScanControl, lru: int) -> tuple[int, int]:
+    """vmscan.c:1263-1375: isolate up to ``nr_to_scan`` pages from the tail of an inactive
+    list, ``shrink_page_list()`` them, put the rest back. Returns (pages taken, pages
+    reclaimed)."""
+    page_list = mm.pages.isolate(memcg, zone, lru, nr_to_scan)  # isolate_lru_pages()
+    nr_taken = len(page_list)
+    if nr_taken == 0:
+        return 0, 0
+    nr_reclaimed, ret_pages = shrink_page_list(mm, page_list, sc)
+    putback_inactive_pages(mm, ret_pages)
+    return nr_taken, nr_reclaimed
+
+
+def shrink_active_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
+                       sc: ScanControl, lru: int) -> int:
+    """vmscan.c:1429-1526: isolate up to ``nr_to_scan`` pages from the tail of an active
+    list and move them to the head of the inactive one (``ClearPageActive``).
+    ``page_referenced()`` clears the young bits of mapped pages. Returns the pages taken."""
+    pages = mm.pages
+    l_hold = pages.isolate(memcg, zone, lru, nr_to_scan)  # isolate_lru_pages()
+    for page in l_hold:
+        page_referenced(mm, page)
+        pages.ref[page] = 0
+        pages.putback(page, lru - LRU_ACTIVE)  # move_active_pages_to_lru()
+    return len(l_hold)
+
+
+def inactive_anon_is_low(mm: SimMachine, lruvec: Lruvec) -> bool:
+    """vmscan.c:1549-1562: anon deactivation is pointless without swap
+    (``total_swap_pages``)."""
+    if not mm.swap:
+        return False
+    return mem_cgroup_inactive_anon_is_low(lruvec)
+
+
+def inactive_file_is_low(lruvec: Lruvec) -> bool:
+    """vmscan.c:1594-1600."""
+    return mem_cgroup_inactive_file_is_low(lruvec)
+
+
+def inactive_list_is_low(mm: SimMachine, lruvec: Lruvec, lru: int) -> bool:
+    """vmscan.c:1602-1608."""
+    if is_file_lru(lru):
+        return inactive_file_is_low(lruvec)
+    return inactive_anon_is_low(mm, lruvec)
+
+
+def shrink_list(mm: SimMachine, lru: int, nr_to_scan: int, memcg: int, zone: int,
+                lruvec: Lruvec, sc: ScanControl) -> tuple[int, int]:
+    """vmscan.c:1610-1620: an active list is shrunk only while its inactive list is low.
+    Returns (pages taken, pages reclaimed); the C returns the second only."""
+    if is_active_lru(lru):
+        if inactive_list_is_low(mm, lruvec, lru):
+            return shrink_active_list(mm, nr_to_scan, memcg, zone, sc, lru), 0
+        return 0, 0
+    return shrink_inactive_list(mm, nr_to_scan, memcg, zone, sc, lru)
+
+
+def get_scan_count(mm: SimMachine, lruvec: Lruvec, zone: int, sc: ScanControl
+                   ) -> list[int]:
+    """Pages to scan per list: ``lru_size >> priority``; limit reclaim's ``force_scan``
+    lifts a zero to SWAP_CLUSTER_MAX; without swap anon is not scanned (``noswap``)."""
+    force_scan = not global_reclaim(sc)
+    noswap = not sc.may_swap or not mm.swap
+    nr = []
+    for lru, size in enumerate(lruvec.sizes):
+        if noswap and not is_file_lru(lru):
+            nr.append(0)
+            continue
+        scan = size >> sc.priority
+        if not scan and force_scan:
+            scan = min(size, SWAP_CLUSTER_MAX)
+        nr.append(scan)
+    return nr
+
+
+def _counted(memcg: int, zone: int, lru: int, taken: int, reclaimed: int) -> Op:
+    """The operation that ends one batch of a shrink: counts it (``SHRINK_LIST``)."""
+    return _new_op(Op, (_SHRINK, (memcg, zone, lru), (taken, reclaimed), ""))
+
+
+# -- the walk ----------------------------------------------------------------------------------
+
+
+def shrink_lruvec(k: KernelContext, it: IterSlots, memcg: int, reclaim: ReclaimCookie,
+                  sc: ScanControl) -> Thread:
+    """``shrink_lruvec(mem_cgroup_zone_lruvec(zone, memcg), sc)``.
+
+    ``it`` is the iterator the walk used; only the monitor needs it (the claim)."""
+    yield _new_op(Op, (_CLAIM, it, (reclaim.generation, memcg, it.shared_walk),
+                       f"shrink_lruvec({k.name(memcg)}) [gen {reclaim.generation}]"
+                       if k.notes else ""))
+    if not k.simulating:
+        return
+    mm: SimMachine = k.mm
+    zone = reclaim.zone
+    lruvec = mm.pages.lruvecs.get((memcg, zone))
+    if lruvec is None:
+        return  # no page of this memcg was ever on this zone's lists
+    nr = get_scan_count(mm, lruvec, zone, sc)
+    nr_reclaimed = 0
+    while nr[LRU_INACTIVE_ANON] or nr[LRU_ACTIVE_FILE] or nr[LRU_INACTIVE_FILE]:
+        for lru in range(4):  # for_each_evictable_lru()
+            if nr[lru]:
+                nr_to_scan = min(nr[lru], SWAP_CLUSTER_MAX)
+                nr[lru] -= nr_to_scan
+                taken, reclaimed = shrink_list(mm, lru, nr_to_scan, memcg, zone, lruvec, sc)
+                yield _counted(memcg, zone, lru, taken, reclaimed)
+                nr_reclaimed += reclaimed
+        # On large memory systems, scan >> priority can become really large. This is fine
+        # for the starting priority; we want to put equal scanning pressure on each zone.
+        # However, if the VM has a harder time of freeing pages, with multiple processes
+        # reclaiming pages, the total freeing target can get unreasonably large.
+        if nr_reclaimed >= sc.nr_to_reclaim and sc.priority < DEF_PRIORITY:
+            break
+    sc.nr_reclaimed += nr_reclaimed
+    # Even if we did not try to evict anon pages at all, we want to rebalance the anon lru
+    # active/inactive ratio.
+    if inactive_anon_is_low(mm, lruvec):
+        taken = shrink_active_list(mm, SWAP_CLUSTER_MAX, memcg, zone, sc, LRU_ACTIVE_ANON)
+        yield _counted(memcg, zone, LRU_ACTIVE_ANON, taken, 0)
+
+
+def shrink_zone(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanControl) -> Thread:
+    root = sc.target_mem_cgroup
+    it = k.iter(k.root_mem_cgroup if root is None else root, zone, sc.priority)
+    reclaim = ReclaimCookie(zone, sc.priority)
+    yield Op(Kind.WALK_START, None, None, f"shrink_zone(zone {zone}, priority {sc.priority})")
+    memcg = yield from variant.mem_cgroup_iter(root, None, reclaim)
+    while memcg is not None:
+        yield from shrink_lruvec(k, it, memcg, reclaim, sc)
+        # Limit reclaim has historically picked one memcg and scanned it with decreasing
+        # priority levels until nr_to_reclaim had been reclaimed. This priority cycle is
+        # thus over after a single memcg.
+        if not global_reclaim(sc):
+            yield from variant.mem_cgroup_iter_break(root, memcg)
+            break
+        memcg = yield from variant.mem_cgroup_iter(root, memcg, reclaim)
+
+
+def shrink_zones(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
+                 sc: ScanControl) -> Thread:
+    """Soft-limit reclaim from here (global reclaim, vmscan.c:2026-2036) is not modelled:
+    only kswapd runs it."""
+    for zone in zones:
+        yield from shrink_zone(k, variant, zone, sc)
+
+
+def do_try_to_free_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
+                         sc: ScanControl, priorities: tuple[int, ...] = ALL_PRIORITIES
+                         ) -> Thread:
+    """The priority loop. Returns nothing: the callers read ``sc.nr_reclaimed`` (v3.7 also
+    reports progress when global reclaim found nothing but some zone is still reclaimable,
+    vmscan.c:2170-2175; the model's direct reclaim counts only pages reclaimed)."""
+    for priority in priorities:  # from DEF_PRIORITY downwards
+        sc.priority = priority
+        yield from shrink_zones(k, variant, zones, sc)
+        if sc.nr_reclaimed >= sc.nr_to_reclaim:
+            break
+
+
+def reclaimer(k: KernelContext, variant: MemcgIter, spec: ReclaimerSpec) -> Thread:
+    """One explorer CPU: ``spec.walks`` reclaim calls one after another."""
+    for _ in range(spec.walks):
+        sc = ScanControl(spec.target, spec.priorities[0], NO_TARGET)
+        yield from do_try_to_free_pages(k, variant, spec.zones, sc, spec.priorities)
+
+
+def admin(k: KernelContext, actions: tuple[AdminAction, ...]) -> Thread:
+    """A CPU running mkdir / rmdir in cgroupfs while reclaim runs, one after the other.
+
+    An rmdir is every step the removing task takes in v3.7, through ``free_css_id()`` and
+    ``call_rcu()`` (:func:`memcglab.kernel.cgroup.cgroup_rmdir`), so the next action starts
+    only after them: as in a shell running ``rmdir A; mkdir E``, where ``rmdir`` returns
+    after ``cgroup_diput()`` has run."""
+    yield from run_admin(k, actions, cgroup_mkdir, cgroup_rmdir)
+
+
+# -- simulation entry points ------------------------------------------------------------------
+
+
+def _reclaim_call(k: KernelContext, variant: MemcgIter, kind: str, target: int | None,
+                  zones: tuple[int, ...], may_swap: bool) -> Generator[Op, Any, int]:
+    """One counted do_try_to_free_pages() call with ``nr_to_reclaim = SWAP_CLUSTER_MAX``."""
+    sc = ScanControl(target, DEF_PRIORITY, SWAP_CLUSTER_MAX, may_swap)
+    yield Op(Kind.EVENT, "reclaim_call", (kind, SWAP_CLUSTER_MAX))
+    yield from do_try_to_free_pages(k, variant, zones, sc)
+    yield Op(Kind.EVENT, "reclaim_done", (kind, sc.nr_reclaimed, sc.nr_scanned))
+    return sc.nr_reclaimed
+
+
+def try_to_free_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
+                      may_swap: bool) -> Generator[Op, Any, int]:
+    """Direct reclaim (global): ``nr_to_reclaim = SWAP_CLUSTER_MAX``."""
+    return _reclaim_call(k, variant, "direct", None, zones, may_swap)
+
+
+def try_to_free_mem_cgroup_pages(k: KernelContext, variant: MemcgIter, memcg: int,
+                                 zones: tuple[int, ...], may_swap: bool
+                                 ) -> Generator[Op, Any, int]:
+    """Limit reclaim of ``memcg``: ``nr_to_reclaim = SWAP_CLUSTER_MAX``, all zones. v3.7
+    starts at the node ``mem_cgroup_select_victim_node()`` picks round-robin
+    (vmscan.c:2382); the model takes the charging process's zonelist."""
+    return _reclaim_call(k, variant, "limit", memcg, zones, may_swap)
+
+
+def mem_cgroup_shrink_node_zone(k: KernelContext, it: IterSlots, memcg: int,
+                                reclaim: ReclaimCookie, may_swap: bool
+                                ) -> Generator[Op, Any, int]:
+    """vmscan.c:2315-2352: ``shrink_lruvec()`` of ``memcg`` on the cookie's zone at priority
+    0, ``nr_to_reclaim = SWAP_CLUSTER_MAX``, the memcg as target (soft-limit reclaim).
+    Returns the pages reclaimed."""
+    sc = ScanControl(memcg, 0, SWAP_CLUSTER_MAX, may_swap)
+    yield from shrink_lruvec(k, it, memcg, reclaim, sc)
+    return sc.nr_reclaimed
+
+
+def zone_balanced(mm: SimMachine, zone: int) -> bool:
+    spec = mm.zone_specs[zone]
+    return mm.pages.free_pages(zone) >= spec.high
+
+
+def balance_pgdat(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
+                  sc: ScanControl, soft_limits: bool) -> Thread:
+    """Priorities DEF_PRIORITY..0 over the zones below their high watermark, with v1
+    soft-limit reclaim first, until every zone is above its high watermark."""
+    mm: SimMachine = k.mm
+    for priority in ALL_PRIORITIES:
+        sc.priority = priority
+        unbalanced = False
+        for zone in zones:
+            if zone_balanced(mm, zone):
+                continue
+            unbalanced = True
+            if soft_limits:
+                sc.nr_reclaimed += yield from mem_cgroup_soft_limit_reclaim(
+                    k, variant, zone, sc.may_swap)
+            yield from shrink_zone(k, variant, zone, sc)
+        if not unbalanced:
+            break
+
+
+def kswapd(k: KernelContext, variant: MemcgIter, nid: int, zones: tuple[int, ...],
+           may_swap: bool, soft_limits: bool) -> Thread:
+    """``kswapd()`` of node ``nid`` (whose zones are ``zones``, lowest first): sleep until
+    woken, then ``balance_pgdat()``. ``soft_limits``: some group has a soft limit (else the
+    soft-limit trees are empty and soft-limit reclaim is skipped)."""
+    while True:
+        yield Op(Kind.KSWAPD_WAIT, nid)
+        yield Op(Kind.EVENT, "reclaim_call", ("kswapd", 0))
+        sc = ScanControl(None, DEF_PRIORITY, NO_TARGET, may_swap, is_kswapd=True)
+        yield from balance_pgdat(k, variant, zones, sc, soft_limits)
+        yield Op(Kind.EVENT, "reclaim_done", ("kswapd", sc.nr_reclaimed, sc.nr_scanned))
+
