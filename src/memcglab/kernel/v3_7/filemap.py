@@ -28,10 +28,12 @@ from memcglab.kernel.v3_7.swap import lru_cache_add_lru, mark_page_accessed
 from memcglab.model.constants import LRU_INACTIVE_FILE
 from memcglab.runtime.ops import Kind, Op
 
+_new_op = tuple.__new__  # builds an Op without the NamedTuple constructor's extra frame
+
 
 def find_get_page(mapping: int, index: int) -> Op:
     """``find_get_page(mapping, index)``: yields the page cached at ``index``, or None."""
-    return Op(Kind.ACCESS, mapping, index)
+    return _new_op(Op, (Kind.ACCESS, mapping, index, ""))
 
 
 def add_to_page_cache_lru(k: KernelContext, variant: MemcgIter, page: int, memcg: int,
@@ -42,7 +44,7 @@ def add_to_page_cache_lru(k: KernelContext, variant: MemcgIter, page: int, memcg
     list. False: the charge failed (-ENOMEM)."""
     if not (yield from mem_cgroup_charge_common(k, variant, memcg, zones, may_swap)):
         return False
-    yield from lru_cache_add_lru(k, page, LRU_INACTIVE_FILE, memcg, False, mapping, index)
+    yield lru_cache_add_lru(k, page, LRU_INACTIVE_FILE, memcg, False, mapping, index)
     return True
 
 

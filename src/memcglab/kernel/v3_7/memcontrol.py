@@ -90,14 +90,18 @@ def mem_cgroup_charge_common(k: KernelContext, variant: MemcgIter, memcg: int,
                              zones: tuple[int, ...], may_swap: bool
                              ) -> Generator[Op, Any, bool]:
     """memcontrol.c:2787-2810 for an order-0 page: ``__mem_cgroup_try_charge(..., oom =
-    true)``; the commit (``pc->mem_cgroup``) is the page's owner, set when it joins the LRU."""
-    return (yield from __mem_cgroup_try_charge(k, variant, memcg, zones, may_swap))
+    true)``; the commit (``pc->mem_cgroup``) is the page's owner, set when it joins the LRU.
+    (Returns the generator rather than being one: one frame fewer per operation.)"""
+    return __mem_cgroup_try_charge(k, variant, memcg, zones, may_swap)
 
 
-def mem_cgroup_uncharge_page(mm: SimMachine, page: int) -> None:
+def mem_cgroup_uncharge_pages(mm: SimMachine, memcg: int, nr_pages: int) -> None:
     """``mem_cgroup_uncharge_page()`` / ``mem_cgroup_uncharge_cache_page()``
-    (memcontrol.c:3118-3134) of a page leaving memory: its memcg's ``res`` and parents."""
-    res_counter_uncharge(mm, mm.pages.owner[page])
+    (memcontrol.c:3118-3134) of ``nr_pages`` pages of ``memcg`` leaving memory, batched as
+    between ``mem_cgroup_uncharge_start()`` and ``mem_cgroup_uncharge_end()`` (one
+    ``res_counter_uncharge()`` of the batch at the end): its ``res`` and parents."""
+    if nr_pages:
+        res_counter_uncharge(mm, memcg, nr_pages)
 
 
 # -- LRU list balance --------------------------------------------------------------------

@@ -14,8 +14,7 @@ a page-cache page by none (workloads read their files, they do not mmap them).
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.v3_7.swap import lru_cache_add_lru
@@ -37,8 +36,8 @@ def page_referenced(mm: SimMachine, page: int) -> int:
 
 
 def page_add_new_anon_rmap(k: KernelContext, page: int, memcg: int, mapping: int,
-                           index: int) -> Generator[Op, Any, None]:
+                           index: int) -> Op:
     """``page_add_new_anon_rmap()``: ``SetPageSwapBacked``, the anon rmap, then
     ``lru_cache_add_lru(page, LRU_ACTIVE_ANON)`` (rmap.c:1084-1085; an mlocked vma's page
-    would go to the unevictable list: not modelled)."""
-    yield from lru_cache_add_lru(k, page, LRU_ACTIVE_ANON, memcg, True, mapping, index)
+    would go to the unevictable list: not modelled). Returns the operation to yield."""
+    return lru_cache_add_lru(k, page, LRU_ACTIVE_ANON, memcg, True, mapping, index)

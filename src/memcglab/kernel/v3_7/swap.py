@@ -14,8 +14,7 @@ on.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from memcglab.kernel.context import KernelContext
 from memcglab.model.constants import LRU_INACTIVE_ANON, LRU_INACTIVE_FILE
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from memcglab.sim.machine import SimMachine
 
 LRU_ACTIVE = 1  # enum lru_list: an active list is its inactive list + LRU_ACTIVE
+_new_op = tuple.__new__  # builds an Op without the NamedTuple constructor's extra frame
 
 
 def activate_page(mm: SimMachine, page: int) -> None:
@@ -57,12 +57,12 @@ def mark_page_accessed(mm: SimMachine, page: int) -> None:
 
 
 def lru_cache_add_lru(k: KernelContext, page: int, lru: int, memcg: int, anon: bool,
-                      mapping: int, index: int) -> Generator[Op, Any, None]:
+                      mapping: int, index: int) -> Op:
     """``lru_cache_add_lru(page, lru)`` (swap.c:474-486): the page joins the head of ``lru``
     of its memcg's lruvec (``__pagevec_lru_add_fn()``, swap.c:789-805).
 
     One operation, ``ADD_PAGE``, does it together with what the caller did just before: the
     page's entry in its mapping (the page cache's radix tree, ``add_to_page_cache()``, or the
     process's page table, ``set_pte_at()``) and the commit of its charge to ``memcg``
-    (``pc->mem_cgroup``)."""
-    yield Op(Kind.ADD_PAGE, page, (memcg, anon, mapping, index, lru))
+    (``pc->mem_cgroup``). Returns that operation, for the caller to yield."""
+    return _new_op(Op, (Kind.ADD_PAGE, page, (memcg, anon, mapping, index, lru), ""))

@@ -57,7 +57,7 @@ from memcglab.kernel.v3_7.memcontrol import (
     mem_cgroup_inactive_anon_is_low,
     mem_cgroup_inactive_file_is_low,
     mem_cgroup_soft_limit_reclaim,
-    mem_cgroup_uncharge_page,
+    mem_cgroup_uncharge_pages,
 )
 from memcglab.kernel.v3_7.page_alloc import free_hot_cold_page_list
 from memcglab.kernel.v3_7.rmap import page_referenced
@@ -124,7 +124,7 @@ def page_check_references(mm: SimMachine, page: int, sc: ScanControl) -> int:
     return PAGEREF_RECLAIM
 
 
-def shrink_page_list(mm: SimMachine, page_list: list[int], sc: ScanControl
+def shrink_page_list(mm: SimMachine, memcg: int, page_list: list[int], sc: ScanControl
                      ) -> tuple[int, list[tuple[int, int]]]:
     """vmscan.c:674-966 for clean pages: returns the number reclaimed and the pages to put
     back, each with the list it goes to (``SetPageActive`` for ``PAGEREF_ACTIVATE``).
@@ -132,22 +132,23 @@ def shrink_page_list(mm: SimMachine, page_list: list[int], sc: ScanControl
     A page to reclaim leaves its mapping and is uncharged (``__remove_mapping()``; an anon
     page is swapped out at once: ``add_to_swap()``, ``try_to_unmap()`` and ``pageout()``
     are one step, without writeback) and freed (``free_hot_cold_page_list()``). Without
-    swap, ``add_to_swap()`` fails and the anon page is activated."""
-    pages = mm.pages
+    swap, ``add_to_swap()`` fails and the anon page is activated. The pages are all
+    ``memcg``'s (they come off one lruvec)."""
+    anon_of = mm.pages.anon
+    swap = mm.swap
     ret_pages: list[tuple[int, int]] = []
     free_pages: list[int] = []
+    sc.nr_scanned += len(page_list)
     for page in page_list:
-        sc.nr_scanned += 1
         references = page_check_references(mm, page, sc)
-        anon = pages.anon[page]
-        if references == PAGEREF_ACTIVATE or (anon and not mm.swap):  # activate_locked
+        anon = anon_of[page]
+        if references == PAGEREF_ACTIVATE or (anon and not swap):  # activate_locked
             ret_pages.append((page, LRU_ACTIVE_ANON if anon else LRU_ACTIVE_FILE))
-            continue
-        if references == PAGEREF_KEEP:  # keep_locked
+        elif references == PAGEREF_KEEP:  # keep_locked
             ret_pages.append((page, LRU_INACTIVE_ANON if anon else LRU_INACTIVE_FILE))
-            continue
-        mem_cgroup_uncharge_page(mm, page)
-        free_pages.append(page)
+        else:
+            free_pages.append(page)  # free_it
+    mem_cgroup_uncharge_pages(mm, memcg, len(free_pages))  # mem_cgroup_uncharge_end()
     free_hot_cold_page_list(mm, free_pages)
     return len(free_pages), ret_pages
 
@@ -168,7 +169,7 @@ def shrink_inactive_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
     nr_taken = len(page_list)
     if nr_taken == 0:
         return 0, 0
-    nr_reclaimed, ret_pages = shrink_page_list(mm, page_list, sc)
+    nr_reclaimed, ret_pages = shrink_page_list(mm, memcg, page_list, sc)
     putback_inactive_pages(mm, ret_pages)
     return nr_taken, nr_reclaimed
 
