@@ -157,6 +157,10 @@ class SimMachine(Machine):
         # Shadow entries left in a mapping by evicted pages (v6.18 workingset.c): index ->
         # the packed shadow (an opaque value of the kernel-mirror code).
         self.shadows: list[dict[int, Any]] = [{} for _ in range(nmappings)]
+        # struct zone's reclaim state (v3.7): pages scanned since a page was last freed to
+        # the zone, and whether reclaim gave up on it (zone->all_unreclaimable).
+        self.pages_scanned = [0] * len(zones)
+        self.all_unreclaimable = [False] * len(zones)
         self.kswapd_wake = [False] * (max(z.nid for z in zones) + 1)
         self.kswapd_failures = [0] * len(self.kswapd_wake)  # pgdat->kswapd_failures
         # Tasks that have ended (their generators finished), by task id, and the anon

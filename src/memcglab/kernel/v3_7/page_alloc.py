@@ -44,8 +44,14 @@ def __free_page(page: int) -> Op:
 
 def free_hot_cold_page_list(mm: SimMachine, pages: list[int]) -> None:
     """``free_hot_cold_page_list()`` (page_alloc.c:1341): pages reclaim freed (uncharged,
-    out of their mapping) go back to their zones."""
+    out of their mapping) go back to their zones; a zone that gets pages back is reclaimable
+    again (``free_pcppages_bulk()``, page_alloc.c:635-636: ``zone->all_unreclaimable = 0;
+    zone->pages_scanned = 0``; the per-cpu lists are not modelled)."""
+    zone_of = mm.pages.zone_of
     for page in pages:
+        zone = zone_of[page]
+        mm.all_unreclaimable[zone] = False
+        mm.pages_scanned[zone] = 0
         mm.free_folio(page)
 
 

@@ -30,9 +30,11 @@ The pages (simulator only), reading and writing the machine's page-level data
   time of the pages scanned).
 * ``try_to_free_pages()`` (2275-2310), ``try_to_free_mem_cgroup_pages()`` (2354-2392),
   ``mem_cgroup_shrink_node_zone()`` (2315-2352).
-* ``kswapd()`` (2914-3004) and ``balance_pgdat()`` (2546-2843): priorities 12..0 over the
-  zones below their high watermark, with v1 soft-limit reclaim first
-  (:func:`memcglab.kernel.v3_7.memcontrol.mem_cgroup_soft_limit_reclaim`).
+* ``kswapd()`` (2914-3004) and ``balance_pgdat()`` (2546-2843): passes from DEF_PRIORITY
+  down, each ended once it reclaimed SWAP_CLUSTER_MAX pages, until every zone is above its
+  high watermark, with v1 soft-limit reclaim first
+  (:func:`memcglab.kernel.v3_7.memcontrol.mem_cgroup_soft_limit_reclaim`); ``all_unreclaimable``
+  zones and ``age_active_anon()``.
 
 Not modelled: writeback, dirty and mapped file pages, slab shrinking, lumpy reclaim and
 compaction (order 0 only), the congestion naps (``wait_iff_congested``,
@@ -167,6 +169,8 @@ def shrink_inactive_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
     reclaimed)."""
     page_list = mm.pages.isolate(memcg, zone, lru, nr_to_scan)  # isolate_lru_pages()
     nr_taken = len(page_list)
+    if global_reclaim(sc):
+        mm.pages_scanned[zone] += nr_taken
     if nr_taken == 0:
         return 0, 0
     nr_reclaimed, ret_pages = shrink_page_list(mm, memcg, page_list, sc)
@@ -181,6 +185,8 @@ def shrink_active_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
     ``page_referenced()`` clears the young bits of mapped pages. Returns the pages taken."""
     pages = mm.pages
     l_hold = pages.isolate(memcg, zone, lru, nr_to_scan)  # isolate_lru_pages()
+    if global_reclaim(sc):
+        mm.pages_scanned[zone] += len(l_hold)
     for page in l_hold:
         page_referenced(mm, page)
         pages.ref[page] = 0
@@ -221,9 +227,10 @@ def shrink_list(mm: SimMachine, lru: int, nr_to_scan: int, memcg: int, zone: int
 
 def get_scan_count(mm: SimMachine, lruvec: Lruvec, zone: int, sc: ScanControl
                    ) -> list[int]:
-    """Pages to scan per list: ``lru_size >> priority``; limit reclaim's ``force_scan``
-    lifts a zero to SWAP_CLUSTER_MAX; without swap anon is not scanned (``noswap``)."""
-    force_scan = not global_reclaim(sc)
+    """Pages to scan per list: ``lru_size >> priority``; ``force_scan`` (limit reclaim, and
+    kswapd on a zone it gave up on) lifts a zero to SWAP_CLUSTER_MAX; without swap anon is
+    not scanned (``noswap``)."""
+    force_scan = not global_reclaim(sc) or (sc.is_kswapd and mm.all_unreclaimable[zone])
     noswap = not sc.may_swap or not mm.swap
     nr = []
     for lru, size in enumerate(lruvec.sizes):
@@ -303,9 +310,13 @@ def shrink_zone(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanControl
 
 def shrink_zones(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
                  sc: ScanControl) -> Thread:
-    """Soft-limit reclaim from here (global reclaim, vmscan.c:2026-2036) is not modelled:
-    only kswapd runs it."""
+    """Global reclaim leaves a zone reclaim gave up on to kswapd below DEF_PRIORITY
+    (vmscan.c:2005-2007). Soft-limit reclaim from here (global reclaim, vmscan.c:2026-2036)
+    is not modelled: only kswapd runs it."""
     for zone in zones:
+        if (k.simulating and global_reclaim(sc) and k.mm.all_unreclaimable[zone]
+                and sc.priority != DEF_PRIORITY):
+            continue  # Let kswapd poll it
         yield from shrink_zone(k, variant, zone, sc)
 
 
@@ -378,29 +389,131 @@ def mem_cgroup_shrink_node_zone(k: KernelContext, it: IterSlots, memcg: int,
     return sc.nr_reclaimed
 
 
-def zone_balanced(mm: SimMachine, zone: int) -> bool:
-    spec = mm.zone_specs[zone]
-    return mm.pages.free_pages(zone) >= spec.high
+KSWAPD_ZONE_BALANCE_GAP_RATIO = 100  # include/linux/swap.h
+
+
+def zone_reclaimable_pages(mm: SimMachine, zone: int) -> int:
+    """vmscan.c ``zone_reclaimable_pages()``: the zone's file pages, and its anon pages with
+    swap, over every memcg's lruvec."""
+    nr = 0
+    for (_, z), vec in mm.pages.lruvecs.items():
+        if z == zone:
+            s = vec.sizes
+            nr += s[LRU_INACTIVE_FILE] + s[LRU_ACTIVE_FILE]
+            if mm.swap:
+                nr += s[LRU_INACTIVE_ANON] + s[LRU_ACTIVE_ANON]
+    return nr
+
+
+def zone_reclaimable(mm: SimMachine, zone: int) -> bool:
+    """vmscan.c:2044-2047: fewer pages scanned since a page was last freed to the zone than
+    six times its reclaimable pages."""
+    return mm.pages_scanned[zone] < zone_reclaimable_pages(mm, zone) * 6
+
+
+def zone_balanced(mm: SimMachine, zone: int, balance_gap: int) -> bool:
+    """vmscan.c:2417-2428 for order 0: ``zone_watermark_ok_safe(zone, 0, high_wmark_pages(zone)
+    + balance_gap, ...)``, which holds when free pages are *above* the mark
+    (``__zone_watermark_ok()``: ``if (free_pages <= min + lowmem_reserve) return false``,
+    page_alloc.c:1629; lowmem_reserve is not modelled)."""
+    return mm.pages.free_pages(zone) > mm.zone_specs[zone].high + balance_gap
+
+
+def age_active_anon(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanControl
+                    ) -> Thread:
+    """vmscan.c:2398-2415: with swap, a cookie-less walk over every memcg that refills each
+    lruvec's inactive anon list where it is low."""
+    mm: SimMachine = k.mm
+    if not mm.swap:  # !total_swap_pages
+        return
+    memcg = yield from variant.mem_cgroup_iter(None, None, None)
+    while memcg is not None:
+        lruvec = mm.pages.lruvecs.get((memcg, zone))
+        if lruvec is not None and inactive_anon_is_low(mm, lruvec):
+            taken = shrink_active_list(mm, SWAP_CLUSTER_MAX, memcg, zone, sc, LRU_ACTIVE_ANON)
+            yield _counted(memcg, zone, LRU_ACTIVE_ANON, taken, 0)
+        memcg = yield from variant.mem_cgroup_iter(None, memcg, None)
 
 
 def balance_pgdat(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
                   sc: ScanControl, soft_limits: bool) -> Thread:
-    """Priorities DEF_PRIORITY..0 over the zones below their high watermark, with v1
-    soft-limit reclaim first, until every zone is above its high watermark."""
+    """vmscan.c:2546-2843 for order 0: reclaim the node ``zones`` (lowest first) until every
+    zone has more free pages than its high watermark.
+
+    Each pass (``loop_again``, 2572-2576) starts at DEF_PRIORITY with ``sc.nr_reclaimed =
+    0``. At each priority: the highest zone that is not balanced is ``end_zone`` (2590-2626;
+    none: done); then for every zone 0..end_zone, soft-limit reclaim first (2659-2664),
+    ``shrink_zone()`` if the zone is not above high + ``balance_gap`` (2675-2704), and the
+    zone counts as unbalanced if it is not above high (2721-2722). All balanced: done
+    (2755). Otherwise the pass ends as soon as it has reclaimed SWAP_CLUSTER_MAX pages
+    (2774-2775: "so kswapd doesn't build up large priorities"), or after priority 0 (2776);
+    a node still unbalanced goes back to ``loop_again`` (2784-2806).
+
+    A zone that reclaim gave up on (``all_unreclaimable``: more than six times its
+    reclaimable pages scanned with none freed since, 2703) is skipped below DEF_PRIORITY
+    (2596, 2651) and does not keep the node unbalanced (2715-2719). Not modelled:
+    slab shrinking, the congestion nap, the high-order checks, ``pfmemalloc_wait``."""
     mm: SimMachine = k.mm
-    for priority in ALL_PRIORITIES:
-        sc.priority = priority
-        unbalanced = False
-        for zone in zones:
-            if zone_balanced(mm, zone):
-                continue
-            unbalanced = True
-            if soft_limits:
-                sc.nr_reclaimed += yield from mem_cgroup_soft_limit_reclaim(
-                    k, variant, zone, sc.may_swap)
-            yield from shrink_zone(k, variant, zone, sc)
-        if not unbalanced:
-            break
+    while True:  # loop_again:
+        sc.priority = DEF_PRIORITY
+        sc.nr_reclaimed = 0
+        while True:  # do { ... } while (--sc.priority >= 0)
+            all_zones_ok = True
+            # Scan in the highmem->dma direction for the highest zone which needs scanning.
+            end_zone = -1
+            for i in range(len(zones) - 1, -1, -1):
+                zone = zones[i]
+                if mm.all_unreclaimable[zone] and sc.priority != DEF_PRIORITY:
+                    continue
+                # Do some background aging of the anon list, to give pages a chance to be
+                # referenced before reclaiming.
+                yield from age_active_anon(k, variant, zone, sc)
+                if not zone_balanced(mm, zone, 0):
+                    end_zone = i
+                    break
+            if end_zone < 0:
+                break  # goto out (all_zones_ok)
+            # Now scan the zone in the dma->highmem direction, stopping at the last zone
+            # which needs scanning.
+            i = 0
+            while i <= end_zone:
+                zone = zones[i]
+                i += 1
+                if mm.all_unreclaimable[zone] and sc.priority != DEF_PRIORITY:
+                    continue
+                sc.nr_scanned = 0
+                # Call soft limit reclaim before calling shrink_zone.
+                if soft_limits:
+                    sc.nr_reclaimed += yield from mem_cgroup_soft_limit_reclaim(
+                        k, variant, zone, sc.may_swap)
+                # We put equal pressure on every zone, unless one zone has way too many
+                # pages free already.
+                spec = mm.zone_specs[zone]
+                balance_gap = min(spec.low, (spec.pages + KSWAPD_ZONE_BALANCE_GAP_RATIO - 1)
+                                  // KSWAPD_ZONE_BALANCE_GAP_RATIO)
+                if not zone_balanced(mm, zone, balance_gap):
+                    yield from shrink_zone(k, variant, zone, sc)
+                    if not zone_reclaimable(mm, zone):
+                        mm.all_unreclaimable[zone] = True
+                if mm.all_unreclaimable[zone]:
+                    if end_zone and end_zone == i - 1:
+                        end_zone -= 1
+                    continue
+                if not zone_balanced(mm, zone, 0):
+                    all_zones_ok = False
+            if all_zones_ok:
+                break  # kswapd: all done
+            # We do this so kswapd doesn't build up large priorities for example when it is
+            # freeing in parallel with allocators.
+            if sc.nr_reclaimed >= SWAP_CLUSTER_MAX:
+                break
+            sc.priority -= 1
+            if sc.priority < 0:
+                break
+        # out:
+        if all_zones_ok:
+            return
+        # goto loop_again
 
 
 def kswapd(k: KernelContext, variant: MemcgIter, nid: int, zones: tuple[int, ...],

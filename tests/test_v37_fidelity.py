@@ -1,0 +1,122 @@
+"""The simulator against the v3.7 source, one test per item of the v3.7 audit (W1-W7).
+
+Each test sets up a tiny machine by hand (pages put straight on the LRU lists, watermarks
+and limits chosen so that the expected figures can be worked out on paper, in the
+docstring), runs the simulator and compares with what the v3.7.2 source does. The first
+assertions of each test use only interfaces the simulator had before the fixes (the plan,
+``Simulation``, the machine's pages, counters and visit log), so the file can be run
+against commit 7a3b9ed to see each of them fail there; the kernel functions the fixes added
+are imported inside the tests that also check them directly.
+
+Line numbers are of the v3.7.2 tree (robacklin/linux-3.7.2 @ 47011c3d), as in the audit
+(shared docs, review-v37-simulator.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from memcglab.model.constants import LRU_ACTIVE_ANON, LRU_INACTIVE_FILE
+from memcglab.scenario.sim_scenario import ScenarioFile, build
+from memcglab.sim.engine import Simulation, SimRun
+from memcglab.sim.plan import Plan
+
+PAGE = 4096
+
+
+def _plan(raw: dict[str, Any]) -> Plan:
+    base: dict[str, Any] = {"duration": "100ms", "seed": 1, "cpus": 4,
+                            "workload": [{"group": "root", "pattern": "stream",
+                                          "size": "4K", "rate": "4K"}]}
+    return build(ScenarioFile.model_validate({**base, **raw}), "test", "t")
+
+
+def _quiet(plan: Plan) -> Simulation:
+    """A simulation of ``plan`` without its workloads: only kswapd (and the admin) run."""
+    return Simulation(replace(plan, workloads=()), record_visits=True)
+
+
+def _fill(sim: Simulation, memcg: int, n: int, zone: int = 0, lru: int = LRU_INACTIVE_FILE,
+          anon: bool = False) -> list[int]:
+    """Put ``n`` pages of ``memcg`` on ``lru`` of ``zone``, charged, in no mapping."""
+    m = sim.machine
+    out = []
+    for i in range(n):
+        page = m.pages.alloc(zone)
+        assert page is not None
+        m.pages.add_folio(page, memcg, anon, -1, i, lru)
+        m.usage[memcg] += 1
+        for x in m.chain[memcg]:
+            m.husage[x] += 1
+        out.append(page)
+    return out
+
+
+def _group(sim: Simulation, name: str) -> int:
+    topo = sim.plan.topology
+    return next(g for g in range(topo.size) if topo.name(g) == name)
+
+
+def _kswapd_priorities(run: SimRun, group: str) -> list[int]:
+    assert run.visits is not None
+    return [v.priority for v in run.visits if v.group == group]
+
+
+def test_w1_kswapd_passes_restart_at_def_priority_and_balanced_means_above_high() -> None:
+    """W1, ``balance_pgdat()`` (vmscan.c:2546-2843).
+
+    One 16M zone (4,096 pages), watermarks min 128, low 160, high 195 pages. Group ``a``
+    holds 4,000 unreferenced page-cache pages on its inactive list, so 96 pages are free:
+    kswapd must free 100 to have more than 195. Each priority p frees ``size >> p`` pages
+    (global reclaim, no force_scan):
+
+    * pass 1: p12 4000>>12 = 0, p11 1, p10 3 (3999>>10), p9 7, p8 15, p7 31: 57 pages, at
+      least SWAP_CLUSTER_MAX, so the pass ends (2774-2775) and, the zone still below high,
+      kswapd goes back to ``loop_again`` at DEF_PRIORITY (2784-2806);
+    * pass 2: p12 0 (3943>>12), p11 1, p10 3, p9 7, p8 15 (83 in all, 179 free: not yet),
+      p7 30: 113 in all, 209 free > 195: balanced, done.
+
+    So kswapd shrinks ``a`` at priorities 12..7 twice. The model before the fix went on to
+    priority 6 in one pass (12..6, 118 pages). Second, "balanced" is ``free > high``
+    (``__zone_watermark_ok``: ``free_pages <= min`` fails, page_alloc.c:1629): with exactly
+    195 free kswapd still reclaims (p12 0, p11 1); the old model took 195 as balanced.
+    Third, soft-limit reclaim runs for every zone 0..end_zone at every priority, before the
+    watermark test (2643-2664): with two zones, zone 0 balanced and zone 1 not, kswapd
+    calls it for zone 0 too (the old model only for the zones below high).
+    """
+    raw = {"machine": {"pages_per_zone": "16M",
+                       "watermarks": {"min": "512K", "low": "640K", "high": "780K"}},
+           "group": [{"name": "a"}]}
+    sim = _quiet(_plan(raw))
+    _fill(sim, _group(sim, "a"), 4000)
+    sim.machine.kswapd_wake[0] = True
+    run = sim.run()
+    assert _kswapd_priorities(run, "a") == [12, 11, 10, 9, 8, 7] * 2
+    assert run.machine.pages.free_pages(0) == 209
+    assert run.machine.c.calls["kswapd"].reclaimed == 113
+
+    sim = _quiet(_plan(raw))
+    _fill(sim, _group(sim, "a"), 4096 - 195)
+    sim.machine.kswapd_wake[0] = True
+    run = sim.run()
+    assert _kswapd_priorities(run, "a") == [12, 11]
+    assert run.machine.pages.free_pages(0) == 196
+
+    two = {"machine": {"pages_per_zone": "1M", "zones": 2},  # 256 pages, high 12 each
+           "group": [{"name": "a"}, {"name": "s", "soft_limit": "4K"}]}
+    sim = _quiet(_plan(two))
+    _fill(sim, _group(sim, "a"), 100, zone=0)
+    _fill(sim, _group(sim, "s"), 250, zone=1)
+    sim.machine.kswapd_wake[0] = True
+    run = sim.run()
+    assert run.visits is not None
+    iters = sim.machine.layout.iter_list
+    soft_zones = {iters[v.iterator].key.zone for v in run.visits if v.priority == 0}
+    assert soft_zones == {0, 1}
+
+    from memcglab.kernel.v3_7.vmscan import zone_balanced
+    m = sim.machine
+    gap = m.pages.free_pages(0) - m.zone_specs[0].high
+    assert not zone_balanced(m, 0, gap)  # free == high + gap: not above the mark
+    assert zone_balanced(m, 0, gap - 1)
