@@ -55,8 +55,9 @@ class CallStats:
     requested: int = 0
     reclaimed: int = 0
     scanned: int = 0
-    visits: int = 0
+    visits: int = 0  # over the calls that finished
     max_visits: int = 0
+    finished: int = 0  # calls that have returned
 
 
 @dataclass(slots=True)
@@ -326,6 +327,7 @@ class SimMachine(Machine):
             st = c.calls[kind]
             self._call_stats.pop(tid, None)
             v = self._call_visits.get(tid, 0)
+            st.finished += 1
             st.visits += v
             st.max_visits = max(st.max_visits, v)
         elif name == "oom":
