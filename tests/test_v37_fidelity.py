@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from memcglab.model.constants import LRU_ACTIVE_ANON, LRU_INACTIVE_FILE
+from memcglab.model.constants import LRU_ACTIVE_FILE, LRU_INACTIVE_FILE
 from memcglab.scenario.sim_scenario import ScenarioFile, build
-from memcglab.sim.engine import Simulation, SimRun
+from memcglab.sim.engine import SimRun, Simulation
 from memcglab.sim.plan import Plan
 
 PAGE = 4096
@@ -120,3 +120,43 @@ def test_w1_kswapd_passes_restart_at_def_priority_and_balanced_means_above_high(
     gap = m.pages.free_pages(0) - m.zone_specs[0].high
     assert not zone_balanced(m, 0, gap)  # free == high + gap: not above the mark
     assert zone_balanced(m, 0, gap - 1)
+
+
+def test_w2_the_faulting_read_counts_as_the_first_access() -> None:
+    """W2, ``do_generic_file_read()`` (filemap.c:1081-1291) and ``shrink_active_list()``
+    (vmscan.c:1429-1526).
+
+    A process reads pages 0..3 of its file, one read per ms (a 1,000-page/s rate), no
+    memory pressure. Each first read faults the page in: ``no_cached_page`` ->
+    ``add_to_page_cache_lru()`` -> ``readpage`` -> ``goto page_ok`` (1267-1286, 1259), and
+    ``page_ok`` calls ``mark_page_accessed()`` (1175-1176). So after the first pass (reads at
+    0, 1, 2, 3 ms) every page is on the inactive file list with PG_referenced set; after the
+    second pass (4..7 ms) every page is active (swap.c:437-446). The model before the fix
+    left a faulted page unreferenced: inactive after two reads, active only after three.
+
+    Then ``shrink_active_list()`` deactivates a used page: ``page_referenced()`` clears the
+    ptes' young bits only (1486), ``ClearPageActive`` (1504), PG_referenced stays; so the
+    page's next read activates it again. The old model cleared PG_referenced there.
+    """
+    raw = {"machine": {"pages_per_zone": "16M"}, "kswapd": False,
+           "workload": [{"group": "root", "pattern": "loop", "size": "16K",
+                         "rate": "4000K"}]}
+    for duration, (lru, ref) in (("3500us", (LRU_INACTIVE_FILE, 1)),
+                                 ("7500us", (LRU_ACTIVE_FILE, 0))):
+        run = Simulation(_plan({**raw, "duration": duration})).run()
+        m = run.machine
+        pages = [m.mappings[0][i] for i in range(4)]
+        assert [(m.pages.lru[p], m.pages.ref[p]) for p in pages] == [(lru, ref)] * 4
+
+    from memcglab.kernel.context import ScanControl
+    from memcglab.kernel.v3_7.swap import mark_page_accessed
+    from memcglab.kernel.v3_7.vmscan import shrink_active_list
+
+    sim = _quiet(_plan({"machine": {"pages_per_zone": "16M"}}))
+    m = sim.machine
+    [page] = _fill(sim, 0, 1, lru=LRU_ACTIVE_FILE)  # active file
+    m.pages.ref[page] = 1  # read again since it was activated
+    assert shrink_active_list(m, 32, 0, 0, ScanControl(None, 12, 32), LRU_ACTIVE_FILE) == 1
+    assert (m.pages.lru[page], m.pages.ref[page]) == (LRU_INACTIVE_FILE, 1)
+    mark_page_accessed(m, page)
+    assert (m.pages.lru[page], m.pages.ref[page]) == (LRU_ACTIVE_FILE, 0)

@@ -52,7 +52,13 @@ def do_generic_file_read(k: KernelContext, variant: MemcgIter, memcg: int, mappi
                          index: int, zones: tuple[int, ...], may_swap: bool
                          ) -> Generator[Op, Any, None]:
     """A ``read()`` of page ``index`` of file ``mapping`` by a process in ``memcg``, whose
-    allocations use the zonelist ``zones``."""
+    allocations use the zonelist ``zones``.
+
+    Both ways end at ``page_ok`` and ``mark_page_accessed()``: a page found in the page
+    cache (filemap.c:1108 -> 1136 -> 1175-1176), and a page just read in
+    (``no_cached_page``, 1267-1286, ``add_to_page_cache_lru()`` -> ``readpage`` -> ``goto
+    page_ok``, 1259). So a new page-cache page is inactive and referenced after its first
+    read, and active after its second (swap.c:437-446)."""
     page = yield find_get_page(mapping, index)
     if page is None:
         # no_cached_page: page_cache_alloc_cold() + add_to_page_cache_lru().
@@ -63,6 +69,6 @@ def do_generic_file_read(k: KernelContext, variant: MemcgIter, memcg: int, mappi
                                                  zones, may_swap)):
             yield __free_page(page)  # page_cache_release()
             return
-        return  # readpage
-    # page_ok:
+        # readpage: the page is read in and up to date; goto page_ok (filemap.c:1259).
+    # page_ok: the first read of a page counts as an access too (filemap.c:1175-1176).
     mark_page_accessed(k.mm, page)

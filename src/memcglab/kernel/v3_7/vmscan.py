@@ -181,15 +181,18 @@ def shrink_inactive_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
 def shrink_active_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
                        sc: ScanControl, lru: int) -> int:
     """vmscan.c:1429-1526: isolate up to ``nr_to_scan`` pages from the tail of an active
-    list and move them to the head of the inactive one (``ClearPageActive``).
-    ``page_referenced()`` clears the young bits of mapped pages. Returns the pages taken."""
+    list and move them to the head of the inactive one (``ClearPageActive``, 1504).
+    ``page_referenced()`` (1486) tests and clears the young bits of the ptes that map a
+    page; PG_referenced is left as it is, so a page that was used before it was deactivated
+    is activated again by its next ``mark_page_accessed()``. Referenced executable file
+    pages stay active (1498-1501): not modelled (no mapped file pages). Returns the pages
+    taken."""
     pages = mm.pages
     l_hold = pages.isolate(memcg, zone, lru, nr_to_scan)  # isolate_lru_pages()
     if global_reclaim(sc):
         mm.pages_scanned[zone] += len(l_hold)
     for page in l_hold:
         page_referenced(mm, page)
-        pages.ref[page] = 0
         pages.putback(page, lru - LRU_ACTIVE)  # move_active_pages_to_lru()
     return len(l_hold)
 
