@@ -99,10 +99,13 @@ def test_get_scan_count_follows_v37() -> None:
 
     assert scan(12, None) == [0, 0, 1, 0]  # 5000 >> 12 = 1
     assert scan(0, None) == [0, 0, 5000, 0]
-    assert scan(12, 1) == [0, 0, 1, 0]  # force_scan (limit reclaim) only lifts a zero target
+    # force_scan (limit reclaim) lifts a zero target to SWAP_CLUSTER_MAX, list by list
+    assert scan(12, 1) == [0, 0, 1, 32]
+    assert get_scan_count(m, m.pages.lruvec(3, 0), 0, ScanControl(1, 12, 32)) == [0, 0, 32, 32]
+    # with swap: file weighs 200 - 60 = 140 against anon's 60, scaled by the rotation
+    # ratios (none yet): 1250 * 140 // 201
     m.swap = True
-    assert scan(2, None, True) == [0, 0, 1250, 0]
-    assert get_scan_count(m, m.pages.lruvec(3, 0), 0, ScanControl(1, 12, 32)) == [0, 0, 0, 0]
+    assert scan(2, None, True) == [0, 0, 870, 0]
 
 
 def test_referenced_page_cache_is_activated_on_second_access() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from memcglab.model.constants import LRU_ACTIVE_FILE, LRU_INACTIVE_FILE
+from memcglab.model.constants import LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_FILE
 from memcglab.scenario.sim_scenario import ScenarioFile, build
 from memcglab.sim.engine import SimRun, Simulation
 from memcglab.sim.plan import Plan
@@ -156,7 +156,67 @@ def test_w2_the_faulting_read_counts_as_the_first_access() -> None:
     m = sim.machine
     [page] = _fill(sim, 0, 1, lru=LRU_ACTIVE_FILE)  # active file
     m.pages.ref[page] = 1  # read again since it was activated
-    assert shrink_active_list(m, 32, 0, 0, ScanControl(None, 12, 32), LRU_ACTIVE_FILE) == 1
+    vec = m.pages.lruvec(0, 0)
+    assert shrink_active_list(m, 32, 0, 0, vec, ScanControl(None, 12, 32), LRU_ACTIVE_FILE) == 1
     assert (m.pages.lru[page], m.pages.ref[page]) == (LRU_INACTIVE_FILE, 1)
     mark_page_accessed(m, page)
     assert (m.pages.lru[page], m.pages.ref[page]) == (LRU_ACTIVE_FILE, 0)
+
+
+def test_w3_with_swap_anon_and_file_are_balanced_by_swappiness_and_rotation() -> None:
+    """W3, ``get_scan_count()`` (vmscan.c:1638-1751) and the ``reclaim_stat`` it reads.
+
+    Scenario: group ``g`` limited to 16M, with swap; an anon working set of 8M (2,048 pages)
+    touched for the first 20 ms, and a use-once 64M file stream all along. In v3.7 every
+    new anon page joins the active anon list counted as rotated (swap.c:789-805), the
+    stream's pages are scanned and never rotated, so ``fp = 140 * (recent_scanned[1] + 1) /
+    (recent_rotated[1] + 1)`` grows and ``ap`` stays near 60: reclaim falls on the stream,
+    and after 100 ms nearly all of the idle anon set is still resident. The model before the
+    fix scanned anon and file alike (``size >> priority``) and had swapped out 1,424 of the
+    2,048 anon pages by then.
+
+    Hand-computed, limit reclaim at priority 2 of a lruvec with 1,000 pages on each list
+    and ``recent_scanned = [400, 300]``, ``recent_rotated = [200, 10]``: ``ap = 60 * 401 //
+    201 = 119``, ``fp = 140 * 301 // 11 = 3830``, denominator 3,950; each list 1000 >> 2 =
+    250 -> anon 250 * 119 // 3950 = 7, file 250 * 3830 // 3950 = 242. With
+    ``recent_scanned[0] = 600`` (above a quarter of the 2,000 anon pages) both anon counts
+    are halved first (1711-1714): ``ap = 60 * 301 // 101 = 178``, denominator 4,009 -> anon
+    11, file 238. force_scan is scaled too: at priority 12, 1000 >> 12 = 0 -> 32 -> anon 0,
+    file 32 * 3830 // 3950 = 31. Priority 0 scans every list whole (1742). Global reclaim
+    with file + free <= high scans only anon (1680-1688).
+    """
+    raw = {"duration": "100ms", "seed": 2, "machine": {"pages_per_zone": "64M", "swap": True},
+           "group": [{"name": "g", "limit": "16M"}],
+           "workload": [{"group": "g", "type": "anon", "pattern": "loop", "size": "8M",
+                         "rate": "400M", "stop": "20ms"},
+                        {"group": "g", "pattern": "stream", "size": "64M", "rate": "200M"}]}
+    run = Simulation(_plan(raw)).run()
+    assert run.machine.c.calls["limit"].calls > 0
+    assert len(run.machine.mappings[0]) >= 2000  # resident anon pages of the 2,048
+
+    from memcglab.kernel.context import ScanControl
+    from memcglab.kernel.v3_7.vmscan import get_scan_count
+
+    sim = _quiet(_plan({"machine": {"pages_per_zone": "16M", "swap": True,
+                                    "watermarks": {"min": "512K", "low": "640K",
+                                                   "high": "780K"}},
+                        "group": [{"name": "g"}, {"name": "h"}]}))
+    m = sim.machine
+    g, h = _group(sim, "g"), _group(sim, "h")
+    for lru in range(4):
+        _fill(sim, g, 1000, lru=lru, anon=lru < LRU_INACTIVE_FILE)
+    vec = m.pages.lruvec(g, 0)
+
+    def scan(scanned: list[int], rotated: list[int], priority: int,
+             target: int | None) -> list[int]:
+        vec.recent_scanned, vec.recent_rotated = list(scanned), list(rotated)
+        return get_scan_count(m, vec, 0, ScanControl(target, priority, 32))
+
+    assert scan([400, 300], [200, 10], 2, g) == [7, 7, 242, 242]
+    assert scan([600, 300], [200, 10], 2, g) == [11, 11, 238, 238]
+    assert (vec.recent_scanned, vec.recent_rotated) == ([300, 300], [100, 10])
+    assert scan([400, 300], [200, 10], 12, g) == [0, 0, 31, 31]
+    assert scan([400, 300], [200, 10], 0, g) == [1000, 1000, 1000, 1000]
+    # 46 pages free and no file pages in h: file + free <= high (195), anon only
+    _fill(sim, h, 50, lru=LRU_ACTIVE_ANON, anon=True)
+    assert get_scan_count(m, m.pages.lruvec(h, 0), 0, ScanControl(None, 2, 32)) == [0, 12, 0, 0]

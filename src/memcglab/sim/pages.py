@@ -33,12 +33,16 @@ class Lruvec:
     snapshot_refaults() and ``activate`` those counters themselves, hierarchical (the
     lruvec's and its descendants', as the kernel's memcg stats read).
 
+    ``recent_scanned`` / ``recent_rotated`` are v3.x ``lruvec->reclaim_stat`` (``struct
+    zone_reclaim_stat``, [anon, file]): pages scanned and pages rotated back to an active
+    list, which get_scan_count() turns into the anon/file balance.
+
     ``sizes`` are this lruvec's own list lengths (``lruvec_lru_size``); ``hsizes`` the
     same summed over the memcg's subtree (``lruvec_page_state(NR_LRU_BASE + lru)``, the
     hierarchical memcg statistic), kept only when :class:`Pages` is given the parents."""
 
     __slots__ = ("activate", "anon_cost", "file_cost", "hsizes", "lists", "nonresident_age",
-                 "parent", "refaults", "sizes")
+                 "parent", "recent_rotated", "recent_scanned", "refaults", "sizes")
 
     def __init__(self, parent: Lruvec | None = None) -> None:
         self.lists: list[deque[tuple[int, int]]] = [deque() for _ in range(4)]
@@ -50,6 +54,8 @@ class Lruvec:
         self.nonresident_age = 0
         self.refaults = [0, 0]  # [anon, file]
         self.activate = [0, 0]  # WORKINGSET_ACTIVATE_ANON / _FILE
+        self.recent_scanned = [0, 0]  # [anon, file]
+        self.recent_rotated = [0, 0]
 
 
 class Pages:

@@ -42,6 +42,11 @@ def do_anonymous_page(k: KernelContext, variant: MemcgIter, memcg: int, mapping:
         yield __free_page(page)  # oom_free_page: page_cache_release()
         return
     yield page_add_new_anon_rmap(k, page, memcg, mapping, index)
+    # set_pte_at() of mk_pte(page, vma->vm_page_prot): the new pte is young (x86's page
+    # protections carry _PAGE_ACCESSED, arch/x86/include/asm/pgtable_types.h:84-92), "All
+    # mapped pages start out with page table references from the instantiating fault"
+    # (vmscan.c:637-640).
+    k.mm.pages.young[page] = 1
 
 
 def handle_mm_fault(k: KernelContext, variant: MemcgIter, memcg: int, mapping: int,

@@ -88,6 +88,7 @@ LRU_ACTIVE = 1  # enum lru_list: an active list is its inactive list + LRU_ACTIV
 
 # enum page_references (vmscan.c:609-614)
 PAGEREF_RECLAIM, PAGEREF_RECLAIM_CLEAN, PAGEREF_KEEP, PAGEREF_ACTIVATE = range(4)
+VM_SWAPPINESS = 60  # mm/vmscan.c: int vm_swappiness = 60
 
 
 def is_file_lru(lru: int) -> bool:
@@ -155,18 +156,22 @@ def shrink_page_list(mm: SimMachine, memcg: int, page_list: list[int], sc: ScanC
     return len(free_pages), ret_pages
 
 
-def putback_inactive_pages(mm: SimMachine, page_list: list[tuple[int, int]]) -> None:
+def putback_inactive_pages(mm: SimMachine, lruvec: Lruvec, page_list: list[tuple[int, int]]
+                           ) -> None:
     """vmscan.c:1204-1255: the pages ``shrink_page_list()`` kept go back to the head of the
-    list their flags say (active or not)."""
+    list their flags say; one that goes to an active list counts as rotated (1232-1236)."""
+    rotated = lruvec.recent_rotated
     for page, lru in page_list:
         mm.pages.putback(page, lru)
+        if is_active_lru(lru):
+            rotated[is_file_lru(lru)] += 1
 
 
 def shrink_inactive_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
-                         sc: ScanControl, lru: int) -> tuple[int, int]:
+                         lruvec: Lruvec, sc: ScanControl, lru: int) -> tuple[int, int]:
     """vmscan.c:1263-1375: isolate up to ``nr_to_scan`` pages from the tail of an inactive
-    list, ``shrink_page_list()`` them, put the rest back. Returns (pages taken, pages
-    reclaimed)."""
+    list, ``shrink_page_list()`` them, count them in ``reclaim_stat->recent_scanned``
+    (1317), put the rest back. Returns (pages taken, pages reclaimed)."""
     page_list = mm.pages.isolate(memcg, zone, lru, nr_to_scan)  # isolate_lru_pages()
     nr_taken = len(page_list)
     if global_reclaim(sc):
@@ -174,26 +179,35 @@ def shrink_inactive_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
     if nr_taken == 0:
         return 0, 0
     nr_reclaimed, ret_pages = shrink_page_list(mm, memcg, page_list, sc)
-    putback_inactive_pages(mm, ret_pages)
+    lruvec.recent_scanned[is_file_lru(lru)] += nr_taken
+    putback_inactive_pages(mm, lruvec, ret_pages)
     return nr_taken, nr_reclaimed
 
 
 def shrink_active_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
-                       sc: ScanControl, lru: int) -> int:
+                       lruvec: Lruvec, sc: ScanControl, lru: int) -> int:
     """vmscan.c:1429-1526: isolate up to ``nr_to_scan`` pages from the tail of an active
     list and move them to the head of the inactive one (``ClearPageActive``, 1504).
     ``page_referenced()`` (1486) tests and clears the young bits of the ptes that map a
     page; PG_referenced is left as it is, so a page that was used before it was deactivated
     is activated again by its next ``mark_page_accessed()``. Referenced executable file
-    pages stay active (1498-1501): not modelled (no mapped file pages). Returns the pages
-    taken."""
+    pages stay active (1498-1501): not modelled (no mapped file pages). The pages taken
+    count in ``reclaim_stat->recent_scanned`` (1461), the referenced ones in
+    ``recent_rotated`` (1488, 1518: "even though only some of them are actually
+    re-activated"). Returns the pages taken."""
     pages = mm.pages
     l_hold = pages.isolate(memcg, zone, lru, nr_to_scan)  # isolate_lru_pages()
+    nr_taken = len(l_hold)
     if global_reclaim(sc):
-        mm.pages_scanned[zone] += len(l_hold)
+        mm.pages_scanned[zone] += nr_taken
+    file = is_file_lru(lru)
+    lruvec.recent_scanned[file] += nr_taken
+    nr_rotated = 0
     for page in l_hold:
-        page_referenced(mm, page)
+        if page_referenced(mm, page):
+            nr_rotated += 1
         pages.putback(page, lru - LRU_ACTIVE)  # move_active_pages_to_lru()
+    lruvec.recent_rotated[file] += nr_rotated
     return len(l_hold)
 
 
@@ -223,26 +237,78 @@ def shrink_list(mm: SimMachine, lru: int, nr_to_scan: int, memcg: int, zone: int
     Returns (pages taken, pages reclaimed); the C returns the second only."""
     if is_active_lru(lru):
         if inactive_list_is_low(mm, lruvec, lru):
-            return shrink_active_list(mm, nr_to_scan, memcg, zone, sc, lru), 0
+            return shrink_active_list(mm, nr_to_scan, memcg, zone, lruvec, sc, lru), 0
         return 0, 0
-    return shrink_inactive_list(mm, nr_to_scan, memcg, zone, sc, lru)
+    return shrink_inactive_list(mm, nr_to_scan, memcg, zone, lruvec, sc, lru)
+
+
+def vmscan_swappiness(sc: ScanControl) -> int:
+    """vmscan.c:1622-1627: ``vm_swappiness`` for global reclaim, the target memcg's
+    ``memory.swappiness`` for limit reclaim; both are 60 here (a memcg inherits its
+    parent's at creation, the root's is ``vm_swappiness``)."""
+    return VM_SWAPPINESS
 
 
 def get_scan_count(mm: SimMachine, lruvec: Lruvec, zone: int, sc: ScanControl
                    ) -> list[int]:
-    """Pages to scan per list: ``lru_size >> priority``; ``force_scan`` (limit reclaim, and
-    kswapd on a zone it gave up on) lifts a zero to SWAP_CLUSTER_MAX; without swap anon is
-    not scanned (``noswap``)."""
+    """vmscan.c:1638-1751: how many pages of each list to scan at ``sc->priority``.
+
+    ``lru_size >> priority``, lifted from 0 to SWAP_CLUSTER_MAX by ``force_scan`` (limit
+    reclaim; kswapd on an ``all_unreclaimable`` zone: 1661-1664), then scaled by the list type's
+    ``fraction / denominator``:
+
+    * no swap (``!sc->may_swap || nr_swap_pages <= 0``): anon 0, file 1 (1667-1672);
+    * global reclaim with ``file + free <= high_wmark_pages(zone)``: anon 1, file 0
+      (1680-1688);
+    * otherwise anon ``anon_prio = swappiness``, file ``file_prio = 200 - anon_prio``, each
+      times ``(recent_scanned + 1) / (recent_rotated + 1)`` of the lruvec's
+      ``reclaim_stat``, which is halved when ``recent_scanned`` is above a quarter of the
+      list (1696-1735); ``denominator = ap + fp + 1``.
+
+    At priority 0 with swap the lists are scanned whole, unscaled (1742: ``if
+    (sc->priority || noswap || !vmscan_swappiness(sc))``). Swap has no size here: it is on
+    or off."""
+    sizes = lruvec.sizes
     force_scan = not global_reclaim(sc) or (sc.is_kswapd and mm.all_unreclaimable[zone])
-    noswap = not sc.may_swap or not mm.swap
+    noswap = False
+    if not sc.may_swap or not mm.swap:
+        # If we have no swap space, do not bother scanning anon pages.
+        noswap = True
+        fraction = (0, 1)
+        denominator = 1
+    else:
+        anon = sizes[LRU_ACTIVE_ANON] + sizes[LRU_INACTIVE_ANON]
+        file = sizes[LRU_ACTIVE_FILE] + sizes[LRU_INACTIVE_FILE]
+        if global_reclaim(sc) and file + mm.pages.free_pages(zone) <= mm.zone_specs[zone].high:
+            # If we have very few page cache pages, force-scan anon pages.
+            fraction = (1, 0)
+            denominator = 1
+        else:
+            anon_prio = vmscan_swappiness(sc)
+            file_prio = 200 - anon_prio
+            scanned, rotated = lruvec.recent_scanned, lruvec.recent_rotated
+            if scanned[0] > anon // 4:
+                scanned[0] //= 2
+                rotated[0] //= 2
+            if scanned[1] > file // 4:
+                scanned[1] //= 2
+                rotated[1] //= 2
+            # The amount of pressure on anon vs file pages is inversely proportional to the
+            # fraction of recently scanned pages on each list that were recently referenced
+            # and in active use.
+            ap = anon_prio * (scanned[0] + 1) // (rotated[0] + 1)
+            fp = file_prio * (scanned[1] + 1) // (rotated[1] + 1)
+            fraction = (ap, fp)
+            denominator = ap + fp + 1
+    scale = bool(sc.priority) or noswap or not vmscan_swappiness(sc)
     nr = []
-    for lru, size in enumerate(lruvec.sizes):
-        if noswap and not is_file_lru(lru):
-            nr.append(0)
-            continue
-        scan = size >> sc.priority
-        if not scan and force_scan:
-            scan = min(size, SWAP_CLUSTER_MAX)
+    for lru in range(4):  # for_each_evictable_lru()
+        scan = sizes[lru]
+        if scale:
+            scan >>= sc.priority
+            if not scan and force_scan:
+                scan = SWAP_CLUSTER_MAX
+            scan = scan * fraction[lru >= LRU_INACTIVE_FILE] // denominator
         nr.append(scan)
     return nr
 
@@ -269,7 +335,13 @@ def shrink_lruvec(k: KernelContext, it: IterSlots, memcg: int, reclaim: ReclaimC
     zone = reclaim.zone
     lruvec = mm.pages.lruvecs.get((memcg, zone))
     if lruvec is None:
-        return  # no page of this memcg was ever on this zone's lists
+        # No page of this memcg was ever on this zone's lists. Global reclaim scans nothing
+        # there (size >> priority is 0 without force_scan; kswapd's force_scan of an
+        # all_unreclaimable zone would only scan empty lists): skip it, not to make a lruvec
+        # for every group walked. Limit reclaim's force_scan still goes through the lists.
+        if global_reclaim(sc):
+            return
+        lruvec = mm.pages.lruvec(memcg, zone)
     nr = get_scan_count(mm, lruvec, zone, sc)
     nr_reclaimed = 0
     while nr[LRU_INACTIVE_ANON] or nr[LRU_ACTIVE_FILE] or nr[LRU_INACTIVE_FILE]:
@@ -290,7 +362,8 @@ def shrink_lruvec(k: KernelContext, it: IterSlots, memcg: int, reclaim: ReclaimC
     # Even if we did not try to evict anon pages at all, we want to rebalance the anon lru
     # active/inactive ratio.
     if inactive_anon_is_low(mm, lruvec):
-        taken = shrink_active_list(mm, SWAP_CLUSTER_MAX, memcg, zone, sc, LRU_ACTIVE_ANON)
+        taken = shrink_active_list(mm, SWAP_CLUSTER_MAX, memcg, zone, lruvec, sc,
+                                   LRU_ACTIVE_ANON)
         yield _counted(memcg, zone, LRU_ACTIVE_ANON, taken, 0)
 
 
@@ -433,7 +506,8 @@ def age_active_anon(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanCon
     while memcg is not None:
         lruvec = mm.pages.lruvecs.get((memcg, zone))
         if lruvec is not None and inactive_anon_is_low(mm, lruvec):
-            taken = shrink_active_list(mm, SWAP_CLUSTER_MAX, memcg, zone, sc, LRU_ACTIVE_ANON)
+            taken = shrink_active_list(mm, SWAP_CLUSTER_MAX, memcg, zone, lruvec, sc,
+                                       LRU_ACTIVE_ANON)
             yield _counted(memcg, zone, LRU_ACTIVE_ANON, taken, 0)
         memcg = yield from variant.mem_cgroup_iter(None, memcg, None)
 
