@@ -220,3 +220,41 @@ def test_w3_with_swap_anon_and_file_are_balanced_by_swappiness_and_rotation() ->
     # 46 pages free and no file pages in h: file + free <= high (195), anon only
     _fill(sim, h, 50, lru=LRU_ACTIVE_ANON, anon=True)
     assert get_scan_count(m, m.pages.lruvec(h, 0), 0, ScanControl(None, 2, 32)) == [0, 12, 0, 0]
+
+
+def test_w4_allocation_takes_zones_above_low_first_and_wakes_every_kswapd() -> None:
+    """W4, ``__alloc_pages_nodemask()`` (page_alloc.c:2590-2653) and
+    ``__alloc_pages_slowpath()`` (2382-2584).
+
+    Zones of 256 pages, watermarks min 8, low 10, high 12 (the defaults), kswapd off so
+    that its wake-up flags stay as the allocation left them. A process reads one page.
+
+    * One node, two zones; its zonelist is zone 1 then zone 0. Zone 1 has 10 free pages (=
+      low), zone 0 has 156. The first attempt is at the low watermark (2598): zone 1 is
+      not above it and is skipped (``this_zone_full``), zone 0 gives the page, and kswapd is
+      not woken (the fast path succeeded). The model before the fix took zone 1's page
+      (above min) and woke kswapd.
+    * Two nodes of one zone, both with 10 free pages: the first attempt fails in both, the
+      slow path wakes kswapd for every zone of the zonelist (2419-2421), so both nodes',
+      then takes node 0's page at the min watermark (2438-2443). The old model woke only
+      node 0's kswapd.
+    """
+    base = {"duration": "1ms", "kswapd": False,
+            "workload": [{"group": "root", "pattern": "stream", "size": "4K",
+                          "rate": "4K"}]}
+    sim = Simulation(_plan({**base, "machine": {"pages_per_zone": "1M", "zones": 2}}))
+    _fill(sim, 0, 100, zone=0)
+    _fill(sim, 0, 246, zone=1)
+    run = sim.run()
+    m = run.machine
+    assert m.pages.zone_of[m.mappings[0][0]] == 0
+    assert m.kswapd_wake == [False]
+    assert (m.pages.free_pages(0), m.pages.free_pages(1)) == (155, 10)
+
+    sim = Simulation(_plan({**base, "machine": {"pages_per_zone": "1M", "nodes": 2}}))
+    _fill(sim, 0, 246, zone=0)
+    _fill(sim, 0, 246, zone=1)
+    run = sim.run()
+    m = run.machine
+    assert m.pages.zone_of[m.mappings[0][0]] == 0
+    assert m.kswapd_wake == [True, True]

@@ -29,6 +29,7 @@ The pages (simulator only), reading and writing the machine's page-level data
   ``SHRINK_LIST`` operation that counts it (an interleaving point; the engine charges the
   time of the pages scanned).
 * ``try_to_free_pages()`` (2275-2310), ``try_to_free_mem_cgroup_pages()`` (2354-2392),
+  ``wakeup_kswapd()`` (3010-3031),
   ``mem_cgroup_shrink_node_zone()`` (2315-2352).
 * ``kswapd()`` (2914-3004) and ``balance_pgdat()`` (2546-2843): passes from DEF_PRIORITY
   down, each ended once it reclaimed SWAP_CLUSTER_MAX pages, until every zone is above its
@@ -591,6 +592,17 @@ def balance_pgdat(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
         if all_zones_ok:
             return
         # goto loop_again
+
+
+def wakeup_kswapd(mm: SimMachine, zone: int) -> None:
+    """vmscan.c:3010-3031: wake the zone's node's kswapd unless the zone is above its low
+    watermark. (v3.7 also returns when kswapd is not asleep on its wait queue; the model's
+    wake-up flag then just makes kswapd's next wait return at once, and ``balance_pgdat()``
+    finds the node balanced or works on.)"""
+    spec = mm.zone_specs[zone]
+    if mm.pages.free_pages(zone) > spec.low:  # zone_watermark_ok_safe(zone, order, low)
+        return
+    mm.kswapd_wake[spec.nid] = True
 
 
 def kswapd(k: KernelContext, variant: MemcgIter, nid: int, zones: tuple[int, ...],
