@@ -14,10 +14,14 @@ Line numbers are of the v3.7.2 tree (robacklin/linux-3.7.2 @ 47011c3d), as in th
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from memcglab.model.constants import LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_FILE
+from memcglab.runtime.ops import Op
 from memcglab.scenario.sim_scenario import ScenarioFile, build
 from memcglab.sim.engine import SimRun, Simulation
 from memcglab.sim.plan import Plan
@@ -258,3 +262,52 @@ def test_w4_allocation_takes_zones_above_low_first_and_wakes_every_kswapd() -> N
     m = run.machine
     assert m.pages.zone_of[m.mappings[0][0]] == 0
     assert m.kswapd_wake == [True, True]
+
+
+def test_w5_only_charge_rounds_that_free_nothing_count_towards_the_memcg_oom(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """W5, ``__mem_cgroup_try_charge()`` (memcontrol.c:2342-2474), ``mem_cgroup_do_charge()``
+    (2253-2319) and ``mem_cgroup_reclaim()`` (1568-1602).
+
+    Group ``g`` is limited to 64 pages and holds 64 anon pages without swap: nothing can be
+    reclaimed. A process in ``g`` reads one file page. Each charge round's
+    ``mem_cgroup_reclaim()`` calls ``try_to_free_mem_cgroup_pages()`` twice ("If nothing was
+    reclaimed after two attempts", 1595-1599) and returns CHARGE_NOMEM, which uses up one of
+    the 5 retries (2454); the sixth round runs with ``oom_check`` (2431-2434) and ends in the
+    memcg OOM: 6 x 2 = 12 limit-reclaim calls, one OOM. The model before the fix made 5
+    calls, then the OOM.
+
+    Then reclaim that reports progress without making room: the first three calls report
+    one page each (nothing is freed). The first round's ``mem_cgroup_reclaim()`` goes on
+    until its 100-call bound (MEM_CGROUP_MAX_RECLAIM_LOOPS: some progress, no margin) and
+    returns CHARGE_RETRY (``nr_pages == 1 && ret``, 2301), which costs no retry; then five
+    rounds of two fruitless calls and the OOM round's two: 100 + 12 = 112 calls, one OOM.
+    """
+    raw = {"duration": "1ms", "machine": {"pages_per_zone": "16M"}, "kswapd": False,
+           "group": [{"name": "g", "limit": "256K"}],
+           "workload": [{"group": "g", "pattern": "stream", "size": "4K", "rate": "4K"}]}
+
+    def charge_once() -> Simulation:
+        sim = Simulation(_plan(raw))
+        _fill(sim, _group(sim, "g"), 64, lru=LRU_ACTIVE_ANON, anon=True)
+        return sim
+
+    sim = charge_once()
+    c = sim.run().machine.c
+    assert c.calls["limit"].calls == 12
+    assert c.ooms[_group(sim, "g")] == 1
+
+    from memcglab.kernel.v3_7 import vmscan
+
+    calls: list[int] = []
+
+    def reports_progress(*args: Any) -> Generator[Op, Any, int]:
+        calls.append(1)
+        yield from ()
+        return 1 if len(calls) <= 3 else 0
+
+    monkeypatch.setattr(vmscan, "try_to_free_mem_cgroup_pages", reports_progress)
+    sim = charge_once()
+    c = sim.run().machine.c
+    assert len(calls) == 112
+    assert c.ooms[_group(sim, "g")] == 1

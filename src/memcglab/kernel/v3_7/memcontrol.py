@@ -5,9 +5,11 @@ also at x86-8/linux-3.7 @ 30159e2cc505, docs/kernel-sources.md); line numbers ar
 v3.7.2 tree. Modelled:
 
 * the charge of a new page (``mem_cgroup_newpage_charge()`` / ``mem_cgroup_cache_charge()``
-  -> ``mem_cgroup_charge_common()`` -> ``__mem_cgroup_try_charge()``): see
-  :func:`__mem_cgroup_try_charge`. One page at a time: the per-cpu charge stock
-  (``CHARGE_BATCH`` = 32, ``consume_stock()``) is not modelled;
+  -> ``mem_cgroup_charge_common()`` -> ``__mem_cgroup_try_charge()`` ->
+  ``mem_cgroup_do_charge()`` -> ``mem_cgroup_reclaim()``): a charge retries as long as
+  reclaim frees pages, and a memcg OOM comes after the sixth round in a row that freed
+  nothing (see :func:`__mem_cgroup_try_charge`). One page at a time: the per-cpu charge
+  stock (``CHARGE_BATCH`` = 32, ``consume_stock()``) is not modelled;
 * the uncharge of a freed page (``mem_cgroup_uncharge_cache_page()`` /
   ``mem_cgroup_uncharge_page()``);
 * ``mem_cgroup_inactive_anon_is_low()`` / ``mem_cgroup_inactive_file_is_low()``;
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from memcglab.sim.pages import Lruvec
 
 MEM_CGROUP_RECLAIM_RETRIES = 5  # memcontrol.c:62
+MEM_CGROUP_MAX_RECLAIM_LOOPS = 100  # memcontrol.c:377
 
 # The interleaving points of the charge path and of the soft-limit tree (each an operation:
 # another task may run before it).
@@ -66,24 +69,80 @@ def mem_cgroup_margin(k: KernelContext, memcg: int) -> int:
     return res_counter_margin(k.mm, memcg)
 
 
+# mem_cgroup_do_charge()'s results (memcontrol.c:2245-2251); CHARGE_WOULDBLOCK (no
+# __GFP_WAIT) does not happen for user pages.
+CHARGE_OK, CHARGE_RETRY, CHARGE_NOMEM, CHARGE_OOM_DIE = range(4)
+
+
+def mem_cgroup_reclaim(k: KernelContext, variant: MemcgIter, memcg: int,
+                       zones: tuple[int, ...], noswap: bool) -> Generator[Op, Any, int]:
+    """memcontrol.c:1568-1602: ``try_to_free_mem_cgroup_pages()`` up to
+    MEM_CGROUP_MAX_RECLAIM_LOOPS (100) times, until ``memcg`` has margin, or after the
+    second call if nothing at all was reclaimed ("If nothing was reclaimed after two
+    attempts, there may be no reclaimable pages in this hierarchy"). Returns the pages
+    reclaimed. (``drain_all_stock_async()`` between calls: no stock here.)"""
+    from memcglab.kernel.v3_7.vmscan import try_to_free_mem_cgroup_pages  # mutual, as in C
+    total = 0
+    for loop in range(MEM_CGROUP_MAX_RECLAIM_LOOPS):
+        total += yield call(try_to_free_mem_cgroup_pages(k, variant, memcg, zones,
+                                                         not noswap))
+        if mem_cgroup_margin(k, memcg):
+            break
+        if loop and not total:
+            break
+    return total
+
+
+def mem_cgroup_do_charge(k: KernelContext, variant: MemcgIter, memcg: int,
+                         zones: tuple[int, ...], may_swap: bool, oom_check: bool
+                         ) -> Generator[Op, Any, int]:
+    """memcontrol.c:2253-2319 for one page: ``res_counter_charge()``; over a limit, reclaim
+    the memcg whose counter failed (``mem_over_limit``) with :func:`mem_cgroup_reclaim`.
+    CHARGE_RETRY if it now has margin, or if reclaim freed anything (``nr_pages == 1 &&
+    ret``, 2301); else CHARGE_NOMEM, or, on the round that checks for OOM, the memcg OOM
+    (``mem_cgroup_handle_oom()``: counted for the charging group here, nobody is killed;
+    the charge then fails, as for a task the OOM killer chose, CHARGE_OOM_DIE)."""
+    yield _CHARGE
+    mem_over_limit = res_counter_charge(k.mm, memcg)
+    if mem_over_limit is None:
+        return CHARGE_OK
+    ret = yield from mem_cgroup_reclaim(k, variant, mem_over_limit, zones, not may_swap)
+    if mem_cgroup_margin(k, mem_over_limit) >= 1:
+        return CHARGE_RETRY
+    # Even though the limit is exceeded at this point, reclaim may have been able to free
+    # some pages. Retry the charge before killing the task.
+    if ret:
+        return CHARGE_RETRY
+    if not oom_check:
+        return CHARGE_NOMEM
+    yield Op(Kind.EVENT, "oom", memcg)
+    return CHARGE_OOM_DIE
+
+
 def __mem_cgroup_try_charge(k: KernelContext, variant: MemcgIter, memcg: int,
                             zones: tuple[int, ...], may_swap: bool
                             ) -> Generator[Op, Any, bool]:
-    """Charge one page to ``memcg``; if a group would exceed its limit, reclaim that group
-    (``try_to_free_mem_cgroup_pages``) and retry, ``MEM_CGROUP_RECLAIM_RETRIES`` times, then
-    a memcg OOM (counted for the charging group; the charge fails). True: charged."""
-    from memcglab.kernel.v3_7.vmscan import try_to_free_mem_cgroup_pages  # mutual, as in C
-    nr_retries = MEM_CGROUP_RECLAIM_RETRIES
-    while True:
-        yield _CHARGE
-        mem_over_limit = res_counter_charge(k.mm, memcg)
-        if mem_over_limit is None:
+    """memcontrol.c:2342-2474 for one page, ``oom = true``. True: charged.
+
+    Only a round whose reclaim freed nothing and left no margin (CHARGE_NOMEM) uses up one
+    of the MEM_CGROUP_RECLAIM_RETRIES (2454); a round that made progress retries for free
+    (CHARGE_RETRY, ``goto again``, 2440-2444). When the retries are used up, the next round
+    runs with ``oom_check`` (2431-2434): a memcg OOM after the sixth round in a row that
+    freed nothing. (The root memcg is charged here, and the charge stock is not modelled,
+    so ``batch`` is one page: see :mod:`.res_counter`.)"""
+    nr_oom_retries = MEM_CGROUP_RECLAIM_RETRIES
+    while True:  # again:
+        oom_check = False
+        if not nr_oom_retries:
+            oom_check = True
+            nr_oom_retries = MEM_CGROUP_RECLAIM_RETRIES
+        ret = yield from mem_cgroup_do_charge(k, variant, memcg, zones, may_swap, oom_check)
+        if ret == CHARGE_OK:
             return True
-        if nr_retries == 0:
-            yield Op(Kind.EVENT, "oom", memcg)
+        if ret == CHARGE_NOMEM:
+            nr_oom_retries -= 1
+        elif ret == CHARGE_OOM_DIE:
             return False
-        nr_retries -= 1
-        yield call(try_to_free_mem_cgroup_pages(k, variant, mem_over_limit, zones, may_swap))
 
 
 def mem_cgroup_charge_common(k: KernelContext, variant: MemcgIter, memcg: int,
