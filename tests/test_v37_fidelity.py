@@ -311,3 +311,36 @@ def test_w5_only_charge_rounds_that_free_nothing_count_towards_the_memcg_oom(
     c = sim.run().machine.c
     assert len(calls) == 112
     assert c.ooms[_group(sim, "g")] == 1
+
+
+def test_w6_soft_limit_reclaim_works_in_rounds_until_the_excess_is_gone() -> None:
+    """W6, ``mem_cgroup_soft_reclaim()`` (memcontrol.c:1741-1792) and
+    ``mem_cgroup_soft_limit_reclaim()`` (3623-3713), from ``balance_pgdat()``.
+
+    One 16M zone, high watermark 195 pages, 194 free: kswapd has 2 pages to free. Group
+    ``s`` has a soft limit of 100 pages and 500 page-cache pages (excess 400); its child
+    ``s2`` has none; ``a`` fills the rest. kswapd's soft-limit reclaim walks ``s``'s subtree
+    through the (s, zone, priority 0) iterator: each ``mem_cgroup_shrink_node_zone()`` of
+    ``s`` frees 32 pages (priority 0, ``nr_to_reclaim`` SWAP_CLUSTER_MAX), ``s2`` has
+    nothing reclaimable and is skipped (1782), and the goal ``excess >> 2`` = 100 is tested
+    only at the end of a walk, from the second end on (1762-1778): s 32, end, s 64, end (64
+    < 100), s 96, end, s 128, end: 128 pages, and the zone is balanced without a
+    ``shrink_zone()``. The model before the fix stopped after one walk (32 pages) and
+    claimed ``s2``. With a soft limit of 460 pages (excess 40) the walk stops when the
+    excess reaches 0 (1787): s 32, end, s 64 (the old model: 32, its goal 10 met).
+    """
+    def soft_reclaim(soft_limit: str) -> tuple[int, list[str]]:
+        raw = {"machine": {"pages_per_zone": "16M",
+                           "watermarks": {"min": "512K", "low": "640K", "high": "780K"}},
+               "group": [{"name": "a"}, {"name": "s", "soft_limit": soft_limit},
+                         {"name": "s2", "parent": "s"}]}
+        sim = _quiet(_plan(raw))
+        _fill(sim, _group(sim, "a"), 4096 - 194 - 500)
+        _fill(sim, _group(sim, "s"), 500)
+        sim.machine.kswapd_wake[0] = True
+        run = sim.run()
+        assert run.visits is not None
+        return run.machine.c.soft_reclaimed, [v.group for v in run.visits]
+
+    assert soft_reclaim("400K") == (128, ["s"] * 4)
+    assert soft_reclaim("1840K") == (64, ["s"] * 2)

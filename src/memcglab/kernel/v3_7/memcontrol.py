@@ -13,7 +13,9 @@ v3.7.2 tree. Modelled:
 * the uncharge of a freed page (``mem_cgroup_uncharge_cache_page()`` /
   ``mem_cgroup_uncharge_page()``);
 * ``mem_cgroup_inactive_anon_is_low()`` / ``mem_cgroup_inactive_file_is_low()``;
-* v1 soft-limit reclaim from kswapd: :func:`mem_cgroup_soft_limit_reclaim`;
+* v1 soft-limit reclaim from kswapd: :func:`mem_cgroup_soft_limit_reclaim`,
+  :func:`mem_cgroup_soft_reclaim`, with the victim the group most over its soft limit
+  (no per-zone RB tree: :func:`mem_cgroup_largest_soft_limit_node`);
 * rmdir's ``pre_destroy``, ``mem_cgroup_force_empty()``: :func:`mem_cgroup_force_empty`;
 * the free of a ``struct mem_cgroup``: ``mem_cgroup_destroy()``, ``mem_cgroup_put()`` /
   ``__mem_cgroup_put()`` and ``__mem_cgroup_free()``; ``cgroup_diput()``
@@ -31,7 +33,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from memcglab.kernel.cgroup import free_css_id
-from memcglab.kernel.context import KernelContext, ReclaimCookie, ScanControl
+from memcglab.kernel.context import KernelContext, ReclaimCookie
 from memcglab.kernel.iterator import MemcgIter
 from memcglab.kernel.v3_7.res_counter import (
     res_counter_charge,
@@ -44,7 +46,6 @@ from memcglab.model.constants import (
     LRU_ACTIVE_FILE,
     LRU_INACTIVE_ANON,
     LRU_INACTIVE_FILE,
-    SWAP_CLUSTER_MAX,
 )
 from memcglab.runtime.ops import Kind, Op, call
 
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 MEM_CGROUP_RECLAIM_RETRIES = 5  # memcontrol.c:62
 MEM_CGROUP_MAX_RECLAIM_LOOPS = 100  # memcontrol.c:377
+MEM_CGROUP_MAX_SOFT_LIMIT_RECLAIM_LOOPS = 2  # memcontrol.c:378
 
 # The interleaving points of the charge path and of the soft-limit tree (each an operation:
 # another task may run before it).
@@ -185,20 +187,21 @@ def mem_cgroup_inactive_file_is_low(lruvec: Lruvec) -> bool:
 # -- soft-limit reclaim (v1 soft_limit_in_bytes) ---------------------------------------------
 
 
-def mem_cgroup_largest_soft_limit_node(k: KernelContext, zone: int
+def mem_cgroup_largest_soft_limit_node(k: KernelContext, zone: int, skip: int | None = None
                                        ) -> Generator[Op, Any, int | None]:
-    """memcontrol.c:632-669, simplified: the online group most over its soft limit, or None.
+    """memcontrol.c:632-669, simplified: the online group most over its soft limit (other
+    than ``skip``, which is off the tree while it is being reclaimed), or None.
 
     v3.7 keeps one RB tree per zone of the memcgs over their soft limit, keyed by the
     excess at their last update (every 1024 page events, memcontrol.c:581-612); the model
-    takes the exact excess of every group with a soft limit, whatever the zone. The tree's
-    lock is the interleaving point."""
+    has no tree: it takes the exact excess of every group with a soft limit, whatever the
+    zone. The tree's lock is the interleaving point."""
     yield _SOFT_LIMIT_TREE
     mm: SimMachine = k.mm
     best: int | None = None
     best_excess = 0
     for g, soft in enumerate(mm.soft_limits):
-        if soft is None or not mm.group_online(g):  # css_tryget() fails once removed
+        if soft is None or g == skip or not mm.group_online(g):  # css_tryget() fails
             continue
         excess = res_counter_soft_limit_excess(mm, g)
         if excess > best_excess:
@@ -206,32 +209,101 @@ def mem_cgroup_largest_soft_limit_node(k: KernelContext, zone: int
     return best
 
 
+def mem_cgroup_reclaimable(k: KernelContext, memcg: int, noswap: bool) -> bool:
+    """memcontrol.c:1700-1739 (``test_mem_cgroup_node_reclaimable()``, 1613-1625): the memcg
+    has file pages on its own LRU lists, or anon pages and swap."""
+    mm: SimMachine = k.mm
+    anon = False
+    for (g, _), vec in mm.pages.lruvecs.items():
+        if g != memcg:
+            continue
+        sizes = vec.sizes
+        if sizes[LRU_INACTIVE_FILE] or sizes[LRU_ACTIVE_FILE]:
+            return True
+        anon = anon or bool(sizes[LRU_INACTIVE_ANON] or sizes[LRU_ACTIVE_ANON])
+    return anon and not noswap and mm.swap
+
+
+def mem_cgroup_soft_reclaim(k: KernelContext, variant: MemcgIter, root_memcg: int, zone: int,
+                            may_swap: bool) -> Generator[Op, Any, int]:
+    """memcontrol.c:1741-1792: reclaim ``root_memcg``'s subtree on ``zone`` through the
+    iterator of (root_memcg, zone, priority 0), ``mem_cgroup_shrink_node_zone()`` on each
+    group it hands out, SWAP_CLUSTER_MAX pages each, skipping groups with nothing
+    reclaimable (1782). It stops as soon as the root is no longer over its soft limit
+    (1787); otherwise only when the walk ends (``mem_cgroup_iter`` returns NULL), from the
+    second end on (1762: at least two rounds): with nothing reclaimed, with a quarter of
+    the excess the call started with reclaimed (``excess >> 2``), or after
+    MEM_CGROUP_MAX_RECLAIM_LOOPS ends (1776). Returns the pages reclaimed."""
+    from memcglab.kernel.v3_7.vmscan import mem_cgroup_shrink_node_zone  # mutual, as in C
+    mm: SimMachine = k.mm
+    victim: int | None = None
+    total = 0
+    loop = 0
+    reclaim = ReclaimCookie(zone, 0)
+    it = k.iter(root_memcg, zone, 0)
+    excess = res_counter_soft_limit_excess(mm, root_memcg)
+    while True:
+        if victim is None:
+            yield Op(Kind.WALK_START, None, None,
+                     f"soft limit reclaim of {k.name(root_memcg)}" if k.notes else "")
+        victim = yield from variant.mem_cgroup_iter(root_memcg, victim, reclaim)
+        if victim is None:
+            loop += 1
+            if loop >= 2:
+                # If we have not been able to reclaim anything, it might because there are
+                # no reclaimable pages under this hierarchy.
+                if not total:
+                    break
+                # We want to do more targeted reclaim. excess >> 2 is not to excessive so as
+                # to reclaim too much, nor too less that we keep coming back to reclaim
+                # from this cgroup.
+                if total >= (excess >> 2) or loop > MEM_CGROUP_MAX_RECLAIM_LOOPS:
+                    break
+            continue
+        if not mem_cgroup_reclaimable(k, victim, False):
+            continue
+        total += yield from mem_cgroup_shrink_node_zone(k, it, victim, reclaim, may_swap)
+        if not res_counter_soft_limit_excess(mm, root_memcg):
+            break
+    yield from variant.mem_cgroup_iter_break(root_memcg, victim)
+    return total
+
+
 def mem_cgroup_soft_limit_reclaim(k: KernelContext, variant: MemcgIter, zone: int,
                                   may_swap: bool) -> Generator[Op, Any, int]:
-    """v1 soft limits, simplified: walk the group most over its soft limit (cookie at
-    priority 0, as mem_cgroup_soft_reclaim() does) until a quarter of its excess is gone."""
-    from memcglab.kernel.v3_7.vmscan import shrink_lruvec  # mutual, as in C
-    group = yield from mem_cgroup_largest_soft_limit_node(k, zone)
-    if group is None:
-        return 0
-    excess = res_counter_soft_limit_excess(k.mm, group)
-    sc = ScanControl(group, 0, SWAP_CLUSTER_MAX, may_swap)
-    goal = max(excess >> 2, 1)
-    reclaim = ReclaimCookie(zone, 0)
-    it = k.iter(group, zone, 0)
-    total = 0
-    yield Op(Kind.WALK_START, None, None, f"soft limit reclaim of {k.name(group)}")
-    memcg = yield from variant.mem_cgroup_iter(group, None, reclaim)
-    while memcg is not None:
-        sc.nr_reclaimed = 0
-        yield from shrink_lruvec(k, it, memcg, reclaim, sc)
-        total += sc.nr_reclaimed
-        if total >= goal:
-            yield from variant.mem_cgroup_iter_break(group, memcg)
+    """memcontrol.c:3623-3713, kswapd's v1 soft-limit reclaim of one zone: soft-reclaim the
+    group most over its soft limit (:func:`mem_cgroup_soft_reclaim`); if that freed
+    nothing, the next one, and so on, while nothing at all was freed, at most
+    MEM_CGROUP_MAX_SOFT_LIMIT_RECLAIM_LOOPS + 1 groups (3689-3709). Returns the pages
+    reclaimed. Victims come from :func:`mem_cgroup_largest_soft_limit_node` (no per-zone
+    tree)."""
+    nr_reclaimed = 0
+    next_mz: int | None = None
+    loop = 0
+    while True:
+        if next_mz is not None:
+            mz: int | None = next_mz
+        else:
+            mz = yield from mem_cgroup_largest_soft_limit_node(k, zone)
+        if mz is None:
             break
-        memcg = yield from variant.mem_cgroup_iter(group, memcg, reclaim)
-    yield Op(Kind.EVENT, "soft_reclaim", (group, total))
-    return total
+        reclaimed = yield from mem_cgroup_soft_reclaim(k, variant, mz, zone, may_swap)
+        nr_reclaimed += reclaimed
+        yield Op(Kind.EVENT, "soft_reclaim", (mz, reclaimed))
+        # If we failed to reclaim anything from this memory cgroup it is time to move on to
+        # the next cgroup.
+        next_mz = None
+        if not reclaimed:
+            next_mz = yield from mem_cgroup_largest_soft_limit_node(k, zone, skip=mz)
+        loop += 1
+        # Could not reclaim anything and there are no more mem cgroups to try or we seem to
+        # be looping without reclaiming anything.
+        if not nr_reclaimed and (next_mz is None
+                                 or loop > MEM_CGROUP_MAX_SOFT_LIMIT_RECLAIM_LOOPS):
+            break
+        if nr_reclaimed:
+            break
+    return nr_reclaimed
 
 
 # -- rmdir ---------------------------------------------------------------------------------
