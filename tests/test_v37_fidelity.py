@@ -344,3 +344,30 @@ def test_w6_soft_limit_reclaim_works_in_rounds_until_the_excess_is_gone() -> Non
 
     assert soft_reclaim("400K") == (128, ["s"] * 4)
     assert soft_reclaim("1840K") == (64, ["s"] * 2)
+
+
+def test_w7_rmdir_moves_pages_to_the_res_counter_parent_or_root() -> None:
+    """W7, ``mem_cgroup_force_empty()`` -> ``mem_cgroup_move_parent()`` (memcontrol.c:
+    2736-2779, 3772-3846) and ``parent_mem_cgroup()`` (4900-4905).
+
+    ``p`` has ``use_hierarchy = false``, so its child ``c`` gets a res_counter without a
+    parent (``res_counter_init(&memcg->res, NULL)``, 5001) and ``parent_mem_cgroup(c)`` is
+    NULL: at rmdir, ``c``'s 10 pages and their charge go to the root memcg ("If no parent,
+    move charges to root cgroup"), and ``p`` keeps nothing. The model before the fix moved
+    them to ``p``, charging ``p``'s counter with pages v3.7 never charges to it. Under a
+    hierarchical parent the pages go to that parent, whose counter already held them.
+    """
+    def rmdir(use_hierarchy: bool) -> tuple[list[int], list[int]]:
+        raw = {"duration": "2ms", "machine": {"pages_per_zone": "16M"},
+               "group": [{"name": "p", "use_hierarchy": use_hierarchy},
+                         {"name": "c", "parent": "p", "use_hierarchy": use_hierarchy,
+                          "removed_at": "1ms"}]}
+        sim = _quiet(_plan(raw))
+        _fill(sim, _group(sim, "c"), 10)
+        m = sim.run().machine
+        return m.usage, m.husage
+
+    usage, husage = rmdir(False)
+    assert (usage, husage) == ([10, 0, 0], [10, 0, 0])
+    usage, husage = rmdir(True)
+    assert (usage, husage) == ([0, 10, 0], [10, 10, 0])

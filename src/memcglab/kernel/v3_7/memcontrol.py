@@ -47,6 +47,7 @@ from memcglab.model.constants import (
     LRU_INACTIVE_ANON,
     LRU_INACTIVE_FILE,
 )
+from memcglab.model.hierarchy import ROOT
 from memcglab.runtime.ops import Kind, Op, call
 
 if TYPE_CHECKING:
@@ -309,16 +310,32 @@ def mem_cgroup_soft_limit_reclaim(k: KernelContext, variant: MemcgIter, zone: in
 # -- rmdir ---------------------------------------------------------------------------------
 
 
+def parent_mem_cgroup(mm: SimMachine, memcg: int) -> int | None:
+    """memcontrol.c:4900-4905: the memcg of ``memcg->res.parent``, the res_counter parent:
+    None when the cgroup parent does not have ``use_hierarchy`` (``mem_cgroup_create()``
+    gives the counter no parent then, 4990-5002)."""
+    chain = mm.chain[memcg]
+    return chain[1] if len(chain) > 1 else None
+
+
 def mem_cgroup_force_empty(mm: SimMachine, memcg: int) -> None:
     """``mem_cgroup_pre_destroy()`` -> ``mem_cgroup_force_empty(memcg, false)``
-    (memcontrol.c:3772-3846): every page on the group's LRU lists moves to its parent
-    (``mem_cgroup_force_empty_list()`` -> ``mem_cgroup_move_parent()``), on the same list,
-    with its charge: the group's counter is uncharged, the parent's charged.
+    (memcontrol.c:3772-3846): every page on the group's LRU lists moves, on the same list,
+    with its charge, to ``parent_mem_cgroup()``, or to the root memcg when that is NULL (a
+    cgroup parent without ``use_hierarchy``): ``mem_cgroup_force_empty_list()`` ->
+    ``mem_cgroup_move_parent()`` (2736-2779, "If no parent, move charges to root cgroup").
+    The group's counter is uncharged up to the parent's
+    (``__mem_cgroup_cancel_local_charge()``, 2497-2509); a hierarchical parent's counters
+    already held the charge, and the root, which has no parent counter, gets it here (the
+    model charges the root, see :mod:`.res_counter`).
 
-    Run by the simulator's one-step rmdir (:meth:`memcglab.sim.machine.SimMachine._rmdir`):
-    ``mm`` is the simulation machine."""
-    parent = mm.layout.topology.parent(memcg)
-    assert parent is not None
+    Run by the simulator's one-step rmdir (:meth:`memcglab.sim.machine.SimMachine._rmdir`),
+    ``mm`` the simulation machine, when rmdir is enabled, i.e. once the references other
+    than the base one are gone: v3.7 runs ``pre_destroy`` first and then waits for them
+    (cgroup.c:4300, 4314-4330), a simplification of the timing only."""
+    parent = parent_mem_cgroup(mm, memcg)
+    if parent is None:
+        parent = ROOT  # root_mem_cgroup
     moved = len(mm.pages.reparent(memcg, parent))
     mm.usage[memcg] -= moved
     mm.usage[parent] += moved
