@@ -24,6 +24,7 @@ from memcglab.model.constants import LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACT
 from memcglab.runtime.ops import Op
 from memcglab.scenario.sim_scenario import ScenarioFile, build
 from memcglab.sim.engine import SimRun, Simulation
+from memcglab.sim.machine import SimMachine
 from memcglab.sim.plan import Plan
 
 PAGE = 4096
@@ -246,20 +247,19 @@ def test_w4_allocation_takes_zones_above_low_first_and_wakes_every_kswapd() -> N
     base = {"duration": "1ms", "kswapd": False,
             "workload": [{"group": "root", "pattern": "stream", "size": "4K",
                           "rate": "4K"}]}
-    sim = Simulation(_plan({**base, "machine": {"pages_per_zone": "1M", "zones": 2}}))
-    _fill(sim, 0, 100, zone=0)
-    _fill(sim, 0, 246, zone=1)
-    run = sim.run()
-    m = run.machine
+
+    def read_one_page(machine: dict[str, Any], used: tuple[int, int]) -> SimMachine:
+        """Zones 0 and 1 with ``used`` pages taken; the process reads one page."""
+        sim = Simulation(_plan({**base, "machine": {"pages_per_zone": "1M", **machine}}))
+        for zone, n in enumerate(used):
+            _fill(sim, 0, n, zone=zone)
+        return sim.run().machine
+
+    m = read_one_page({"zones": 2}, (100, 246))
     assert m.pages.zone_of[m.mappings[0][0]] == 0
     assert m.kswapd_wake == [False]
     assert (m.pages.free_pages(0), m.pages.free_pages(1)) == (155, 10)
-
-    sim = Simulation(_plan({**base, "machine": {"pages_per_zone": "1M", "nodes": 2}}))
-    _fill(sim, 0, 246, zone=0)
-    _fill(sim, 0, 246, zone=1)
-    run = sim.run()
-    m = run.machine
+    m = read_one_page({"nodes": 2}, (246, 246))
     assert m.pages.zone_of[m.mappings[0][0]] == 0
     assert m.kswapd_wake == [True, True]
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from memcglab.kernel.context import KernelContext
 from memcglab.model.constants import (
+    LRU_ACTIVE,
     LRU_ACTIVE_ANON,
     LRU_ACTIVE_FILE,
     LRU_INACTIVE_ANON,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from memcglab.sim.machine import SimMachine
     from memcglab.sim.pages import Lruvec
 
-LRU_ACTIVE = 1  # enum lru_list: an active list is its inactive list + LRU_ACTIVE
 _new_op = tuple.__new__  # builds an Op without the NamedTuple constructor's extra frame
 
 

@@ -67,6 +67,7 @@ from memcglab.kernel.v3_7.rmap import page_referenced
 from memcglab.kernel.vmscan import ALL_PRIORITIES, AdminAction, ReclaimerSpec, run_admin
 from memcglab.model.constants import (
     DEF_PRIORITY,
+    LRU_ACTIVE,
     LRU_ACTIVE_ANON,
     LRU_ACTIVE_FILE,
     LRU_INACTIVE_ANON,
@@ -85,7 +86,6 @@ _new_op = tuple.__new__  # builds an Op without the NamedTuple constructor's ext
 _CLAIM = Kind.CLAIM
 _SHRINK = Kind.SHRINK_LIST
 _NO_SCAN = (0, 0, 0, 0)
-LRU_ACTIVE = 1  # enum lru_list: an active list is its inactive list + LRU_ACTIVE
 
 # enum page_references (vmscan.c:609-614)
 PAGEREF_RECLAIM, PAGEREF_RECLAIM_CLEAN, PAGEREF_KEEP, PAGEREF_ACTIVATE = range(4)
