@@ -12,7 +12,7 @@ The walk (explorer and simulator):
   Limit reclaim "has historically picked one memcg and scanned it with decreasing priority
   levels": it shrinks one group, calls ``mem_cgroup_iter_break()`` and stops (until v3.9).
 * ``shrink_zones()`` (1978-2042): ``shrink_zone()`` for every zone of the zonelist.
-* ``do_try_to_free_pages()`` (2085-2175): ``do { shrink_zones(); if (nr_reclaimed >=
+* ``do_try_to_free_pages()`` (2085-2178): ``do { shrink_zones(); if (nr_reclaimed >=
   nr_to_reclaim) goto out; } while (--sc->priority >= 0)`` from DEF_PRIORITY.
 
 In ``memcglab check`` there are no pages: ``shrink_lruvec()`` is the *claim* of the group by
@@ -22,16 +22,16 @@ priorities the configuration puts in play, as if the reclaim target were never m
 The pages (simulator only), reading and writing the machine's page-level data
 (``KernelContext.mm``) between two operations:
 
-* ``shrink_lruvec()`` (1830-1886) with ``get_scan_count()`` (1638-1751), ``shrink_list()``
-  (1610-1620), ``shrink_inactive_list()`` (1263-1375) with ``shrink_page_list()`` (674-966)
-  and ``page_check_references()`` (616-666), ``shrink_active_list()`` (1429-1526),
+* ``shrink_lruvec()`` (1830-1886) with ``get_scan_count()`` (1638-1750), ``shrink_list()``
+  (1610-1620), ``shrink_inactive_list()`` (1263-1369) with ``shrink_page_list()`` (674-965)
+  and ``page_check_references()`` (616-669), ``shrink_active_list()`` (1429-1526),
   ``inactive_list_is_low()`` (1549-1608). Each SWAP_CLUSTER_MAX batch ends with one
   ``SHRINK_LIST`` operation that counts it (an interleaving point; the engine charges the
   time of the pages scanned).
-* ``try_to_free_pages()`` (2275-2310), ``try_to_free_mem_cgroup_pages()`` (2354-2392),
+* ``try_to_free_pages()`` (2275-2311), ``try_to_free_mem_cgroup_pages()`` (2354-2395),
   ``wakeup_kswapd()`` (3010-3031),
   ``mem_cgroup_shrink_node_zone()`` (2315-2352).
-* ``kswapd()`` (2914-3004) and ``balance_pgdat()`` (2546-2843): passes from DEF_PRIORITY
+* ``kswapd()`` (2914-3005) and ``balance_pgdat()`` (2546-2844): passes from DEF_PRIORITY
   down, each ended once it reclaimed SWAP_CLUSTER_MAX pages, until every zone is above its
   high watermark, with v1 soft-limit reclaim first
   (:func:`memcglab.kernel.v3_7.memcontrol.mem_cgroup_soft_limit_reclaim`); ``all_unreclaimable``
@@ -85,7 +85,6 @@ Thread = Generator[Op, Any, None]
 _new_op = tuple.__new__  # builds an Op without the NamedTuple constructor's extra frame
 _CLAIM = Kind.CLAIM
 _SHRINK = Kind.SHRINK_LIST
-_NO_SCAN = (0, 0, 0, 0)
 
 # enum page_references (vmscan.c:609-614)
 PAGEREF_RECLAIM, PAGEREF_RECLAIM_CLEAN, PAGEREF_KEEP, PAGEREF_ACTIVATE = range(4)
@@ -104,7 +103,7 @@ def is_active_lru(lru: int) -> bool:
 
 
 def page_check_references(mm: SimMachine, page: int, sc: ScanControl) -> int:
-    """vmscan.c:616-666: what ``shrink_page_list()`` does with an inactive page.
+    """vmscan.c:616-669: what ``shrink_page_list()`` does with an inactive page.
 
     A young pte activates an anon page (``PageSwapBacked``); an unmapped page-cache page is
     reclaimed even if PG_referenced (``PAGEREF_RECLAIM_CLEAN``: it is clean here). Mapped
@@ -130,7 +129,7 @@ def page_check_references(mm: SimMachine, page: int, sc: ScanControl) -> int:
 
 def shrink_page_list(mm: SimMachine, memcg: int, page_list: list[int], sc: ScanControl
                      ) -> tuple[int, list[tuple[int, int]]]:
-    """vmscan.c:674-966 for clean pages: returns the number reclaimed and the pages to put
+    """vmscan.c:674-965 for clean pages: returns the number reclaimed and the pages to put
     back, each with the list it goes to (``SetPageActive`` for ``PAGEREF_ACTIVATE``).
 
     A page to reclaim leaves its mapping and is uncharged (``__remove_mapping()``; an anon
@@ -159,7 +158,7 @@ def shrink_page_list(mm: SimMachine, memcg: int, page_list: list[int], sc: ScanC
 
 def putback_inactive_pages(mm: SimMachine, lruvec: Lruvec, page_list: list[tuple[int, int]]
                            ) -> None:
-    """vmscan.c:1204-1255: the pages ``shrink_page_list()`` kept go back to the head of the
+    """vmscan.c:1204-1256: the pages ``shrink_page_list()`` kept go back to the head of the
     list their flags say; one that goes to an active list counts as rotated (1232-1236)."""
     rotated = lruvec.recent_rotated
     for page, lru in page_list:
@@ -170,7 +169,7 @@ def putback_inactive_pages(mm: SimMachine, lruvec: Lruvec, page_list: list[tuple
 
 def shrink_inactive_list(mm: SimMachine, nr_to_scan: int, memcg: int, zone: int,
                          lruvec: Lruvec, sc: ScanControl, lru: int) -> tuple[int, int]:
-    """vmscan.c:1263-1375: isolate up to ``nr_to_scan`` pages from the tail of an inactive
+    """vmscan.c:1263-1369: isolate up to ``nr_to_scan`` pages from the tail of an inactive
     list, ``shrink_page_list()`` them, count them in ``reclaim_stat->recent_scanned``
     (1317), put the rest back. Returns (pages taken, pages reclaimed)."""
     page_list = mm.pages.isolate(memcg, zone, lru, nr_to_scan)  # isolate_lru_pages()
@@ -252,7 +251,7 @@ def vmscan_swappiness(sc: ScanControl) -> int:
 
 def get_scan_count(mm: SimMachine, lruvec: Lruvec, zone: int, sc: ScanControl
                    ) -> list[int]:
-    """vmscan.c:1638-1751: how many pages of each list to scan at ``sc->priority``.
+    """vmscan.c:1638-1750: how many pages of each list to scan at ``sc->priority``.
 
     ``lru_size >> priority``, lifted from 0 to SWAP_CLUSTER_MAX by ``force_scan`` (limit
     reclaim; kswapd on an ``all_unreclaimable`` zone: 1661-1664), then scaled by the list type's
@@ -515,7 +514,7 @@ def age_active_anon(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanCon
 
 def balance_pgdat(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
                   sc: ScanControl, soft_limits: bool) -> Thread:
-    """vmscan.c:2546-2843 for order 0: reclaim the node ``zones`` (lowest first) until every
+    """vmscan.c:2546-2844 for order 0: reclaim the node ``zones`` (lowest first) until every
     zone has more free pages than its high watermark.
 
     Each pass (``loop_again``, 2572-2576) starts at DEF_PRIORITY with ``sc.nr_reclaimed =
