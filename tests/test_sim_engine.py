@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from memcglab.kernel.vmscan import LRU_ACTIVE_FILE, LRU_INACTIVE_FILE
+from memcglab.kernel.context import ScanControl
+from memcglab.kernel.v3_7.swap import mark_page_accessed
+from memcglab.kernel.v3_7.vmscan import get_scan_count, shrink_list
 from memcglab.metrics.fairness import cv, jain
+from memcglab.model.constants import LRU_ACTIVE_FILE, LRU_INACTIVE_FILE
 from memcglab.model.layout import GroupState
-from memcglab.runtime.ops import Kind, Op
 from memcglab.scenario.sim_scenario import ScenarioFile, build, load
 from memcglab.sim.engine import Simulation, simulate
 from memcglab.sim.machine import RECLAIMED, SCANNED, VISITS
@@ -73,45 +75,56 @@ def test_reclaim_is_counted_where_it_happens() -> None:
     assert c.calls["limit"].max_visits <= 13  # one group per priority, 13 priorities
 
 
+def _file_pages(sim: Simulation, memcg: int, n: int) -> list[int]:
+    """``n`` page-cache pages of ``memcg`` on zone 0's inactive file list (data only)."""
+    pages = sim.machine.pages
+    out = []
+    for i in range(n):
+        page = pages.alloc(0)
+        assert page is not None
+        pages.add_folio(page, memcg, False, 0, i, LRU_INACTIVE_FILE)
+        out.append(page)
+    return out
+
+
 def test_get_scan_count_follows_v37() -> None:
     sim = Simulation(_plan(_limited()))
     m = sim.machine
-    pages = m.pages
-    for i in range(5000):  # 5000 page-cache pages of group a on zone 0
-        page = pages.alloc(0)
-        assert page is not None
-        pages.commit(page, 2, False, 0, i)
-    assert pages.lruvec(2, 0).sizes[LRU_INACTIVE_FILE] == 5000
+    _file_pages(sim, 2, 5000)  # 5000 page-cache pages of group a on zone 0
+    vec = m.pages.lruvec(2, 0)
+    assert vec.sizes[LRU_INACTIVE_FILE] == 5000
 
-    def scan(priority: int, force: bool) -> tuple[int, ...]:
-        op = Op(Kind.GET_SCAN_COUNT, (2, 0), (priority, force, False))
-        return m.apply(sim.shared, sim.threads, 0, op)[0]  # type: ignore[no-any-return]
+    def scan(priority: int, target: int | None, may_swap: bool = False) -> list[int]:
+        return get_scan_count(m, vec, 0, ScanControl(target, priority, 32, may_swap))
 
-    assert scan(12, False) == (0, 0, 1, 0)  # 5000 >> 12 = 1
-    assert scan(0, False) == (0, 0, 5000, 0)
-    assert scan(13 - 1, True) == (0, 0, 1, 0)  # force_scan only lifts a zero target
+    assert scan(12, None) == [0, 0, 1, 0]  # 5000 >> 12 = 1
+    assert scan(0, None) == [0, 0, 5000, 0]
+    # force_scan (limit reclaim) lifts a zero target to SWAP_CLUSTER_MAX, list by list
+    assert scan(12, 1) == [0, 0, 1, 32]
+    assert get_scan_count(m, m.pages.lruvec(3, 0), 0, ScanControl(1, 12, 32)) == [0, 0, 32, 32]
+    # with swap: file weighs 200 - 60 = 140 against anon's 60, scaled by the rotation
+    # ratios (none yet): 1250 * 140 // 201
     m.swap = True
-    assert scan(2, False) == (0, 0, 1250, 0)
-    empty = Op(Kind.GET_SCAN_COUNT, (3, 0), (12, True, False))
-    assert m.apply(sim.shared, sim.threads, 0, empty)[0] == (0, 0, 0, 0)
+    assert scan(2, None, True) == [0, 0, 870, 0]
 
 
 def test_referenced_page_cache_is_activated_on_second_access() -> None:
     sim = Simulation(_plan(_limited()))
-    pages = sim.machine.pages
-    page = pages.alloc(0)
-    assert page is not None
-    pages.commit(page, 2, False, 0, 0)
-    pages.mark_accessed(page)
+    m = sim.machine
+    pages = m.pages
+    [page] = _file_pages(sim, 2, 1)
+    mark_page_accessed(m, page)
     assert pages.lru[page] == LRU_INACTIVE_FILE
-    pages.mark_accessed(page)
+    mark_page_accessed(m, page)
     assert pages.lru[page] == LRU_ACTIVE_FILE
+    vec = pages.lruvec(2, 0)
+    sc = ScanControl(1, 12, 32)
     # shrink_active_list only deactivates when the inactive list is low
-    scanned, victims = pages.shrink_list(2, 0, LRU_ACTIVE_FILE, 32, False)
-    assert (scanned, victims) == (1, [])
+    assert shrink_list(m, LRU_ACTIVE_FILE, 32, 2, 0, vec, sc) == (1, 0)
     assert pages.lru[page] == LRU_INACTIVE_FILE
-    scanned, victims = pages.shrink_list(2, 0, LRU_INACTIVE_FILE, 32, False)
-    assert (scanned, victims) == (1, [page])
+    m.usage[2] = m.husage[2] = m.husage[1] = m.husage[0] = 1  # its charge, for the uncharge
+    assert shrink_list(m, LRU_INACTIVE_FILE, 32, 2, 0, vec, sc) == (1, 1)
+    assert pages.owner[page] == -1 and pages.free_pages(0) == m.zone_specs[0].pages
 
 
 def test_seed_spinlock_has_no_duplicate_claims_and_takes_the_lock() -> None:

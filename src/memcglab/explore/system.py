@@ -27,10 +27,10 @@ from memcglab.explore.visibility import (
     op_objects,
     op_visible,
 )
-from memcglab.kernel import vmscan as vmscan_3_7
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.iterator import MemcgIter, StateView
 from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
+from memcglab.kernel.v3_7 import vmscan as vmscan_3_7
 from memcglab.kernel.v6_18 import vmscan as vmscan_6_18
 from memcglab.kernel.v6_18.cgroup import css_release_work
 from memcglab.model.hierarchy import ROOT

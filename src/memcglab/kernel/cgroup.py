@@ -12,7 +12,7 @@ one operation, so that every interleaving of them with the reclaimers is explore
 ``cgroup_rmdir()`` -> ``cgroup_clear_css_refs()``; then, when ``vfs_rmdir()``'s
 ``d_delete()`` finds itself the directory dentry's last user, ``cgroup_diput()`` ->
 ``synchronize_rcu()``,
-``mem_cgroup_destroy()`` (:mod:`memcglab.kernel.memcontrol`) -> ``free_css_id()`` and
+``mem_cgroup_destroy()`` (:mod:`memcglab.kernel.v3_7.memcontrol`) -> ``free_css_id()`` and
 ``call_rcu(free_rcu)``. The RCU callback itself (the memcg's ``kfree``) is not the task's:
 the machine runs it when the readers it waits for have left.
 """
@@ -111,7 +111,7 @@ def cgroup_diput(k: KernelContext, memcg: int) -> Generator[Op, Any, None]:
     frees nothing the iterator reads."""
     # ss->destroy of the memory subsystem. Imported here, not at the top: memcontrol calls
     # into this module (free_css_id), as mm/memcontrol.c calls into kernel/cgroup.c.
-    from memcglab.kernel.memcontrol import mem_cgroup_destroy
+    from memcglab.kernel.v3_7.memcontrol import mem_cgroup_destroy
 
     yield from synchronize_rcu(k, memcg)
     yield from mem_cgroup_destroy(k, memcg)

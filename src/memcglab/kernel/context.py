@@ -3,7 +3,9 @@
 * :class:`ReclaimCookie` models ``struct mem_cgroup_reclaim_cookie`` (include/linux/
   memcontrol.h v3.7: ``zone``, ``priority``, ``generation``).
 * :class:`ScanControl` models the part of ``struct scan_control`` (mm/vmscan.c v3.7) that the
-  walk uses: ``target_mem_cgroup`` (None for global reclaim) and ``priority``.
+  walk uses: ``target_mem_cgroup`` (None for global reclaim) and ``priority``; in ``memcglab
+  run`` also ``nr_to_reclaim``, ``nr_reclaimed``, ``nr_scanned``, ``may_swap`` and whether
+  the caller is kswapd.
 * :class:`KernelContext` is static: the slot layout and the hierarchy, shared by all threads.
 """
 
@@ -34,9 +36,10 @@ class KernelContext:
         self.rcu = rcu
         self._use_hierarchy = tuple(g.use_hierarchy for g in self.topology.groups)
         self.nodes = layout.nodes  # for_each_node()
-        # memcglab run only: the simulation machine (page-level data) and the era's memcg
-        # state (v6.18: memcontrol.MemcgState), which the v6.18 kernel-mirror code reads and
-        # writes between two operations.
+        # memcglab run only: the simulation machine (page-level data: pages, LRU lists,
+        # zones, v3.7's res_counters) and the era's memcg state (v6.18:
+        # memcontrol.MemcgState), which the kernel-mirror code of both eras reads and writes
+        # between two operations.
         self.mm: Any = None
         self.mem: Any = None
 
@@ -74,27 +77,31 @@ class ReclaimCookie:
 
 
 NO_TARGET = 1 << 62
-"""``nr_to_reclaim`` of the explorer's reclaimers: no pages, so the target is never met."""
+"""``nr_to_reclaim`` that is never met: the explorer's reclaimers (they reclaim no pages) and
+kswapd (v3.7 ``balance_pgdat()``'s ``.nr_to_reclaim = ULONG_MAX``)."""
 
 
 class ScanControl:
     """Models the fields of ``struct scan_control`` (mm/vmscan.c v3.7) that reclaim uses."""
 
-    __slots__ = ("may_swap", "nr_reclaimed", "nr_scanned", "nr_to_reclaim", "priority",
-                 "target_mem_cgroup")
+    __slots__ = ("is_kswapd", "may_swap", "nr_reclaimed", "nr_scanned", "nr_to_reclaim",
+                 "priority", "target_mem_cgroup")
 
     def __init__(self, target_mem_cgroup: int | None, priority: int,
-                 nr_to_reclaim: int = NO_TARGET, may_swap: bool = True) -> None:
+                 nr_to_reclaim: int = NO_TARGET, may_swap: bool = True,
+                 is_kswapd: bool = False) -> None:
         self.target_mem_cgroup = target_mem_cgroup
         self.priority = priority
         self.nr_to_reclaim = nr_to_reclaim
         self.nr_reclaimed = 0
         self.nr_scanned = 0
         self.may_swap = may_swap
+        # current_is_kswapd(): a flag of the caller here (the model has no `current`).
+        self.is_kswapd = is_kswapd
 
     def __fingerprint__(self) -> Hashable:
         return (self.target_mem_cgroup, self.priority, self.nr_to_reclaim, self.nr_reclaimed,
-                self.nr_scanned, self.may_swap)
+                self.nr_scanned, self.may_swap, self.is_kswapd)
 
 
 def global_reclaim(sc: ScanControl) -> bool:

@@ -76,7 +76,7 @@ class MemcgIter(ABC):
     iter_fields: ClassVar[tuple[str, ...]] = ("position", "generation")
     semantics: ClassVar[Semantics] = Semantics()
     # Which kernel's reclaim callers and cgroup core run the variant: "3.7" (one iterator
-    # per root, zone and priority; memcglab.kernel.vmscan) or "6.18" (one per root and
+    # per root, zone and priority; memcglab.kernel.v3_7) or "6.18" (one per root and
     # node; memcglab.kernel.v6_18).
     era: ClassVar[str] = "3.7"
     # The position is a memcg pointer that a successful cmpxchg moves, and winning that

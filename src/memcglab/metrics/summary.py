@@ -96,7 +96,7 @@ def summarize(run: SimRun) -> dict[str, Any]:
                      "lock_waits": c.lock_waits},
         "reclaimers": {k: {"calls": s.calls, "requested": s.requested,
                            "reclaimed": s.reclaimed, "scanned": s.scanned,
-                           "visits_per_call": _r(ratio(s.visits, s.calls), 2),
+                           "visits_per_call": _r(ratio(s.visits, s.finished), 2),
                            "max_visits_per_call": s.max_visits}
                        for k, s in c.calls.items()},
         "allocation_stalls": c.stalls,

@@ -13,5 +13,6 @@ DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
 ROOT_CSS_ID = 1
 
-# enum lru_list, evictable lists only
+# enum lru_list, evictable lists only; an active list is its inactive one + LRU_ACTIVE
 LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE = range(4)
+LRU_ACTIVE = 1

@@ -41,18 +41,20 @@ class Kind(IntEnum):
     SYNC_RCU_WAIT = 17  # synchronize_rcu() returns; blocks until those readers have left
     FREE_CSS_ID = 18  # free_css_id(): the css id leaves the IDR and may be reused
     CALL_RCU_FREE = 19  # call_rcu(free_rcu): the memcg is freed once current readers leave
-    # Simulation only (memcglab run): pages, LRU lists, time. See memcglab.sim.machine.
-    GET_SCAN_COUNT = 20  # get_scan_count(): pages to scan per LRU list of a lruvec
-    SHRINK_LIST = 21  # shrink_list(): one SWAP_CLUSTER_MAX batch of one LRU list
+    # Simulation only (memcglab run): pages, LRU lists, time. See memcglab.sim.machine: the
+    # page operations only do what the kernel-mirror code decided, and count.
+    GET_SCAN_COUNT = 20  # unused since the rules moved to the kernel-mirror code (it reads
+    # the lruvec sizes itself); kept while sim/engine.py's private set names it
+    SHRINK_LIST = 21  # counts one SWAP_CLUSTER_MAX batch of a shrink: (memcg, zone, lru),
+    # (pages taken, pages reclaimed); the engine charges the time of the pages taken
     SLEEP = 22  # the task waits (workload think time, kswapd between passes)
-    ACCESS = 23  # a process touches one page of its file / working set
-    TRY_CHARGE = 24  # res_counter_charge(): charge a page up the hierarchy
-    ALLOC_PAGE = 25  # get_page_from_freelist() at the min watermark
-    ADD_PAGE = 26  # add the new page to the LRU and the process's mapping
+    ACCESS = 23  # look up one page of a process's file / working set (page cache, pte)
+    ALLOC_PAGE = 25  # take a free page of the zone the caller chose (None: no zone qualified)
+    ADD_PAGE = 26  # a new page joins its mapping and the LRU list the caller chose (or, with
+    # no list, goes back to its zone unused)
     KSWAPD_WAIT = 27  # kswapd sleeps until woken below the low watermark
-    ZONE_BALANCED = 28  # zone_watermark_ok(high) for kswapd
+    ZONE_BALANCED = 28  # unused (as GET_SCAN_COUNT: kswapd reads the zone's free pages)
     EVENT = 29  # a metrics event (allocation stall, OOM, reclaim call)
-    SOFT_VICTIM = 30  # mem_cgroup_largest_soft_limit_node(): the group most over its soft limit
     CALL = 31  # run a sub-generator on the task's own stack (simulation engine trampoline)
     # Marked accesses and atomics (v4.4+ iterators; LKMM: marked accesses never race).
     READ_ONCE = 32  # READ_ONCE(x) / atomic_read(&x): a marked load of a slot
@@ -63,9 +65,9 @@ class Kind(IntEnum):
     KILL_CSS = 36  # kill_css() + offline_css(): CSS_DYING, offline, base reference dropped
     RELEASE_WAIT = 37  # cgroup_release_wq's worker takes the next queued css_release work
     CSS_RELEASE = 38  # css_release_work_fn(): CSS_RELEASED set and list_del_rcu(&sibling)
-    # memcglab run, v6.18 reclaim: the kernel-mirror code reads and writes the page state
-    # (page counters, LRU lists, folio flags) itself, between two operations; this one is a
-    # point where another task may run (a charge, an allocation) and costs one step.
+    # memcglab run: the kernel-mirror code reads and writes the page state (charge counters,
+    # LRU lists, page flags) itself, between two operations; this one is a point where
+    # another task may run (a charge attempt, a lock taken) and costs one step.
     MM_STEP = 39
 
 

@@ -2,8 +2,8 @@
 ``"6.18"`` in a scenario): what a process's page touch, its return to user mode and its exit
 call, what kswapd runs, and how cgroups are created and removed.
 
-Machinery only: the rules are in :mod:`memcglab.kernel` (v3.7: ``kernel.vmscan``,
-``kernel.fault``; v6.18: ``kernel.v6_18``).
+Machinery only: the rules are in :mod:`memcglab.kernel` (``kernel.v3_7`` and
+``kernel.v6_18``).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
-from memcglab.kernel import vmscan as vmscan_3_7
 from memcglab.kernel.context import KernelContext
-from memcglab.kernel.fault import handle_mm_fault as handle_mm_fault_3_7
 from memcglab.kernel.iterator import MemcgIter
+from memcglab.kernel.v3_7 import vmscan as vmscan_3_7
+from memcglab.kernel.v3_7.memory import touch_page
 from memcglab.kernel.v6_18 import vmscan as vmscan_6_18
 from memcglab.kernel.v6_18.cgroup import cgroup_mkdir, cgroup_rmdir, css_release_work
 from memcglab.kernel.v6_18.context import TaskStruct
@@ -69,10 +69,10 @@ def user_entry(k: KernelContext, variant: MemcgIter, plan: Plan, p: ProcessSpec,
                name: str) -> UserEntry:
     if plan.kernel == "3.7":
         def touch_3_7(index: int) -> Gen:
-            # v3.7's model goes on after a failed fault (None: not retried).
-            if not (yield Op(Kind.ACCESS, p.mapping, index)):
-                yield from handle_mm_fault_3_7(k, variant, p.memcg, p.anon, p.mapping, index,
-                                               p.zones, p.may_swap)
+            # v3.7's model goes on after a failed fault (its generator returns None: not
+            # retried).
+            return touch_page(k, variant, p.memcg, p.anon, p.mapping, index, p.zones,
+                              p.may_swap)
         return UserEntry(touch_3_7, None, None, lambda: False)
     current = TaskStruct(tid, name, p.memcg)
     k.mem.tasks.append(current)

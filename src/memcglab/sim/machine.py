@@ -5,17 +5,19 @@ the explorer's invariant monitors by counters: where ``memcglab check`` reports 
 of ``unique_claim``, ``memcglab run`` counts a *duplicate claim*; a continuing walker handed
 the root of its iterator counts as a *restart from the root*.
 
-Two eras of page-level machinery: ``era = "3.7"`` runs the operations below with their v3.7
-rules; ``era = "6.18"`` keeps only the data (lists, folio flags, page counters live in the
-kernel-mirror code of :mod:`memcglab.kernel.v6_18`, which reads and writes them between two
-operations): its page operations allocate from a zone the caller chose, add a folio to the
-list the caller chose and count what a shrink step did.
-
-Charging (3.7) follows ``res_counter`` semantics: a page is charged to its group and to every
-ancestor whose child has ``use_hierarchy`` set; a charge that would exceed a limit fails at
-the lowest group over its limit (``mem_over_limit``), which the caller then reclaims.
-Zones follow the v3.7 watermark rules: allocation succeeds above the min watermark, kswapd
-is woken below the low watermark and reclaims to the high one.
+The page-level machinery keeps data only, for both eras (``era = "3.7"`` or ``"6.18"``):
+the pages and LRU lists (:class:`~memcglab.sim.pages.Pages`), each zone's watermarks and
+the kswapd wake-up flags, the charge counters of v3.7 (``usage``, ``husage``, ``limits``,
+``soft_limits``, ``chain``: the data of ``struct res_counter``) and the metrics. Every rule
+(which zone to allocate from, whether a charge fits, which page a shrink step frees, when
+kswapd stops) is kernel-mirror code of the era (:mod:`memcglab.kernel.v3_7`,
+:mod:`memcglab.kernel.v6_18`), which reads and writes this state between two operations
+through ``KernelContext.mm``. The page operations themselves only do what the caller
+decided and count: take a page of the zone the caller chose (``ALLOC_PAGE``), add a page to
+the list the caller chose (``ADD_PAGE``), look a page up (``ACCESS``), count a shrink step
+the caller did (``SHRINK_LIST``: the engine charges the time of the pages it scanned).
+They stay operations, each an interleaving point of the engine: one per allocation attempt,
+one per charge attempt (``MM_STEP``), one per SWAP_CLUSTER_MAX batch of a shrink.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from memcglab.kernel.v3_7.memcontrol import mem_cgroup_force_empty
 from memcglab.metrics.visits import Visit
 from memcglab.model.constants import LRU_INACTIVE_ANON, LRU_INACTIVE_FILE
 from memcglab.model.layout import GroupState, IterSlots, Layout
@@ -35,7 +38,6 @@ from memcglab.sim.pages import NONE, Pages
 SCANNED, RECLAIMED, VISITS, FIRST = range(4)
 _LIVE = (GroupState.ONLINE, GroupState.OFFLINE)
 _NONE2: tuple[None, None] = (None, None)
-_ZERO_SCAN = ((0, 0, 0, 0), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +57,9 @@ class CallStats:
     requested: int = 0
     reclaimed: int = 0
     scanned: int = 0
-    visits: int = 0
+    visits: int = 0  # over the calls that finished
     max_visits: int = 0
+    finished: int = 0  # calls that have returned
 
 
 @dataclass(slots=True)
@@ -139,11 +142,14 @@ class SimMachine(Machine):
             self.pages = Pages(tuple(z.pages for z in zones), topo.size,
                                tuple(z.nid for z in zones),
                                tuple(topo.parent(g) for g in range(topo.size)))
+        # v3.7 struct res_counter of each memcg, in pages: ``limit`` (None: RESOURCE_MAX),
+        # ``soft_limit``, ``usage`` (husage: the group and its hierarchy) and the parent
+        # pointers (chain); kernel/res_counter.c works on them (kernel.v3_7.res_counter).
         self.limits = limits
         self.soft_limits = soft_limits
-        self.swap = swap
+        self.swap = swap  # total_swap_pages: the model's swap has no size, it is on or off
         n = topo.size
-        self.usage = [0] * n  # pages charged to the group itself
+        self.usage = [0] * n  # pages on the group's own LRU lists (its own charge)
         self.husage = [0] * n  # res_counter usage: the group and its hierarchy
         # res_counter parents: a group's charges propagate to its parent when the parent has
         # use_hierarchy (v3.7 mem_cgroup_create: res_counter_init(&memcg->res,
@@ -160,6 +166,10 @@ class SimMachine(Machine):
         # Shadow entries left in a mapping by evicted pages (v6.18 workingset.c): index ->
         # the packed shadow (an opaque value of the kernel-mirror code).
         self.shadows: list[dict[int, Any]] = [{} for _ in range(nmappings)]
+        # struct zone's reclaim state (v3.7): pages scanned since a page was last freed to
+        # the zone, and whether reclaim gave up on it (zone->all_unreclaimable).
+        self.pages_scanned = [0] * len(zones)
+        self.all_unreclaimable = [False] * len(zones)
         self.kswapd_wake = [False] * (max(z.nid for z in zones) + 1)
         self.kswapd_failures = [0] * len(self.kswapd_wake)  # pgdat->kswapd_failures
         # Tasks that have ended (their generators finished), by task id, and the anon
@@ -168,7 +178,7 @@ class SimMachine(Machine):
         self.task_anon: dict[int, int] = {}
         self.mapping_task: dict[int, int] = {}  # mapping -> the task that maps it
         self.mapping_anon: set[int] = set()  # the anonymous mappings
-        self.shared: list[Any] = []  # the engine's shared state, for the 6.18 readers
+        self.shared: list[Any] = []  # the engine's shared state (set by initial_shared)
         self.live_procs = [0] * n  # processes not yet finished, per group
         self.c = SimCounters(n)
         self._iter_claims: dict[int, dict[int, set[int]]] = {}
@@ -179,30 +189,22 @@ class SimMachine(Machine):
         self.now = 0
         self.visit_log: VisitLog | None = None
         self._dispatch.update({
-            Kind.GET_SCAN_COUNT: self._get_scan_count,
-            Kind.SHRINK_LIST: self._shrink_list,
+            Kind.SHRINK_LIST: self._shrink_counted,
             Kind.SLEEP: self._note,
-            Kind.ACCESS: self._access,
-            Kind.TRY_CHARGE: self._try_charge,
-            Kind.ALLOC_PAGE: self._alloc_page,
-            Kind.ADD_PAGE: self._add_page,
+            Kind.ACCESS: self._lookup,
+            Kind.ALLOC_PAGE: self._alloc_from,
+            Kind.ADD_PAGE: self._add_folio,
             Kind.KSWAPD_WAIT: self._kswapd_wait,
-            Kind.ZONE_BALANCED: self._zone_balanced,
             Kind.EVENT: self._event,
-            Kind.SOFT_VICTIM: self._soft_victim,
+            Kind.MM_STEP: self._note,
         })
-        if era != "3.7":
-            self._dispatch.update({
-                Kind.SHRINK_LIST: self._shrink_counted,
-                Kind.ACCESS: self._lookup,
-                Kind.ALLOC_PAGE: self._alloc_from,
-                Kind.ADD_PAGE: self._add_folio,
-                Kind.MM_STEP: self._note,
-            })
 
     def initial_shared(self) -> list[Any]:
-        # The simulation counts instead of checking rounds: no per-iterator baselines.
-        return self._create_initial(list(self.layout.initial))
+        # The simulation counts instead of checking rounds: no per-iterator baselines. The
+        # engine applies every operation to this list, which the kernel-mirror code reads
+        # through the machine (group_online()).
+        self.shared = self._create_initial(list(self.layout.initial))
+        return self.shared
 
     def enabled(self, shared: list[Any] | tuple[Any, ...], op: Op) -> bool:
         if op.kind is Kind.KSWAPD_WAIT:
@@ -301,131 +303,18 @@ class SimMachine(Machine):
 
     def _rmdir(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                op: Op) -> tuple[Any, Violation | None]:
-        g = op.a
-        parent = self.layout.topology.parent(g)
-        assert parent is not None
-        # mem_cgroup_force_empty() (v3.7 pre_destroy): charges and pages move to the parent.
-        moved = len(self.pages.reparent(g, parent))
-        self.usage[g] -= moved
-        self.usage[parent] += moved
-        for x in self.chain[g]:
-            self.husage[x] -= moved
-        for x in self.chain[parent]:
-            self.husage[x] += moved
+        """The simulator's one-step rmdir (v3.7): the memcg's ``pre_destroy``,
+        ``mem_cgroup_force_empty()`` (kernel-mirror code: it moves the pages and charges),
+        then the removal (:meth:`Machine._rmdir`)."""
+        mem_cgroup_force_empty(self, op.a)
         return super()._rmdir(shared, threads, tid, op)
 
-    # -- pages and charges ---------------------------------------------------------------
-
-    def _get_scan_count(self, shared: list[Any], threads: list[ThreadComp], tid: int,
-                        op: Op) -> tuple[Any, Violation | None]:
-        priority, force_scan, may_swap = op.b
-        vec = self.pages.lruvecs.get(op.a)
-        if vec is None or not any(vec.sizes):
-            return _ZERO_SCAN  # nothing on this lruvec's lists
-        sizes = vec.sizes
-        out = []
-        for lru, size in enumerate(sizes):
-            if lru < 2 and not (may_swap and self.swap):
-                out.append(0)  # no swap: anon is unreclaimable (get_scan_count noswap)
-                continue
-            scan = size >> priority
-            if not scan and force_scan:
-                scan = min(size, 32)
-            out.append(scan)
-        return tuple(out), None
-
-    def _shrink_list(self, shared: list[Any], threads: list[ThreadComp], tid: int,
-                     op: Op) -> tuple[Any, Violation | None]:
-        memcg, zone, lru = op.a
-        scanned, victims = self.pages.shrink_list(memcg, zone, lru, op.b, self.swap)
-        pages = self.pages
-        for page in victims:
-            owner = pages.owner[page]
-            self._uncharge(owner)
-            m = pages.mapping[page]
-            if m != NONE:
-                self.mappings[m].pop(pages.index[page], None)
-            pages.release(page)
-        row = self.c.group[memcg]
-        row[SCANNED] += scanned
-        row[RECLAIMED] += len(victims)
-        st = self._call_stats.get(tid)
-        if st is not None:
-            st.scanned += scanned
-            st.reclaimed += len(victims)
-        return (scanned, len(victims)), None
-
-    def _uncharge(self, g: int) -> None:
-        self.usage[g] -= 1
-        for x in self.chain[g]:
-            self.husage[x] -= 1
-
-    def _access(self, shared: list[Any], threads: list[ThreadComp], tid: int,
-                op: Op) -> tuple[Any, Violation | None]:
-        page = self.mappings[op.a].get(op.b)
-        if page is None:
-            return False, None
-        self.pages.mark_accessed(page)
-        return True, None
-
-    def _try_charge(self, shared: list[Any], threads: list[ThreadComp], tid: int,
-                    op: Op) -> tuple[Any, Violation | None]:
-        g = op.a
-        for x in self.chain[g]:
-            lim = self.limits[x]
-            if lim is not None and self.husage[x] + 1 > lim:
-                return x, None
-        self.usage[g] += 1
-        for x in self.chain[g]:
-            self.husage[x] += 1
-        return None, None
-
-    def _alloc_page(self, shared: list[Any], threads: list[ThreadComp], tid: int,
-                    op: Op) -> tuple[Any, Violation | None]:
-        """get_page_from_freelist(): the first zone of the zonelist above its min watermark;
-        wakes kswapd of a zone that falls below its low watermark."""
-        for z in op.a:
-            spec = self.zone_specs[z]
-            free = self.pages.free_pages(z)
-            if free > spec.min:
-                page = self.pages.alloc(z)
-                if free - 1 < spec.low:
-                    self.kswapd_wake[spec.nid] = True
-                return page, None
-        for z in op.a:
-            self.kswapd_wake[self.zone_specs[z].nid] = True
-        return None, None
-
-    def _add_page(self, shared: list[Any], threads: list[ThreadComp], tid: int,
-                  op: Op) -> tuple[Any, Violation | None]:
-        page = op.a
-        if op.b is None:
-            self.pages.unalloc(page)
-            return None, None
-        memcg, anon, mapping, index = op.b
-        self.pages.commit(page, memcg, anon, mapping, index)
-        self.mappings[mapping][index] = page
-        return None, None
+    # -- pages and charges -----------------------------------------------------------------
 
     def _kswapd_wait(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                      op: Op) -> tuple[Any, Violation | None]:
         self.kswapd_wake[op.a] = False
         return None, None
-
-    def _zone_balanced(self, shared: list[Any], threads: list[ThreadComp], tid: int,
-                       op: Op) -> tuple[Any, Violation | None]:
-        return self.pages.free_pages(op.a) >= self.zone_specs[op.a].high, None
-
-    def _soft_victim(self, shared: list[Any], threads: list[ThreadComp], tid: int,
-                     op: Op) -> tuple[Any, Violation | None]:
-        best: tuple[int, int] | None = None
-        for g, soft in enumerate(self.soft_limits):
-            if soft is None or shared[self.layout.gstate[g]] != GroupState.ONLINE:
-                continue
-            excess = self.husage[g] - soft
-            if excess > 0 and (best is None or excess > best[1]):
-                best = (g, excess)
-        return best, None
 
     def _event(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                op: Op) -> tuple[Any, Violation | None]:
@@ -448,6 +337,7 @@ class SimMachine(Machine):
             st = c.calls[kind]
             self._call_stats.pop(tid, None)
             v = self._call_visits.get(tid, 0)
+            st.finished += 1
             st.visits += v
             st.max_visits = max(st.max_visits, v)
         elif name == "oom":
@@ -463,7 +353,7 @@ class SimMachine(Machine):
             c.high_throttled_ms += data[1]  # jiffies of 1 ms
         return None, None
 
-    # -- data for the 6.18 kernel-mirror code (no policy) ----------------------------------
+    # -- data for the kernel-mirror code (no policy) -----------------------------------------
 
     def group_online(self, g: int) -> bool:
         return bool(self.shared[self.layout.gstate[g]] == GroupState.ONLINE)
@@ -549,8 +439,11 @@ class SimMachine(Machine):
 
     def _alloc_from(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                     op: Op) -> tuple[Any, Violation | None]:
-        """Take a free page of zone ``a`` (the caller checked the watermark)."""
-        return self.pages.alloc(op.a), None
+        """Take a free page of zone ``a`` (the caller checked the watermark); None if the
+        zone has none left. ``a`` None: an allocation attempt that found no zone above its
+        watermark, still one operation (an interleaving point, and the engine looks at the
+        kswapd wake-ups after it)."""
+        return (None if op.a is None else self.pages.alloc(op.a)), None
 
     def _add_folio(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                    op: Op) -> tuple[Any, Violation | None]:

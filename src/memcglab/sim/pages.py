@@ -1,35 +1,24 @@
-"""Pages on per-lruvec LRU lists, with the reference state that drives aging (v3.7).
+"""Pages on per-lruvec LRU lists, and the page flags reclaim reads: data only.
 
-Models, simplified and per page:
-
-* ``struct lruvec`` per (memcg, zone): four evictable lists, inactive / active x anon / file
-  (include/linux/mmzone.h). New file pages go to the inactive file list
-  (``add_to_page_cache_lru``), new anon pages to the active anon list
-  (``page_add_new_anon_rmap`` -> ``lru_cache_add_lru(page, LRU_ACTIVE_ANON)``).
-* ``mark_page_accessed()`` (mm/swap.c v3.7) for page-cache reads: an unreferenced inactive
-  page becomes referenced; a referenced inactive page is activated. Anon accesses set the
-  pte young bit.
-* ``shrink_inactive_list()`` with ``page_check_references()`` (mm/vmscan.c v3.7): an
-  unmapped page-cache page is reclaimed even if PG_referenced (PAGEREF_RECLAIM_CLEAN); a
-  young anon page is activated; others are reclaimed (anon only with swap: swapped out).
-* ``shrink_active_list()``: pages leave the active tail for the inactive head, reference
-  cleared (v3.7 keeps only referenced executable file pages active: not modelled).
-* ``inactive_file_is_low()``: active > inactive; ``inactive_anon_is_low()``: ratio 1.
+Models the data, not the rules: ``struct lruvec`` (include/linux/mmzone.h) with its four
+evictable lists, inactive / active x anon / file, in the order of ``enum lru_list``; the
+page flags reclaim reads (``ref``: PG_referenced, ``young``: the young bit of the page's
+PTE, ``workingset``: PG_workingset, ``anon``: PageAnon / PageSwapBacked); each zone's free
+pages. The rules that move pages between the lists (which list a new page goes to,
+``mark_page_accessed()``, ``page_check_references()``, ``shrink_active_list()`` ...) are
+kernel-mirror code of each era (:mod:`memcglab.kernel.v3_7`, :mod:`memcglab.kernel.v6_18`),
+which reads and writes this state between two operations through the primitives below:
+:meth:`Pages.add_folio`, :meth:`Pages.isolate` (from the tail), :meth:`Pages.putback` and
+:meth:`Pages.move` (to the head), :meth:`Pages.release`, :meth:`Pages.reparent`.
 
 Lists are deques of (page, stamp) with lazy deletion: a page moved elsewhere leaves a stale
-entry that scanning skips, so activation is O(1). Heads are the right end, tails the left.
+entry that scanning skips, so activation is O(1). Heads are the right end, tails the left
+(the mirror image of ``list_add()`` / ``lru_to_page()``).
 """
 
 from __future__ import annotations
 
 from collections import deque
-
-from memcglab.model.constants import (
-    LRU_ACTIVE_ANON,
-    LRU_ACTIVE_FILE,
-    LRU_INACTIVE_ANON,
-    LRU_INACTIVE_FILE,
-)
 
 NONE = -1
 
@@ -44,12 +33,16 @@ class Lruvec:
     snapshot_refaults() and ``activate`` those counters themselves, hierarchical (the
     lruvec's and its descendants', as the kernel's memcg stats read).
 
+    ``recent_scanned`` / ``recent_rotated`` are v3.x ``lruvec->reclaim_stat`` (``struct
+    zone_reclaim_stat``, [anon, file]): pages scanned and pages rotated back to an active
+    list, which get_scan_count() turns into the anon/file balance.
+
     ``sizes`` are this lruvec's own list lengths (``lruvec_lru_size``); ``hsizes`` the
     same summed over the memcg's subtree (``lruvec_page_state(NR_LRU_BASE + lru)``, the
     hierarchical memcg statistic), kept only when :class:`Pages` is given the parents."""
 
     __slots__ = ("activate", "anon_cost", "file_cost", "hsizes", "lists", "nonresident_age",
-                 "parent", "refaults", "sizes")
+                 "parent", "recent_rotated", "recent_scanned", "refaults", "sizes")
 
     def __init__(self, parent: Lruvec | None = None) -> None:
         self.lists: list[deque[tuple[int, int]]] = [deque() for _ in range(4)]
@@ -61,6 +54,8 @@ class Lruvec:
         self.nonresident_age = 0
         self.refaults = [0, 0]  # [anon, file]
         self.activate = [0, 0]  # WORKINGSET_ACTIVATE_ANON / _FILE
+        self.recent_scanned = [0, 0]  # [anon, file]
+        self.recent_rotated = [0, 0]
 
 
 class Pages:
@@ -123,15 +118,6 @@ class Pages:
     def alloc(self, zone: int) -> int | None:
         return self.free[zone].pop() if self.free[zone] else None
 
-    def commit(self, page: int, memcg: int, anon: bool, mapping: int, index: int) -> None:
-        """Charge an allocated page to ``memcg`` and put it on the right list."""
-        self.owner[page] = memcg
-        self.mapping[page] = mapping
-        self.index[page] = index
-        self.ref[page] = 0
-        self._put(page, memcg, self.zone_of[page],
-                  LRU_ACTIVE_ANON if anon else LRU_INACTIVE_FILE)
-
     def add_folio(self, page: int, memcg: int, anon: bool, mapping: int, index: int,
                   lru: int) -> None:
         """Charge an allocated page to ``memcg`` and add it at the head of ``lru`` (the list
@@ -173,8 +159,9 @@ class Pages:
         self.free[self.zone_of[page]].append(page)
 
     def reparent(self, memcg: int, parent: int) -> list[int]:
-        """``mem_cgroup_force_empty()`` at rmdir (v3.7): move every page of ``memcg`` to
-        its parent's lruvec, on the same list. Returns the pages moved."""
+        """Move every page of ``memcg`` to ``parent``'s lruvec, on the same list, each list
+        tail first to the head (what v3.7 ``mem_cgroup_force_empty()`` does page by page;
+        the caller chose ``parent``). Returns the pages moved."""
         moved = []
         for (g, _), vec in list(self.lruvecs.items()):
             if g != memcg:
@@ -207,19 +194,6 @@ class Pages:
         self.mapping[page] = NONE
         self.free[self.zone_of[page]].append(page)
 
-    def mark_accessed(self, page: int) -> None:
-        lru = self.lru[page]
-        if lru == LRU_INACTIVE_FILE:
-            if self.ref[page]:
-                memcg, zone = self.owner[page], self.zone_of[page]
-                self._unlink(page)
-                self.ref[page] = 0
-                self._put(page, memcg, zone, LRU_ACTIVE_FILE)
-            else:
-                self.ref[page] = 1
-        else:
-            self.ref[page] = 1
-
     def _isolate(self, vec: Lruvec, lru: int, nr: int) -> list[int]:
         out: list[int] = []
         lst = vec.lists[lru]
@@ -229,31 +203,3 @@ class Pages:
             if lru_of[page] == lru and stamp[page] == s:
                 out.append(page)
         return out
-
-    def shrink_list(self, memcg: int, zone: int, lru: int, nr: int, may_swap: bool
-                    ) -> tuple[int, list[int]]:
-        """``shrink_list()``: returns (pages scanned, pages to reclaim). The caller frees the
-        returned pages (uncharge, unmap)."""
-        vec = self.lruvec(memcg, zone)
-        if lru in (LRU_ACTIVE_FILE, LRU_ACTIVE_ANON):
-            inactive = LRU_INACTIVE_FILE if lru == LRU_ACTIVE_FILE else LRU_INACTIVE_ANON
-            if lru == LRU_ACTIVE_ANON and not may_swap:
-                return 0, []
-            if vec.sizes[inactive] >= vec.sizes[lru]:  # inactive_list_is_low() is false
-                return 0, []
-            pages = self._isolate(vec, lru, nr)
-            for page in pages:
-                self._unlink(page)
-                self.ref[page] = 0
-                self._put(page, memcg, zone, inactive)
-            return len(pages), []
-        pages = self._isolate(vec, lru, nr)
-        victims = []
-        for page in pages:
-            if lru == LRU_INACTIVE_ANON and self.ref[page]:
-                self._unlink(page)
-                self.ref[page] = 0
-                self._put(page, memcg, zone, LRU_ACTIVE_ANON)
-            else:
-                victims.append(page)
-        return len(pages), victims
