@@ -107,20 +107,23 @@ def page_counter_uncharge(counter: PageCounter, nr_pages: int) -> None:
         c = c.parent
 
 
-def page_counter_set_min(counter: PageCounter, nr_pages: int) -> None:
-    counter.min = nr_pages
+def _propagate_up(counter: PageCounter) -> None:
+    """``for (c = counter; c; c = c->parent) propagate_protected_usage(c, usage)``, the loop
+    both setters end with."""
     c: PageCounter | None = counter
     while c is not None:
         propagate_protected_usage(c, c.usage)
         c = c.parent
+
+
+def page_counter_set_min(counter: PageCounter, nr_pages: int) -> None:
+    counter.min = nr_pages
+    _propagate_up(counter)
 
 
 def page_counter_set_low(counter: PageCounter, nr_pages: int) -> None:
     counter.low = nr_pages
-    c: PageCounter | None = counter
-    while c is not None:
-        propagate_protected_usage(c, c.usage)
-        c = c.parent
+    _propagate_up(counter)
 
 
 def effective_protection(usage: int, parent_usage: int, setting: int,
