@@ -285,3 +285,36 @@ def test_memcg_oom_after_eighteen_reclaims_without_progress(tmp_path: Path) -> N
     assert c.calls["limit"].calls == 18 + 17
     assert c.ooms[1] == 1 and c.oom_kills == 1
     assert run.memcg_state.memcgs[1].memory.usage == 0 and run.machine.usage[1] == 0
+
+
+def test_calculate_high_delay_is_the_kernel_table() -> None:
+    """[MC]:2093-2201, the table in the comment (high = 100M, a batch of 64 pages): 6 ms at
+    101M; from 118M the penalty exceeds the 2 s clamp applied by the caller."""
+    from memcglab.kernel.v6_18.memcontrol import calculate_high_delay, calculate_overage
+
+    high = 100 * MB
+    assert calculate_overage(high, high) == 0
+    assert calculate_high_delay(0, 64, calculate_overage(101 * MB, high)) == 6
+    assert calculate_high_delay(0, 64, calculate_overage(118 * MB, high)) >= 2000
+    assert calculate_high_delay(0, 32, calculate_overage(101 * MB, high)) == 3
+
+
+def test_memory_high_reclaims_on_the_way_back_to_user(tmp_path: Path) -> None:
+    """[MC]:2433-2491, 2208-2296: a reader over its memory.high reclaims its own group on
+    return to user mode (MEMCG_HIGH each time), so memory.current stays within a charge
+    batch of high; anon that cannot be reclaimed (no swap) is throttled instead."""
+    f = tmp_path / "s.toml"
+    f.write_text('kernel = "6.18"\nkswapd = false\nduration = "300ms"\n'
+                 '[[group]]\nname = "A"\nhigh = "8M"\n'
+                 '[[workload]]\ngroup = "A"\npattern = "stream"\nsize = "32M"\n'
+                 'rate = "200M"\n')
+    run = Simulation(load(f)).run()
+    a = run.memcg_state.memcgs[1]
+    assert a.memory_events[1] > 0  # high
+    # within a charge batch either side (reclaim asks for the pages charged over high)
+    assert 8 * MB - 128 <= a.memory.usage <= 8 * MB + 64, a.memory.usage
+    assert run.machine.c.high_throttled_ms == 0
+    f.write_text(f.read_text().replace('size = "32M"', 'size = "32M"\ntype = "anon"'))
+    run = Simulation(load(f)).run()
+    assert run.machine.c.high_throttled_ms > 0
+    assert run.memcg_state.memcgs[1].memory.usage > 8 * MB  # nothing to reclaim: it grows
