@@ -134,7 +134,8 @@ def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> Ex
               if args.out is not None else None)
     measured = None
     if args.kernel_result is not None:
-        runs = _read_result(Path(args.kernel_result), first.digest)
+        # The scenario as the kernel run saw it: without the variants given here.
+        runs = _read_result(Path(args.kernel_result), load(args.scenario, overrides).digest)
         kernel_wall = (runs[0].get("recording") or {}).get("wall_s")
     else:
         measured = measure_scenario(args, overrides, err)
