@@ -80,8 +80,8 @@ class GroupEntry(_Strict):
     limit: Size | None = Field(default=None, description="memory.max / limit_in_bytes")
     soft_limit: Size | None = Field(default=None, description="v1 soft_limit_in_bytes")
     # cgroup v2 protection and throttling (Documentation/admin-guide/cgroup-v2.rst, v6.18).
-    # The v3.7 simulator has none of them (issue 9 brings them in); `kernel run` sets them
-    # on a v2 memory controller and reports them as impossible on v1.
+    # Simulated by kernel 6.18 (cgroup v2 scenarios; refused in v1 ones); `kernel run` sets
+    # them on a v2 memory controller and reports them as impossible on v1.
     high: Size | None = Field(default=None, description="v2 memory.high")
     low: Size | None = Field(default=None, description="v2 memory.low")
     min: Size | None = Field(default=None, description="v2 memory.min")

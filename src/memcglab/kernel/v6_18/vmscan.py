@@ -19,7 +19,7 @@ they change timing, not which pages go.
   (``partial``); kswapd and a ``memcg_full_walk`` retry walk privately (``partial = NULL``).
   The memory.min / memory.low checks come before ``shrink_lruvec()`` and skip a group with a
   ``continue`` that still advances the shared cursor; the explorer has no protection set, so
-  they never skip (issue 9 brings them to the simulator);
+  they never skip (the simulator has them: :func:`shrink_node_memcgs` below);
 * ``shrink_node()``: ``shrink_node_memcgs()`` (MGLRU's ``lru_gen_shrink_node()`` for root
   reclaim is not modelled: it does not use ``mem_cgroup_iter()``);
 * ``shrink_zones()``: ``shrink_node()`` once per node of the zonelist (``if
