@@ -40,8 +40,10 @@ def add_run_args(p: argparse.ArgumentParser, compare: bool) -> None:
     if compare:
         p.add_argument("--variants", required=True, metavar="V1,V2,...",
                        help="two or more variants (one or more with --kernel), "
-                            "comma-separated: css-id, seed-spinlock or "
-                            "path/to/file.py:ClassName (relative to the current folder)")
+                            "comma-separated: css-id, seed-spinlock (kernel 3.7), current "
+                            "(kernel 6.18) or path/to/file.py:ClassName (relative to the "
+                            "current folder); each runs its own kernel's reclaim unless the "
+                            "scenario names a kernel")
         p.add_argument("--kernel", action="store_true",
                        help="compare the variants with this machine's kernel: run the "
                             "scenario on it ('memcglab kernel run', root) and show model "
@@ -53,8 +55,10 @@ def add_run_args(p: argparse.ArgumentParser, compare: bool) -> None:
         add_live_args(p, max_memory=False)
     else:
         p.add_argument("--variant", help="override the scenario's variant: css-id, "
-                                         "seed-spinlock or path/to/file.py:ClassName "
-                                         "(relative to the current folder)")
+                                         "seed-spinlock (kernel 3.7), current (kernel "
+                                         "6.18) or path/to/file.py:ClassName (relative to "
+                                         "the current folder); it runs its own kernel's "
+                                         "reclaim unless the scenario names a kernel")
     p.add_argument("--seed", type=int,
                    help="override the scenario's seed (the scheduler and random workloads)")
     p.add_argument("--scheduler", help="override the scenario's scheduler: random or "

@@ -65,6 +65,8 @@ def summarize(run: SimRun) -> dict[str, Any]:
         }
         if run.memcg_state is not None:
             mc = run.memcg_state.memcgs[g]
+            high, low, mn = plan.protections[g] if plan.protections else (None, None, None)
+            entry["high_pages"], entry["low_pages"], entry["min_pages"] = high, low, mn
             entry["memory_current_pages"] = mc.memory.usage
             entry["memory_events"] = dict(zip(MEMORY_EVENTS, mc.memory_events, strict=True))
             entry["memory_events_local"] = dict(zip(MEMORY_EVENTS, mc.memory_events_local,

@@ -36,27 +36,36 @@ def _fmt(x: Any) -> str:
 
 def group_table(m: dict[str, Any], title: str) -> Table:
     t = Table(title=title, title_justify="left")
-    # Kernel 6.18 runs also show what memory.current and memory.events would read.
-    v2 = any("memory_current_pages" in g for g in m["groups"])
-    cols = ["group", "limit", "usage", "mean usage", "scanned", "reclaimed", "visits", "first",
-            "reclaim share", "usage share", "OOMs"]
-    if v2:
-        cols[3:3] = ["memory.current", "events low/high/max/oom"]
-    for col in cols:
+    for col in ("group", "limit", "usage", "mean usage", "scanned", "reclaimed", "visits",
+                "first", "reclaim share", "usage share", "OOMs"):
         t.add_column(col, justify="left" if col == "group" else "right")
     for g in m["groups"]:
-        if not (g["workload"] or g["visits"] or g["limit_pages"]
-                or g.get("memory_current_pages")):
+        if not (g["workload"] or g["visits"] or g["limit_pages"]):
             continue
-        row = [g["name"], _fmt(g["limit_pages"]), _fmt(g["usage_pages"]),
-               f"{g['mean_usage_pages']:,.0f}", _fmt(g["scanned"]), _fmt(g["reclaimed"]),
-               _fmt(g["visits"]), _fmt(g["first_visits"]), _fmt(g.get("reclaim_share")),
-               _fmt(g.get("usage_share")), _fmt(g["ooms"])]
-        if v2:
-            e = g["memory_events"]
-            row[3:3] = [_fmt(g["memory_current_pages"]),
-                        f"{e['low']}/{e['high']}/{e['max']}/{e['oom']}"]
-        t.add_row(*row)
+        t.add_row(g["name"], _fmt(g["limit_pages"]), _fmt(g["usage_pages"]),
+                  f"{g['mean_usage_pages']:,.0f}", _fmt(g["scanned"]), _fmt(g["reclaimed"]),
+                  _fmt(g["visits"]), _fmt(g["first_visits"]), _fmt(g.get("reclaim_share")),
+                  _fmt(g.get("usage_share")), _fmt(g["ooms"]))
+    return t
+
+
+def cgroup_table(m: dict[str, Any], title: str) -> Table | None:
+    """Kernel 6.18: what each group's cgroup files would read at the end (the settings,
+    memory.current and memory.events), for the groups with a setting, pages or events."""
+    if not any("memory_current_pages" in g for g in m["groups"]):
+        return None
+    t = Table(title=title, title_justify="left")
+    events = ("low", "high", "max", "oom", "oom_kill")
+    for col in ("group", "max", "high", "low", "min", "memory.current", *events):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for g in m["groups"]:
+        settings = (g["limit_pages"], g["high_pages"], g["low_pages"], g["min_pages"])
+        ev = g["memory_events"]
+        if not (any(x is not None for x in settings) or g["memory_current_pages"]
+                or any(ev.values())):
+            continue
+        t.add_row(g["name"], *(_fmt(x) for x in settings), _fmt(g["memory_current_pages"]),
+                  *(_fmt(ev[e]) for e in events))
     return t
 
 
@@ -99,6 +108,10 @@ def print_run(console: Console, m: dict[str, Any], replay: str) -> None:
     if s["description"]:
         print_line(console, f"  {s['description']}")
     console.print(group_table(m, "per group (pages of 4K)"))
+    cg = cgroup_table(m, "cgroup files at the end (pages of 4K; memory.events hierarchical "
+                         "on v2)")
+    if cg is not None:
+        console.print(cg)
     for line in summary_lines(m):
         print_line(console, line)
     print_line(console, f"replay: {replay}")
@@ -110,6 +123,7 @@ def print_compare(console: Console, results: dict[str, dict[str, Any]]) -> None:
     for v in results:
         t.add_column(Text(v), justify="right")  # a variant path may hold brackets
     rows: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
+        ("kernel (reclaim rules)", lambda m: m["scenario"]["kernel"]),
         ("Jain(reclaim/usage share)", lambda m: m["fairness"]["jain_index_reclaim_per_usage"]),
         ("stddev/mean(reclaimed)", lambda m: m["fairness"]["reclaim_stddev_over_mean"]),
         ("reclaimed/requested", lambda m: m["fairness"]["reclaimed_over_requested"]),

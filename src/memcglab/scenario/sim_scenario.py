@@ -337,7 +337,8 @@ def _kernel_and_variant(f: ScenarioFile, loc: Locator, base: Path | None
     if f.memory_recursiveprot is not None and cgroup != "v2":
         raise ConfigError(f"{at('memory_recursiveprot')}: memory_recursiveprot is a mount "
                           f"option of cgroup v2; this scenario is cgroup {cgroup} (kernel "
-                          f"{kernel}); remove it or set cgroup = \"v2\"")
+                          f"{kernel}); remove it, or set cgroup = \"v2\""
+                          + (" with kernel = \"6.18\"" if kernel == "3.7" else ""))
     return variant, kernel, cgroup
 
 
