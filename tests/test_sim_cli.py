@@ -150,3 +150,28 @@ def test_kernel_comparison_report_renders_in_chromium(tmp_path: Path) -> None:
     dom = _rendered(out / "report.html")
     assert 'data-plots-rendered="1/1"' in dom
     assert "model and kernel side by side" in dom and "divergence score" in dom
+
+
+def test_run_compare_and_compare_kernel_accept_current(tmp_path: Path) -> None:
+    """Issue 9: today's iterator runs today's reclaim from every simulation command."""
+    code, out, err = cli("run", str(SCENARIOS / "nested.toml"), "--variant", "current",
+                         "--duration", "100ms", "--no-progress")
+    assert code == 0, err
+    assert "(kernel 6.18, cgroup v2, variant current" in out
+    assert "cgroup files at the end" in out and "memory.current" in out
+    code, out, err = cli("compare", str(SCENARIOS / "nested.toml"), "--variants",
+                         "css-id,current", "--duration", "100ms", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["css-id"]["scenario"]["kernel"] == "3.7"
+    assert doc["current"]["scenario"]["kernel"] == "6.18"
+    assert "memory_current_pages" in doc["current"]["groups"][1]
+    assert "memory_current_pages" not in doc["css-id"]["groups"][1]
+    fixture = Path(__file__).resolve().parent / "fixtures" / "kernel-runs" / "flat"
+    live = Path(__file__).resolve().parent / "live" / "flat.toml"
+    code, out, err = cli("compare", "--kernel", str(live), "--variants", "css-id,current",
+                         "--kernel-result", str(fixture), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["models"]["current"]["scenario"]["kernel"] == "6.18"
+    assert 0 < doc["divergence"]["current"]["score"] <= 1

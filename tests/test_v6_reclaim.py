@@ -318,3 +318,262 @@ def test_memory_high_reclaims_on_the_way_back_to_user(tmp_path: Path) -> None:
     run = Simulation(load(f)).run()
     assert run.machine.c.high_throttled_ms > 0
     assert run.memcg_state.memcgs[1].memory.usage > 8 * MB  # nothing to reclaim: it grows
+
+
+# -- control flow of the reclaim loops, with their callees scripted -----------------------
+
+
+def test_balance_pgdat_keeps_the_priority_after_a_pass_that_scanned_enough(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[VS]:7007-7230: the priority drops after a pass unless kswapd_shrink_node() says it
+    scanned the high watermark's worth (raise_priority = false) and something was
+    reclaimed; the loop stops once the node is balanced (checked first every time)."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\n')
+    script = iter([(False, 5), (True, 40), (True, 0), (False, 3), (True, 9)])
+    seen: list[int] = []
+    balanced = iter([False] * 5 + [True])
+
+    def fake_shrink(k: Any, variant: Any, pgdat: int, sc: ScanControl
+                    ) -> Generator[Op, Any, bool]:
+        seen.append(sc.priority)
+        enough, reclaimed = next(script)
+        sc.nr_reclaimed += reclaimed
+        return enough
+        yield
+
+    monkeypatch.setattr(vmscan, "kswapd_shrink_node", fake_shrink)
+    monkeypatch.setattr(vmscan, "pgdat_balanced", lambda k, pgdat: next(balanced))
+    assert _drive(sim, vmscan.balance_pgdat(sim.k, sim.variant, 0)) == 57
+    # 12 (not enough: down), 11 (enough and reclaimed: stays), 11 (enough, nothing: down),
+    # 10 (not enough: down), 9, then balanced.
+    assert seen == [12, 11, 11, 10, 9]
+    assert sim.machine.kswapd_failures[0] == 0
+
+
+def test_do_try_to_free_pages_retry_ladder(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """[VS]:6393-6495: only when nothing at all was reclaimed, from the initial priority: a
+    full walk, then forced deactivation (if an active list was skipped), then breaking
+    memory.low (if a group was skipped for it), then 0. The flags stay as the rungs left
+    them: the low rung clears force_deactivate, so it skips an active list again and the
+    ladder forces deactivation once more (the C's order of tests), memcg_low_reclaim on."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\nlimit = "1G"\n')
+    passes: list[tuple[int, bool, bool, bool]] = []
+
+    def fake_zones(k: Any, variant: Any, zones: Any, sc: ScanControl
+                   ) -> Generator[Op, Any, None]:
+        passes.append((sc.priority, sc.memcg_full_walk, sc.force_deactivate,
+                       sc.memcg_low_reclaim))
+        sc.skipped_deactivate = sc.skipped_deactivate or not sc.force_deactivate
+        sc.memcg_low_skipped = sc.memcg_low_skipped or not sc.memcg_low_reclaim
+        return
+        yield
+
+    monkeypatch.setattr(vmscan, "shrink_zones", fake_zones)
+    sc = ScanControl(1, 12, 32)
+    assert _drive(sim, vmscan.do_try_to_free_pages(sim.k, sim.variant, (0,), sc,
+                                                   vmscan.ALL_PRIORITIES)) == 0
+    rungs = [passes[i * 13:(i + 1) * 13] for i in range(len(passes) // 13)]
+    assert len(passes) == 5 * 13
+    assert [p[0] for p in rungs[0]] == list(range(12, -1, -1))
+    assert [r[0][1:] for r in rungs] == [(False, False, False), (True, False, False),
+                                         (True, True, False), (True, False, True),
+                                         (True, True, True)]
+    # Something reclaimed in the first loop: no retry at all.
+    passes.clear()
+
+    def reclaims(k: Any, variant: Any, zones: Any, sc: ScanControl
+                 ) -> Generator[Op, Any, None]:
+        passes.append((sc.priority, False, False, False))
+        sc.nr_reclaimed += 1
+        return
+        yield
+
+    monkeypatch.setattr(vmscan, "shrink_zones", reclaims)
+    assert _drive(sim, vmscan.do_try_to_free_pages(
+        sim.k, sim.variant, (0,), ScanControl(1, 12, 32), vmscan.ALL_PRIORITIES)) == 13
+
+
+@pytest.mark.parametrize(("target", "kswapd", "priority", "scanned"), [
+    (1, False, 12, 32),     # limit reclaim: stops once this lruvec reclaimed 32
+    (None, False, 12, 100),  # direct reclaim at DEF_PRIORITY: proportional, no early exit
+    (None, False, 11, 32),   # direct reclaim below DEF_PRIORITY: early exit again
+    (None, True, 12, 32),    # kswapd: early exit
+])
+def test_shrink_lruvec_early_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  target: int | None, kswapd: bool, priority: int,
+                                  scanned: int) -> None:
+    """[VS]:5816-5932 with nr = [0, 0, 100, 0] (file only) and nr_to_reclaim 32: after the
+    first batch of 32, reclaimed 32, nr_anon is 0, so the loop breaks, unless the
+    reclaim is global direct reclaim at DEF_PRIORITY (proportional_reclaim)."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\nlimit = "1G"\n')
+    monkeypatch.setattr(vmscan, "get_scan_count", lambda k, m, p, sc: [0, 0, 100, 0])
+    batches: list[int] = []
+
+    def fake_list(k: Any, lru: int, nr: int, memcg: int, pgdat: int, sc: ScanControl
+                  ) -> Generator[Op, Any, int]:
+        batches.append(nr)
+        return nr
+        yield
+
+    monkeypatch.setattr(vmscan, "shrink_list", fake_list)
+    sc = ScanControl(target, priority, 32, is_kswapd=kswapd)
+    it = sim.k.iter_node(0 if target is None else target, 0)
+    _drive(sim, vmscan.shrink_lruvec(sim.k, it, 1, None, sc, 0))
+    assert sum(batches) == scanned and sc.nr_reclaimed == scanned
+
+
+def test_prepare_scan_control_at_the_target(tmp_path: Path) -> None:
+    """[VS]:2355-2457: no deactivation while the target's inactive list is not low and no
+    refault moved; cache-trim mode while its inactive file >> priority is non-zero; a
+    refault (WORKINGSET_ACTIVATE moved since snapshot_refaults) deactivates file."""
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\nlimit = "1G"\n')
+    for i in range(4096):
+        _page(sim, 1, LRU_INACTIVE_FILE, index=i)
+    k = sim.k
+    sc = ScanControl(1, 12, 32)
+    vmscan.prepare_scan_control(k, 0, sc)
+    assert sc.may_deactivate == 0 and sc.cache_trim_mode
+    sim.machine.pages.lruvec(1, 0).activate[1] += 1
+    vmscan.prepare_scan_control(k, 0, sc)
+    assert sc.may_deactivate == 2 and not sc.cache_trim_mode  # DEACTIVATE_FILE
+    vmscan.snapshot_refaults(k, 1, 0)
+    vmscan.prepare_scan_control(k, 0, sc)
+    assert sc.may_deactivate == 0
+    sc.force_deactivate = True
+    vmscan.prepare_scan_control(k, 0, sc)
+    assert sc.may_deactivate == 3
+
+
+def test_file_is_tiny_in_global_reclaim(tmp_path: Path) -> None:
+    """[VS]:2435-2456: global reclaim with the node's file pages plus free ones at most the
+    high watermark, and anon to scan at this priority: anon only."""
+    sim = _sim(tmp_path, '[machine]\npages_per_zone = "256K"\nswap = true\nwatermarks = { '
+               'min = "64K", low = "96K", high = "128K" }\n[[group]]\nname = "A"\n')
+    for i in range(40):
+        _page(sim, 1, LRU_INACTIVE_ANON, anon=True, index=i)
+    for i in range(40, 50):
+        _page(sim, 1, LRU_INACTIVE_FILE, index=i)
+    sc = ScanControl(None, 1, 32)
+    vmscan.prepare_scan_control(sim.k, 0, sc)
+    # free 14 + file 10 <= high 32, 40 anon >> 1 != 0
+    assert sc.file_is_tiny
+    assert vmscan.get_scan_count(sim.k, 1, 0, sc)[LRU_INACTIVE_FILE] == 0
+
+
+def test_pgdat_balanced_and_wakeup_kswapd(tmp_path: Path) -> None:
+    """[VS]:6812-6876, 7417-7460: balanced is free > high; a hopeless node (16 failed
+    runs) or a balanced one is not woken."""
+    sim = _sim(tmp_path, '[machine]\npages_per_zone = "256K"\nwatermarks = { min = "64K", '
+               'low = "96K", high = "128K" }\n[[group]]\nname = "A"\n')
+    k = sim.k
+    for i in range(31):
+        _page(sim, 1, LRU_INACTIVE_FILE, index=i)
+    assert vmscan.pgdat_balanced(k, 0)  # 64 - 31 = 33 free > high 32
+    _page(sim, 1, LRU_INACTIVE_FILE, index=99)
+    assert not vmscan.pgdat_balanced(k, 0)  # 32 free: not above high
+    vmscan.wakeup_kswapd(k, 0)
+    assert sim.machine.kswapd_wake[0]
+    sim.machine.kswapd_wake[0] = False
+    sim.machine.kswapd_failures[0] = vmscan.MAX_RECLAIM_RETRIES
+    vmscan.wakeup_kswapd(k, 0)
+    assert not sim.machine.kswapd_wake[0]
+
+
+def test_should_reclaim_retry(tmp_path: Path) -> None:
+    """[PA]:4555-4629: progress resets the count; more than 16 passes without progress, or
+    no zone that could pass min with all its reclaimable pages, gives up."""
+    from memcglab.kernel.v6_18.page_alloc import should_reclaim_retry
+
+    sim = _sim(tmp_path, '[machine]\npages_per_zone = "256K"\nwatermarks = { min = "64K", '
+               'low = "96K", high = "128K" }\n[[group]]\nname = "A"\n')
+    k = sim.k
+    for i in range(60):
+        _page(sim, 1, LRU_INACTIVE_ANON, anon=True, index=i)
+    # 4 free + 0 reclaimable (anon, no swap) <= min 16: no point
+    assert should_reclaim_retry(k, (0,), True, 5) == (False, 0)
+    sim = _sim(tmp_path, '[machine]\npages_per_zone = "256K"\nwatermarks = { min = "64K", '
+               'low = "96K", high = "128K" }\n[[group]]\nname = "A"\n')
+    for i in range(40):
+        _page(sim, 1, LRU_INACTIVE_ANON, anon=True, index=i)
+    for i in range(40, 50):
+        _page(sim, 1, LRU_INACTIVE_FILE, index=i)
+    # 14 free + 10 reclaimable file pages > min 16: worth retrying
+    assert should_reclaim_retry(sim.k, (0,), False, 3) == (True, 4)
+    assert should_reclaim_retry(sim.k, (0,), False, 16) == (False, 17)
+
+
+def test_oom_victim_is_the_highest_badness(tmp_path: Path) -> None:
+    """mm/oom_kill.c: the task of the subtree with the highest RSS + swap entries + page
+    tables (one page here), the later of equal scores; MEMCG_OOM_KILL on its memcg and
+    ancestors; a victim still dying makes the OOM wait (-1)."""
+    from memcglab.kernel.v6_18.context import TaskStruct
+    from memcglab.kernel.v6_18.oom_kill import out_of_memory
+
+    sim = _sim(tmp_path, '[[group]]\nname = "A"\n[[group]]\nname = "B"\nparent = "A"\n'
+               '[[group]]\nname = "C"\n')
+    k, mm = sim.k, sim.machine
+    tasks = [TaskStruct(10, "b0", 2), TaskStruct(11, "b1", 2), TaskStruct(12, "c", 3)]
+    k.mem.tasks[:] = tasks
+    mm.task_anon.update({10: 5, 11: 5, 12: 50})
+    assert out_of_memory(k, 1) == 11  # in A's subtree; 10 and 11 tie: the later one
+    assert tasks[1].killed and k.mem.memcgs[2].memory_events[4] == 1
+    assert k.mem.memcgs[1].memory_events[4] == 1  # hierarchical (v2)
+    assert out_of_memory(k, 1) == -1  # 11 is still dying
+    mm.task_done.add(11)
+    assert out_of_memory(k, None) == 12  # global: the biggest anywhere
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_shrink_folio_list_swaps_out_or_activates_anon(tmp_path: Path, swap: bool) -> None:
+    """[VS]:1109-1650: an unreferenced anon folio is swapped out (freed, uncharged, its
+    shadow left at its index for workingset_refault) when there is swap; without swap
+    add_to_swap() fails and it is activated."""
+    sim = _sim(tmp_path, f'[machine]\nswap = {str(swap).lower()}\n'
+               '[[group]]\nname = "A"\nlimit = "1G"\n')
+    mm = sim.machine
+    page = _page(sim, 1, LRU_INACTIVE_ANON, anon=True, index=7)
+    mm.mapping_task[0], mm.task_anon[0] = 0, 1
+    sim.k.mem.memcgs[1].memory.usage = 1
+    folios = mm.pages.isolate(1, 0, LRU_INACTIVE_ANON, 32)
+    reclaimed, pageout, activate, keep = vmscan.shrink_folio_list(
+        sim.k, folios, 0, ScanControl(1, 12, 32))
+    if swap:
+        assert (reclaimed, pageout, activate, keep) == (1, 1, [], [])
+        assert mm.shadows[0][7].memcgid == 1 and 7 not in mm.mappings[0]
+        assert sim.k.mem.memcgs[1].memory.usage == 0 and mm.task_anon[0] == 0
+    else:
+        assert (reclaimed, activate) == (0, [page]) and mm.mappings[0][7] == page
+
+
+def test_exit_frees_anon_and_keeps_page_cache(tmp_path: Path) -> None:
+    """mm/mmap.c exit_mmap(): a process's anonymous pages are uncharged and freed when it
+    exits; page cache stays charged to the memcg that read it."""
+    f = tmp_path / "s.toml"
+    f.write_text('kernel = "6.18"\nkswapd = false\nduration = "50ms"\n'
+                 '[[group]]\nname = "A"\n'
+                 '[[workload]]\ngroup = "A"\npattern = "stream"\ntype = "anon"\nsize = "1M"\n'
+                 'rate = "100M"\nstop = "20ms"\n'
+                 '[[workload]]\ngroup = "A"\npattern = "stream"\nsize = "1M"\nrate = "100M"\n'
+                 'stop = "20ms"\n')
+    run = Simulation(load(f)).run()
+    assert run.machine.usage[1] == run.memcg_state.memcgs[1].memory.usage == 256  # the file
+    peak = max(s.usage[1] for s in run.samples)
+    assert peak == 512  # both while they ran
+
+
+def test_memory_recursiveprot_reaches_the_simulation() -> None:
+    """memory_recursiveprot: in test_memcg_low's second phase E (memory.low 0) gets floating
+    protection once its siblings claim less than B's 50M, so the low-reclaim pass raises
+    low events on it; without the option it gets none (the selftest skips E's check with
+    recursiveprot for this reason)."""
+    from memcglab.cli.demo import selftest_scenario
+    from memcglab.scenario.sim_scenario import ScenarioFile, build
+
+    def e_low(recursive: bool) -> int:
+        raw = selftest_scenario("low", True) | {"memory_recursiveprot": recursive}
+        run = Simulation(build(ScenarioFile.model_validate(raw), "t")).run()
+        names = {run.plan.topology.name(g): m for g, m in enumerate(run.memcg_state.memcgs)}
+        return int(names["E"].memory_events[0])
+
+    assert e_low(False) == 0 and e_low(True) > 0
