@@ -42,6 +42,21 @@ def _sim(tmp_path: Path, body: str) -> Simulation:
     return Simulation(load(f))
 
 
+SMALL = ('[machine]\npages_per_zone = "256K"\nwatermarks = { min = "64K", low = "96K", '
+         'high = "128K" }\n')  # 64 pages: min 16, low 24, high 32
+
+
+def _small(tmp_path: Path, anon: int, file: int, swap: bool = False) -> Simulation:
+    """A 64-page machine whose group A holds ``anon`` inactive anon pages, then ``file``
+    inactive file pages."""
+    sim = _sim(tmp_path, SMALL + f"swap = {str(swap).lower()}\n" + '[[group]]\nname = "A"\n')
+    for i in range(anon):
+        _page(sim, 1, LRU_INACTIVE_ANON, anon=True, index=i)
+    for i in range(anon, anon + file):
+        _page(sim, 1, LRU_INACTIVE_FILE, index=i)
+    return sim
+
+
 def _drive(sim: Simulation, gen: Generator[Op, Any, Any], tid: int = 0) -> Any:
     """Run kernel-mirror code to its end outside the engine: each op through the machine,
     CALL ops inline."""
@@ -448,12 +463,7 @@ def test_prepare_scan_control_at_the_target(tmp_path: Path) -> None:
 def test_file_is_tiny_in_global_reclaim(tmp_path: Path) -> None:
     """[VS]:2435-2456: global reclaim with the node's file pages plus free ones at most the
     high watermark, and anon to scan at this priority: anon only."""
-    sim = _sim(tmp_path, '[machine]\npages_per_zone = "256K"\nswap = true\nwatermarks = { '
-               'min = "64K", low = "96K", high = "128K" }\n[[group]]\nname = "A"\n')
-    for i in range(40):
-        _page(sim, 1, LRU_INACTIVE_ANON, anon=True, index=i)
-    for i in range(40, 50):
-        _page(sim, 1, LRU_INACTIVE_FILE, index=i)
+    sim = _small(tmp_path, 40, 10, swap=True)
     sc = ScanControl(None, 1, 32)
     vmscan.prepare_scan_control(sim.k, 0, sc)
     # free 14 + file 10 <= high 32, 40 anon >> 1 != 0
@@ -485,19 +495,9 @@ def test_should_reclaim_retry(tmp_path: Path) -> None:
     no zone that could pass min with all its reclaimable pages, gives up."""
     from memcglab.kernel.v6_18.page_alloc import should_reclaim_retry
 
-    sim = _sim(tmp_path, '[machine]\npages_per_zone = "256K"\nwatermarks = { min = "64K", '
-               'low = "96K", high = "128K" }\n[[group]]\nname = "A"\n')
-    k = sim.k
-    for i in range(60):
-        _page(sim, 1, LRU_INACTIVE_ANON, anon=True, index=i)
     # 4 free + 0 reclaimable (anon, no swap) <= min 16: no point
-    assert should_reclaim_retry(k, (0,), True, 5) == (False, 0)
-    sim = _sim(tmp_path, '[machine]\npages_per_zone = "256K"\nwatermarks = { min = "64K", '
-               'low = "96K", high = "128K" }\n[[group]]\nname = "A"\n')
-    for i in range(40):
-        _page(sim, 1, LRU_INACTIVE_ANON, anon=True, index=i)
-    for i in range(40, 50):
-        _page(sim, 1, LRU_INACTIVE_FILE, index=i)
+    assert should_reclaim_retry(_small(tmp_path, 60, 0).k, (0,), True, 5) == (False, 0)
+    sim = _small(tmp_path, 40, 10)
     # 14 free + 10 reclaimable file pages > min 16: worth retrying
     assert should_reclaim_retry(sim.k, (0,), False, 3) == (True, 4)
     assert should_reclaim_retry(sim.k, (0,), False, 16) == (False, 17)
