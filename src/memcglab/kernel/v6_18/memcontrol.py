@@ -40,6 +40,7 @@ from memcglab.kernel.v6_18.context import ReclaimCookie, TaskStruct
 from memcglab.kernel.v6_18.page_counter import (
     PageCounter,
     page_counter_calculate_protection,
+    page_counter_read,
     page_counter_try_charge,
     page_counter_uncharge,
 )
@@ -252,10 +253,6 @@ def mem(k: KernelContext) -> MemcgState:
 
 def mem_cgroup_is_root(k: KernelContext, memcg: int) -> bool:
     return memcg == k.root_mem_cgroup
-
-
-def page_counter_read(c: PageCounter) -> int:
-    return c.usage
 
 
 def mem_cgroup_size(k: KernelContext, memcg: int) -> int:

@@ -24,19 +24,12 @@ from typing import Any
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.iterator import MemcgIter
 from memcglab.kernel.v6_18.context import TaskStruct
-from memcglab.kernel.v6_18.memcontrol import mem
 from memcglab.kernel.v6_18.oom_kill import out_of_memory
 from memcglab.kernel.v6_18.vmscan import (
     MAX_RECLAIM_RETRIES,
     try_to_free_pages,
     wakeup_kswapd,
-    zone_watermark_ok,
-)
-from memcglab.model.constants import (
-    LRU_ACTIVE_ANON,
-    LRU_ACTIVE_FILE,
-    LRU_INACTIVE_ANON,
-    LRU_INACTIVE_FILE,
+    zone_reclaimable_pages,
 )
 from memcglab.runtime.ops import Kind, Op, call
 
@@ -71,14 +64,10 @@ def wake_all_kswapds(k: KernelContext, zones: tuple[int, ...]) -> Generator[Op, 
     yield Op(Kind.MM_STEP, "wake_all_kswapds")
 
 
-def zone_reclaimable_pages(k: KernelContext, zone: int) -> int:
-    """File LRU pages, and anon ones with swap, of the zone's node (one zone per node:
-    the zone's; the model keeps LRU sizes per node)."""
-    vec = k.mm.pages.lruvec(k.root_mem_cgroup, k.layout.zones[zone].nid)
-    nr = vec.hsizes[LRU_INACTIVE_FILE] + vec.hsizes[LRU_ACTIVE_FILE]
-    if mem(k).total_swap_pages:
-        nr += vec.hsizes[LRU_INACTIVE_ANON] + vec.hsizes[LRU_ACTIVE_ANON]
-    return int(nr)
+def zone_watermark_ok(k: KernelContext, zone: int, mark: int) -> bool:
+    """``__zone_watermark_ok()`` for order 0: ``free > mark`` ([PA]:3602, 3664; no
+    lowmem_reserve, no boost)."""
+    return int(k.mm.pages.free_pages(zone)) > mark
 
 
 def should_reclaim_retry(k: KernelContext, zones: tuple[int, ...], did_some_progress: bool,

@@ -42,6 +42,11 @@ class PageCounter:
         self.protection_support = protection_support
 
 
+def page_counter_read(counter: PageCounter) -> int:
+    """include/linux/page_counter.h: ``atomic_long_read(&counter->usage)``."""
+    return counter.usage
+
+
 def propagate_protected_usage(c: PageCounter, usage: int) -> None:
     if not c.protection_support:
         return

@@ -641,13 +641,20 @@ def try_to_free_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int, ..
 # -- kswapd --------------------------------------------------------------------------------
 
 
-def zone_watermark_ok(k: KernelContext, zone: int, mark: int) -> bool:
-    """Order 0: ``free > mark`` ([PA]:3602, 3664; no lowmem_reserve, no boost)."""
-    return int(k.mm.pages.free_pages(zone)) > mark
+def zone_reclaimable_pages(k: KernelContext, zone: int) -> int:
+    """mm/vmscan.c: file LRU pages, and anon ones with swap, of the zone's node (one zone per node:
+    the zone's; the model keeps LRU sizes per node)."""
+    vec = k.mm.pages.lruvec(k.root_mem_cgroup, k.layout.zones[zone].nid)
+    nr = vec.hsizes[LRU_INACTIVE_FILE] + vec.hsizes[LRU_ACTIVE_FILE]
+    if mem(k).total_swap_pages:
+        nr += vec.hsizes[LRU_INACTIVE_ANON] + vec.hsizes[LRU_ACTIVE_ANON]
+    return int(nr)
 
 
 def pgdat_balanced(k: KernelContext, pgdat: int) -> bool:
     """[VS]:6812-6876: true if any eligible zone is above its high watermark."""
+    # page_alloc.c and vmscan.c call each other (as in C): imported here.
+    from memcglab.kernel.v6_18.page_alloc import zone_watermark_ok
     return any(zone_watermark_ok(k, z, k.mm.zone_specs[z].high) for z in _node_zones(k, pgdat))
 
 
