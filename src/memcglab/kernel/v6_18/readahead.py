@@ -1,0 +1,174 @@
+"""Readahead windows and folio orders of Linux v6.18, mm/readahead.c (first step of issue 10).
+
+Read in a v6.18.19 tree (6952350/linux-6.18.y @ f3fce0151d48; docs/research/
+v6-readahead-folios.md section 1, [RA] line numbers there), for a file read with 4 KiB
+``read(2)`` calls:
+
+* ``struct file_ra_state``: the window (``start``, ``size``, ``async_size``), its largest
+  size ``ra_pages`` (the device's ``read_ahead_kb``; doubled by POSIX_FADV_SEQUENTIAL),
+  the folio ``order`` and ``prev_pos`` (here a page index);
+* ``page_cache_sync_ra()``: a read that missed starts a window (``get_init_ra_size``) at
+  a sequential miss, or reads the request alone for a small random read; FMODE_RANDOM
+  (POSIX_FADV_RANDOM) reads the request alone;
+* ``page_cache_async_ra()``: a read reaching the folio marked PG_readahead moves the window
+  on (``get_next_ra_size``), raises the order by 2 and trims the window's end to an
+  alignment; ``async_size = size``, so the next window's first folio carries the mark;
+* ``page_cache_ra_order()``: the folios of a window, as large as the order, the alignment
+  of the index, the end of the window and the end of the file allow (``min_order`` 0 and
+  ``max_order`` 9 on ext4 with transparent hugepages, as on this machine).
+
+Pure functions over :class:`FileRaState`: they return the folios to add as ``(index, order,
+marked)``; whether a page is cached is asked of the caller. The simulator does not use them
+yet (issue 10 wires them in); tests/test_readahead.py holds them against the folio list
+measured on this machine (ext4 on vda, read_ahead_kb 8192). Not modelled: the -EEXIST and
+-ENOMEM fallbacks of ``page_cache_ra_order`` (``do_page_cache_ra`` with order-0 folios),
+``blk_cgroup_congested``, oversized reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MAX_PAGECACHE_ORDER = 9  # include/linux/pagemap.h: HPAGE_PMD_ORDER on x86-64
+Folio = tuple[int, int, bool]  # (first page index, order, PG_readahead)
+
+
+@dataclass(slots=True)
+class FileRaState:
+    """``struct file_ra_state`` ([RA]:409-412), in pages."""
+
+    ra_pages: int
+    start: int = 0
+    size: int = 0
+    async_size: int = 0
+    order: int = 0
+    prev_pos: int = -1  # the page index of the last read (-1: none yet)
+    random: bool = False  # FMODE_RANDOM (POSIX_FADV_RANDOM)
+
+
+def file_ra_state_init(read_ahead_kb: int, fadvise: str = "normal") -> FileRaState:
+    """``file_ra_state_init()`` and ``generic_fadvise()`` ([FA]:78-95): NORMAL takes the
+    device's window, SEQUENTIAL twice it, RANDOM the device's window with FMODE_RANDOM."""
+    ra_pages = read_ahead_kb >> 2
+    if fadvise == "sequential":
+        return FileRaState(ra_pages * 2)
+    return FileRaState(ra_pages, random=fadvise == "random")
+
+
+def _roundup_pow_of_two(n: int) -> int:
+    return 1 << (n - 1).bit_length()
+
+
+def _ffs0(x: int) -> int:
+    """``__ffs(x)``: the index of the lowest set bit."""
+    return (x & -x).bit_length() - 1
+
+
+def get_init_ra_size(size: int, max_pages: int) -> int:
+    """[RA]:373-385: the first window of a sequential stream."""
+    newsize = _roundup_pow_of_two(size)
+    if newsize <= max_pages // 32:
+        return newsize * 4
+    if newsize <= max_pages // 4:
+        return newsize * 2
+    return max_pages
+
+
+def get_next_ra_size(ra: FileRaState, max_pages: int) -> int:
+    """[RA]:391-401: the window grows fourfold while small, then twofold, up to the max."""
+    cur = ra.size
+    if cur < max_pages // 16:
+        return 4 * cur
+    if cur <= max_pages // 2:
+        return 2 * cur
+    return max_pages
+
+
+def page_cache_ra_order(ra: FileRaState, eof: int, max_order: int = MAX_PAGECACHE_ORDER,
+                        min_order: int = 0) -> list[Folio]:
+    """[RA]:464-537: the folios of the window ``ra.start .. ra.start + ra.size - 1``
+    (not past the end of the file, ``eof`` pages), with PG_readahead on the folio holding
+    ``start + size - async_size``."""
+    index = ra.start
+    mark = index + ra.size - ra.async_size
+    limit = min(eof - 1, index + ra.size - 1)
+    new_order = max(min(max_order, ra.order, ra.size.bit_length() - 1), min_order)
+    ra.order = new_order
+    folios: list[Folio] = []
+    while index <= limit:
+        order = new_order
+        # Align with smaller pages if needed.
+        if index & ((1 << order) - 1):
+            order = _ffs0(index)
+        # Don't allocate pages past EOF (or past the window).
+        while order > min_order and index + (1 << order) - 1 > limit:
+            order -= 1
+        folios.append((index, order, index == mark >> order << order))
+        index += 1 << order
+    return folios
+
+
+def page_cache_sync_ra(ra: FileRaState, index: int, req_count: int, eof: int,
+                       cached: Callable[[int], bool]) -> list[Folio]:
+    """[RA]:554-627: the read of ``index`` missed the cache."""
+    if ra.random or not ra.ra_pages:
+        # force_page_cache_ra(): the request alone, order 0, the state untouched.
+        return [(i, 0, False) for i in range(index, min(index + req_count, eof))]
+    max_pages = ra.ra_pages
+    prev_index = ra.prev_pos
+    if not index or req_count > max_pages or (prev_index >= 0 and index - prev_index <= 1):
+        # A start of file, oversized read, or sequential cache miss: trivial case.
+        ra.start = index
+        ra.size = get_init_ra_size(req_count, max_pages)
+        ra.async_size = ra.size - req_count if ra.size > req_count else ra.size >> 1
+    else:
+        # page_cache_prev_miss(): the cached run just before the read.
+        miss = index - 1
+        while miss >= 0 and index - 1 - miss < max_pages and cached(miss):
+            miss -= 1
+        contig = index - miss - 1
+        if contig <= req_count:
+            # Standalone, small random read. Read as is, and do not pollute the readahead
+            # state.
+            return [(i, 0, False) for i in range(index, min(index + req_count, eof))]
+        if miss < 0:
+            contig *= 2  # file cached from the beginning
+        ra.start = index
+        ra.size = min(contig + req_count, max_pages)
+        ra.async_size = 1
+    ra.order = 0
+    return page_cache_ra_order(ra, eof)
+
+
+def page_cache_async_ra(ra: FileRaState, index: int, folio_nr_pages: int, req_count: int,
+                        eof: int, cached: Callable[[int], bool]) -> list[Folio]:
+    """[RA]:630-698: the read of ``index`` found a folio of ``folio_nr_pages`` marked
+    PG_readahead (the caller clears the mark)."""
+    if not ra.ra_pages:
+        return []
+    max_pages = ra.ra_pages
+    expected = (ra.start + ra.size - ra.async_size) // folio_nr_pages * folio_nr_pages
+    if index == expected:
+        # Assume sequential access: move the window on.
+        ra.start += ra.size
+        ra.size = max(ra.size, get_next_ra_size(ra, max_pages))
+    else:
+        # Hit a marked folio without valid readahead state (interleaved reads): the
+        # window starts at the next page not cached.
+        start = index + 1
+        while start < eof and start - index <= max_pages and cached(start):
+            start += 1
+        if start >= eof or start - index > max_pages:
+            return []
+        ra.start = start
+        ra.size = start - index + req_count
+        ra.size = get_next_ra_size(ra, max_pages)
+    ra.order += 2
+    align = 1 << min(ra.order, _ffs0(max_pages))
+    end = ra.start + ra.size
+    aligned_end = end // align * align
+    if aligned_end > ra.start:
+        ra.size -= end - aligned_end
+    ra.async_size = ra.size
+    return page_cache_ra_order(ra, eof)
