@@ -82,6 +82,8 @@ from memcglab.errors import InternalError
 from memcglab.model.layout import NULL, GroupState, IterSlots, Layout, ptr_memcg
 from memcglab.runtime.ops import Gen, Kind, Op
 
+_LIVE = (GroupState.ONLINE, GroupState.OFFLINE)  # css_next_child() still finds them
+
 ThreadComp = tuple[int, tuple[int, ...], int, tuple[int, ...], int]
 LSID: Final = 0
 HELD: Final = 1
@@ -766,14 +768,19 @@ class Machine:
                 return None, Violation(REFERENCE_SAFETY,
                                        f"use after free: css_next_child() dereferences "
                                        f"{self._name(g)}, a freed memcg")
+        return self._next_child(shared, pos, parent), None
+
+    def _next_child(self, shared: list[Any], pos: int | None, parent: int) -> int | None:
+        """The first child of ``parent`` created after ``pos`` (the first for None) that is
+        not released: what ``css_next_child()`` returns, without its checks."""
         after = -1 if pos is None else self.serial[pos]
         children = self._children[parent]
-        gstate = lay.gstate
+        gstate = self.layout.gstate
         for i in range(bisect_right(self._child_serials[parent], after), len(children)):
             c = children[i]
-            if shared[gstate[c]] in (GroupState.ONLINE, GroupState.OFFLINE):
-                return c, None
-        return None, None
+            if shared[gstate[c]] in _LIVE:
+                return c
+        return None
 
     def _kill_css(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                   op: Op) -> tuple[Any, Violation | None]:

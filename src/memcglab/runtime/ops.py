@@ -43,8 +43,6 @@ class Kind(IntEnum):
     CALL_RCU_FREE = 19  # call_rcu(free_rcu): the memcg is freed once current readers leave
     # Simulation only (memcglab run): pages, LRU lists, time. See memcglab.sim.machine: the
     # page operations only do what the kernel-mirror code decided, and count.
-    GET_SCAN_COUNT = 20  # unused since the rules moved to the kernel-mirror code (it reads
-    # the lruvec sizes itself); kept while sim/engine.py's private set names it
     SHRINK_LIST = 21  # counts one SWAP_CLUSTER_MAX batch of a shrink: (memcg, zone, lru),
     # (pages taken, pages reclaimed); the engine charges the time of the pages taken
     SLEEP = 22  # the task waits (workload think time, kswapd between passes)
@@ -53,7 +51,6 @@ class Kind(IntEnum):
     ADD_PAGE = 26  # a new page joins its mapping and the LRU list the caller chose (or, with
     # no list, goes back to its zone unused)
     KSWAPD_WAIT = 27  # kswapd sleeps until woken below the low watermark
-    ZONE_BALANCED = 28  # unused (as GET_SCAN_COUNT: kswapd reads the zone's free pages)
     EVENT = 29  # a metrics event (allocation stall, OOM, reclaim call)
     CALL = 31  # run a sub-generator on the task's own stack (simulation engine trampoline)
     # Marked accesses and atomics (v4.4+ iterators; LKMM: marked accesses never race).

@@ -48,13 +48,11 @@ RELEASE_POLL_NS = 100_000  # how often an idle release kworker looks for its wor
 # them would hang the run; the kernel-mirror code needs a few per group handed out.
 MAX_PRIVATE_STREAK = 1_000_000
 
-# Operations that touch nothing another task can observe in between: monitors, the task's
-# own lruvec size reads, and, while no group is created or removed, RCU sections, the IDR
-# scan, the sibling lists (v6.x css_next_child) and reference counts (nothing can drop to
-# zero). Iterator loads and stores, locks and page-level operations remain interleaving
-# points.
-PRIVATE_WITH_CHURN = frozenset({Kind.NOTE, Kind.WALK_START, Kind.CLAIM, Kind.EVENT,
-                                Kind.GET_SCAN_COUNT, Kind.ZONE_BALANCED})
+# Operations that touch nothing another task can observe in between: monitors, and, while
+# no group is created or removed, RCU sections, the IDR scan, the sibling lists (v6.x
+# css_next_child) and reference counts (nothing can drop to zero). Iterator loads and
+# stores, locks and page-level operations remain interleaving points.
+PRIVATE_WITH_CHURN = frozenset({Kind.NOTE, Kind.WALK_START, Kind.CLAIM, Kind.EVENT})
 PRIVATE = PRIVATE_WITH_CHURN | {Kind.RCU_LOCK, Kind.RCU_UNLOCK, Kind.CSS_GET_NEXT,
                                 Kind.CSS_NEXT_CHILD, Kind.TRYGET, Kind.GET, Kind.PUT}
 

@@ -22,7 +22,6 @@ one per charge attempt (``MM_STEP``), one per SWAP_CLUSTER_MAX batch of a shrink
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +35,6 @@ from memcglab.runtime.ops import Kind, Op
 from memcglab.sim.pages import NONE, Pages
 
 SCANNED, RECLAIMED, VISITS, FIRST = range(4)
-_LIVE = (GroupState.ONLINE, GroupState.OFFLINE)
 _NONE2: tuple[None, None] = (None, None)
 
 
@@ -358,11 +356,6 @@ class SimMachine(Machine):
     def group_online(self, g: int) -> bool:
         return bool(self.shared[self.layout.gstate[g]] == GroupState.ONLINE)
 
-    def group_exists(self, g: int) -> bool:
-        """Not yet freed: ``mem_cgroup_tryget()`` of a memcg found by its id can succeed."""
-        return bool(self.shared[self.layout.gstate[g]] in (GroupState.ONLINE,
-                                                          GroupState.OFFLINE))
-
     def task_alive(self, tid: int) -> bool:
         return tid not in self.task_done
 
@@ -393,16 +386,8 @@ class SimMachine(Machine):
     def _css_next_child(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                         op: Op) -> tuple[Any, Violation | None]:
         """``css_next_child()`` without the explorer's checks (the simulator checks
-        nothing): the next sibling after ``pos`` in creation order that is not released."""
-        pos, parent = op.a, op.b
-        after = -1 if pos is None else self.serial[pos]
-        children = self._children[parent]
-        gstate = self.layout.gstate
-        for i in range(bisect_right(self._child_serials[parent], after), len(children)):
-            c = children[i]
-            if shared[gstate[c]] in _LIVE:
-                return c, None
-        return None, None
+        nothing)."""
+        return self._next_child(shared, op.a, op.b), None
 
     def _pages_put(self, g: int) -> None:
         """The last page of group ``g`` is gone: drop the pages' reference (v6.x)."""

@@ -237,6 +237,9 @@ class MemcgState:
             p = topo.parent(g)
             self.memcgs.append(MemCgroup(g, self.memcgs[p] if p is not None else None,
                                          on_dfl))
+        # mem_cgroup_from_counter(counter, memory), container_of() in C: a failed charge
+        # names the counter over its limit.
+        self.memcg_of_counter = {mc.memory: mc.id for mc in self.memcgs}
         self.on_dfl = on_dfl
         # cgrp_dfl_root.flags & CGRP_ROOT_MEMORY_RECURSIVE_PROT: the memory_recursiveprot
         # mount option of cgroup2.
@@ -339,7 +342,7 @@ def try_charge_memcg(k: KernelContext, variant: MemcgIter, current: TaskStruct, 
         counter = page_counter_try_charge(m.memcgs[memcg].memory, batch)
         if counter is None:
             break  # goto done_restock
-        mem_over_limit = _memcg_of_counter(m, counter)
+        mem_over_limit = m.memcg_of_counter[counter]  # mem_cgroup_from_counter()
         if batch > nr_pages:
             batch = nr_pages
             continue
@@ -380,14 +383,6 @@ def try_charge_memcg(k: KernelContext, variant: MemcgIter, current: TaskStruct, 
     if current.memcg_nr_pages_over_high > MEMCG_CHARGE_BATCH:
         yield from __mem_cgroup_handle_over_high(k, variant, current, zones)
     return True
-
-
-def _memcg_of_counter(m: MemcgState, counter: PageCounter) -> int:
-    """``mem_cgroup_from_counter(counter, memory)`` (container_of)."""
-    for mc in m.memcgs:
-        if mc.memory is counter:
-            return mc.id
-    raise AssertionError("a page counter without a memcg")
 
 
 def try_charge(k: KernelContext, variant: MemcgIter, current: TaskStruct, memcg: int,

@@ -199,8 +199,9 @@ def prepare_scan_control(k: KernelContext, pgdat: int, sc: ScanControl) -> None:
     sc.file_is_tiny = False
     if not cgroup_reclaim(sc):
         mm = k.mm
-        free = sum(mm.pages.free_pages(z) for z in _node_zones(k, pgdat))
-        total_high_wmark = sum(mm.zone_specs[z].high for z in _node_zones(k, pgdat))
+        zones = _node_zones(k, pgdat)
+        free = sum(mm.pages.free_pages(z) for z in zones)
+        total_high_wmark = sum(mm.zone_specs[z].high for z in zones)
         file = (lruvec_page_state(k, target, pgdat, LRU_ACTIVE_FILE)
                 + lruvec_page_state(k, target, pgdat, LRU_INACTIVE_FILE))
         anon = lruvec_page_state(k, target, pgdat, LRU_INACTIVE_ANON)
