@@ -44,7 +44,7 @@ def _sim_indices(pattern: str, pages: int, seed: int, n: int) -> list[int]:
     def touch(index: int) -> Generator[Op, Any, None]:
         yield Op(Kind.ACCESS, 0, index)
 
-    gen = process(spec, UserEntry(touch, None, None, lambda: False))
+    gen = process(spec, UserEntry(touch, None, None, lambda: False, [0]))
     out: list[int] = []
     op = next(gen)
     now = 0
@@ -279,7 +279,8 @@ def test_worker_imports_stay_light() -> None:
             "('pydantic', 'rich', 'matplotlib', 'pyarrow', 'numpy')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
-    assert out.strip() == "['memcglab', 'memcglab.live', 'memcglab.live.worker']"
+    assert out.strip() == ("['memcglab', 'memcglab.live', 'memcglab.live.worker', "
+                           "'memcglab.model', 'memcglab.model.pacing']")
 
 
 def test_readahead_advice(disk_dir: Path) -> None:

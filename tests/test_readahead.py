@@ -35,12 +35,13 @@ def read_file(ra: FileRaState, pages: int) -> list[Folio]:
 
     for i in range(pages):
         if i not in folio_of:
-            add(page_cache_sync_ra(ra, i, 1, pages, folio_of.__contains__))
+            add(page_cache_sync_ra(ra, i, 1, pages, folio_of.__contains__)[0])
         start, order = folio_of[i]
         if start in marked:
             marked.discard(start)
-            add(page_cache_async_ra(ra, start, 1 << order, 1, pages, folio_of.__contains__))
-        ra.prev_pos = i
+            add(page_cache_async_ra(ra, start, 1 << order, i + 1 - start, pages,
+                                    folio_of.__contains__))
+        ra.prev_pos = i + 1
     return made
 
 
@@ -90,6 +91,6 @@ def test_a_small_random_read_after_a_gap_reads_alone() -> None:
     """[RA]:590-613: a miss that is neither at the start, nor right after the last read,
     nor after a cached run longer than the request reads the page alone."""
     ra = file_ra_state_init(8192)
-    ra.prev_pos = 10
-    assert page_cache_sync_ra(ra, 500, 1, 1000, lambda i: False) == [(500, 0, False)]
+    ra.prev_pos = 11  # the last read was page 10
+    assert page_cache_sync_ra(ra, 500, 1, 1000, lambda i: False) == ([(500, 0, False)], False)
     assert ra.size == 0  # the state untouched

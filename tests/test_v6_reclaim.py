@@ -553,9 +553,9 @@ def test_exit_frees_anon_and_keeps_page_cache(tmp_path: Path) -> None:
     f.write_text('kernel = "6.18"\nkswapd = false\nduration = "50ms"\n'
                  '[[group]]\nname = "A"\n'
                  '[[workload]]\ngroup = "A"\npattern = "stream"\ntype = "anon"\nsize = "1M"\n'
-                 'rate = "100M"\nstop = "20ms"\n'
+                 'rate = "100M"\nstop = "30ms"\n'
                  '[[workload]]\ngroup = "A"\npattern = "stream"\nsize = "1M"\nrate = "100M"\n'
-                 'stop = "20ms"\n')
+                 'stop = "30ms"\n')
     run = Simulation(load(f)).run()
     assert run.machine.usage[1] == run.memcg_state.memcgs[1].memory.usage == 256  # the file
     peak = max(s.usage[1] for s in run.samples)

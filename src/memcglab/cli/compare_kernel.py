@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import statistics
@@ -24,12 +25,12 @@ from typing import Any, TextIO
 from rich.table import Table
 from rich.text import Text
 
-from memcglab.cli.kernel_cmd import measure_scenario
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError
 from memcglab.kernel.registry import resolve_variant
 from memcglab.live.measure import aggregate
 from memcglab.metrics.summary import summarize
+from memcglab.metrics.validation import goals
 from memcglab.metrics.visits import divergence, model_visit_metrics
 from memcglab.report.kernel_report import (
     GROUP_COLUMNS,
@@ -49,8 +50,9 @@ KERNEL = "kernel"
 
 
 def kernel_mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One metrics dict for the kernel side: repetition 1's, with the means over all
-    repetitions of what the comparison uses (per group: reclaim share, usage at the end,
+    """One metrics dict for a side of the comparison (the kernel's repetitions, or a
+    variant's runs with ``--model-seeds N``): run 1's, with the means over all runs of what
+    the comparison uses (per group: reclaim share, usage at the end,
     scanned, reclaimed, visits; Jain's index of reclaim; successor and repeat rates and the
     bigrams; page-in; completed walks). Every other value is repetition 1's (runs.json has
     them all)."""
@@ -121,6 +123,9 @@ def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> Ex
         raise ConfigError(f"--variants: {args.variants!r} names a variant twice")
     for v in variants:
         resolve_variant(v)
+    nseeds = getattr(args, "model_seeds", 1)
+    if nseeds < 1 or nseeds > 100:
+        raise ConfigError(f"--model-seeds: expected 1 to 100, got {nseeds}")
     overrides: dict[str, Any] = {}
     if args.seed is not None:
         overrides["seed"] = args.seed
@@ -136,29 +141,55 @@ def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> Ex
     if args.kernel_result is not None:
         # The scenario as the kernel run saw it: without the variants given here.
         runs = _read_result(Path(args.kernel_result), load(args.scenario, overrides).digest)
-        kernel_wall = (runs[0].get("recording") or {}).get("wall_s")
     else:
+        from memcglab.cli.kernel_cmd import measure_scenario  # the live machinery
         measured = measure_scenario(args, overrides, err)
         runs = measured.metrics
-        kernel_wall = round(measured.wall_s / len(runs), 3)
+    # A scenario that names no readahead window is simulated with the kernel run's device's
+    # (the scenario is then taken from that machine).
+    recorded_ra = ((runs[0].get("recording") or {}).get("readahead") or {}).get(
+        "read_ahead_kb")
+    if isinstance(recorded_ra, int):
+        plans = {v: (dataclasses.replace(p, read_ahead_kb=recorded_ra)
+                     if p.read_ahead_kb is None else p) for v, p in plans.items()}
+    # The kernel's time is its workload's: from the first process's start to the end of
+    # the timeline (mean over the repetitions), what the model's simulation stands for.
+    timelines = [t for r in runs if isinstance(
+        t := (r.get("recording") or {}).get("timeline_s"), int | float)]
+    kernel_wall = round(statistics.fmean(timelines), 3) if timelines else None
     agg = aggregate(runs)
     kernel = kernel_mean(runs)
     models: dict[str, dict[str, Any]] = {}
+    spreads: dict[str, dict[str, Any]] = {}
     walls: dict[str, float] = {}
     for v, plan in plans.items():
-        started = time.monotonic()
-        run = simulate(plan, record_visits=True)
-        m = summarize(run)
-        m.update(model_visit_metrics(run))
-        walls[v] = round(time.monotonic() - started, 3)
-        m["wall_s"] = walls[v]
-        models[v] = m
+        seeded = []
+        wall = 0.0
+        for i in range(nseeds):
+            started = time.monotonic()
+            run = simulate(dataclasses.replace(plan, seed=plan.seed + i) if i else plan,
+                           record_visits=True)
+            m = summarize(run)
+            m.update(model_visit_metrics(run))
+            m["wall_s"] = round(time.monotonic() - started, 3)
+            wall += m["wall_s"]
+            seeded.append(m)
+        walls[v] = round(wall / nseeds, 3)
+        models[v] = kernel_mean(seeded)
+        models[v]["wall_s"] = walls[v]
+        if nseeds > 1:
+            models[v]["seeds"] = [plan.seed + i for i in range(nseeds)]
+            spreads[v] = aggregate(seeded)
     div = {v: divergence(m, kernel) for v, m in models.items()}
+    met = {v: goals(m, kernel) for v, m in models.items()}
     doc = {"scenario": first.name, "digest": first.digest, "warnings": run_warnings(runs),
            "kernel": {
         "runs": len(runs), "spread": agg, "mean": kernel, "wall_s": kernel_wall},
-        "models": models, "divergence": div}
-    rows = _table_rows(kernel, agg, models, kernel_wall, walls, div)
+        "models": models, "divergence": div,
+        "goals": {v: {x.name: x.to_json() for x in gs} for v, gs in met.items()}}
+    if spreads:
+        doc["model_spread"] = spreads
+    rows = _table_rows(kernel, agg, models, kernel_wall, walls, div, spreads)
     if outdir is not None:
         _write(outdir, doc, rows, variants, measured)
     if args.json:
@@ -177,6 +208,10 @@ def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> Ex
     for r in rows:
         t.add_row(*r)
     console.print(t)
+    for v, gs in met.items():
+        print_line(console, f"goals for {v}: " + ", ".join(
+            f"{x.name} {_fmt(x.value)} {'<=' if x.met else '>'} {x.limit:g}"
+            f"{'' if x.met else ' (missed)'}" for x in gs))
     for line in kernel.get("kernel_differences", []):
         print_line(console, f"not as in the scenario on the kernel: {line}")
     for w in run_warnings(runs):
@@ -189,27 +224,39 @@ def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> Ex
 
 def _table_rows(kernel: dict[str, Any], agg: dict[str, Any], models: dict[str, Any],
                 kernel_wall: Any, walls: dict[str, float],
-                div: dict[str, Any]) -> list[list[str]]:
+                div: dict[str, Any], spreads: dict[str, Any] | None = None
+                ) -> list[list[str]]:
     ms = list(models.values())
+    sp = [(spreads or {}).get(v) for v in models]
     rows = []
+
+    def model_cells(values: list[Any], key: str, group: str | None = None) -> list[Any]:
+        """A variant's value, or its mean ± stdev over its seeds."""
+        out = []
+        for x, s in zip(values, sp, strict=True):
+            spread = None if s is None else (s["reclaim_share"].get(group) if group
+                                             else s.get(key))
+            out.append(mean_pm(spread) if spread else x)
+        return out
+
     for g in kernel["groups"]:
         if not g["workload"]:
             continue
         s = agg["reclaim_share"].get(g["name"]) or {}
-        rows.append(_row(f"reclaim share {g['name']}", mean_pm(s),
-                         [next(x for x in m["groups"] if x["name"] == g["name"])
-                          .get("reclaim_share") for m in ms]))
+        rows.append(_row(f"reclaim share {g['name']}", mean_pm(s), model_cells(
+            [next(x for x in m["groups"] if x["name"] == g["name"]).get("reclaim_share")
+             for m in ms], "reclaim_share", g["name"])))
     for g in kernel["groups"]:
         if g["workload"] or g["limit_pages"]:
             rows.append(_row(f"usage at end {g['name']} (pages)", g["usage_pages"],
                              [next(x for x in m["groups"] if x["name"] == g["name"])
                               ["usage_pages"] for m in ms]))
     j = agg["jain_index_reclaim"]
-    rows.append(_row("Jain(reclaim)", mean_pm(j),
-                     [m["fairness"]["jain_index_reclaim"] for m in ms]))
+    rows.append(_row("Jain(reclaim)", mean_pm(j), model_cells(
+        [m["fairness"]["jain_index_reclaim"] for m in ms], "jain_index_reclaim")))
     sr = agg["successor_rate"]
-    rows.append(_row("next visit = walk successor", mean_pm(sr),
-                     [m["visit_order"]["successor_rate"] for m in ms]))
+    rows.append(_row("next visit = walk successor", mean_pm(sr), model_cells(
+        [m["visit_order"]["successor_rate"] for m in ms], "successor_rate")))
     rows.append(_row("next visit = same group", kernel["visit_order"].get("repeat_rate"),
                      [m["visit_order"]["repeat_rate"] for m in ms]))
     # the bigram distance is divergence()'s own component: computed once, there
@@ -219,9 +266,10 @@ def _table_rows(kernel: dict[str, Any], agg: dict[str, Any], models: dict[str, A
     rows.append(_row("walks completed", kernel["iterator"].get("walks_completed"),
                      [m["iterator"]["walks_completed"] for m in ms]))
     am = agg["amplification"]
-    rows.append(_row("page-in amplification", mean_pm(am),
-                     [m["page_in"]["amplification"] for m in ms]))
-    rows.append(_row("wall time (s)", kernel_wall, [walls[v] for v in models]))
+    rows.append(_row("page-in amplification", mean_pm(am), model_cells(
+        [m["page_in"]["amplification"] for m in ms], "amplification")))
+    rows.append(_row("wall time (s): workload / simulation", kernel_wall,
+                     [walls[v] for v in models]))
     rows.append(_row("divergence score (0 = same)", "-",
                      [div[v]["score"] for v in models]))
     return rows

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from memcglab.cli import resources
+from memcglab.cli.live_args import add_live_args
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError
 from memcglab.live import cleanup
@@ -25,40 +26,6 @@ from memcglab.live.session import MEMORY_SHARE, Measured, measure_kernel, zram_s
 from memcglab.report.kernel_report import print_kernel_run, write_kernel_run
 from memcglab.report.outdir import MARKER, check_out
 from memcglab.scenario.sim_scenario import MAX_DURATION_TEXT, load
-
-DESCRIPTION = ("The live kernel. 'probe' reports what this machine offers (it only reads "
-               "files). 'run' runs a scenario (the same files as 'memcglab run') on this "
-               "machine's kernel: real memcgs under a parent of its own, real processes, "
-               "reclaim recorded with tracefs and bpftrace, everything undone at the end. "
-               "'cleanup' undoes what a killed run left, and only that. Needs root and a "
-               "memory controller (docs/kernel.md).")
-
-
-DEFAULT_WORKDIR = Path("/var/tmp/memcglab")
-
-
-def add_live_args(p: argparse.ArgumentParser, max_memory: bool = True) -> None:
-    """Flags of a live run, shared by ``kernel run`` and ``compare --kernel`` (compare
-    has its own --max-memory, which then bounds both the simulation and the kernel run)."""
-    p.add_argument("--repeat", type=int, default=1, metavar="N",
-                   help="run the scenario N times on the kernel (each from evicted files and "
-                        "new groups) and report the mean and spread (default 1)")
-    p.add_argument("--zram", metavar="SIZE",
-                   help="swap on a free zram device of SIZE for the run (e.g. 256M), removed "
-                        "after: anon workloads need swap to be reclaimed")
-    p.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                   help="where the workload files are written (a disk file system, not "
-                        f"tmpfs; default {DEFAULT_WORKDIR}); they are removed at the end")
-    p.add_argument("--bpf", choices=("auto", "on", "off"), default="auto",
-                   help="the bpftrace layer (reclaim root, iterator position and "
-                        "generation per visit): auto = where bpftrace works (default)")
-    p.add_argument("--no-record", action="store_true",
-                   help="no tracefs or bpftrace recording, only the sampled counters (the "
-                        "baseline of the recorder-overhead benchmark)")
-    if max_memory:
-        p.add_argument("--max-memory", metavar="SIZE",
-                       help="refuse a scenario whose groups may hold more than SIZE "
-                            f"(default {MEMORY_SHARE * 100:.0f}%% of MemAvailable)")
 
 
 def add_kernel_args(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from memcglab.cli import resources
-from memcglab.cli.kernel_cmd import add_live_args
+from memcglab.cli.live_args import add_live_args
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError
 from memcglab.kernel.registry import plugin_path, resolve_variant
@@ -52,6 +52,10 @@ def add_run_args(p: argparse.ArgumentParser, compare: bool) -> None:
                        help="with --kernel: take the kernel's side from an earlier "
                             "'memcglab kernel run --out DIR' of the same scenario instead of "
                             "running it now (no root needed)")
+        p.add_argument("--model-seeds", type=int, default=1, metavar="N",
+                       help="with --kernel: simulate each variant with N seeds (the "
+                            "scenario's and the next N-1) and compare their mean with the "
+                            "kernel's mean over its repetitions (default 1)")
         add_live_args(p, max_memory=False)
     else:
         p.add_argument("--variant", help="override the scenario's variant: css-id, "

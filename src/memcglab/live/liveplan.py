@@ -153,9 +153,11 @@ def memory_need(lp: LivePlan) -> int:
     return need + WORKER_OVERHEAD * len(lp.processes)
 
 
-def differences(plan: Plan, version: int, cpus: int, swap_for_anon: bool) -> list[str]:
+def differences(plan: Plan, version: int, cpus: int, swap_for_anon: bool,
+                read_ahead_kb: int | None = None) -> list[str]:
     """What the scenario asks that this kernel cannot do (or does by its own rules): each
-    line names the field and what the live run does instead."""
+    line names the field and what the live run does instead. ``read_ahead_kb``: the work
+    directory's device's window (``kernel probe``), None if unknown."""
     out = [f"variant {plan.variant!r}: the kernel walks with its own mem_cgroup_iter "
            "(compare it with the model's variants: memcglab compare --kernel)"]
     if plan.kernel != "6.18":
@@ -180,6 +182,13 @@ def differences(plan: Plan, version: int, cpus: int, swap_for_anon: bool) -> lis
         out.append(f"sample_interval = {plan.sample_ns / 1e6:g}ms: the live run samples the "
                    f"counters every {MIN_SAMPLE_NS // 1_000_000}ms at most often (each sample "
                    "reads a few files per group)")
+    if any(not w.anon for w in plan.workloads):
+        if plan.read_ahead_kb is not None and plan.read_ahead_kb != read_ahead_kb:
+            out.append(f"machine.read_ahead_kb = {plan.read_ahead_kb}: the device's window "
+                       f"is {'unknown' if read_ahead_kb is None else read_ahead_kb} (a "
+                       "global setting of the device, not changed by kernel run)")
+        out.append("machine.disk_latency and disk_bandwidth: the model's device; the files "
+                   "are read from the work directory's own device")
     if not plan.kswapd:
         out.append("kswapd = false: kswapd cannot be switched off on a live kernel")
     if plan.swap and not swap_for_anon:

@@ -191,7 +191,8 @@ def measure_kernel(plan: Plan, opts: Options, repeat: int, probe: Probe,
                         + "\n  - ".join(problems))
     version = 1 if probe.memory_controller == "v1" else 2
     diffs = differences(plan, version, os.cpu_count() or 1,
-                        bool(probe.swaps) or bool(opts.zram_bytes))
+                        bool(probe.swaps) or bool(opts.zram_bytes),
+                        probe.readahead.read_ahead_kb if probe.readahead else None)
     out = Measured(plan, lp, diffs)
     start = time.monotonic()
     for rep in range(1, repeat + 1):

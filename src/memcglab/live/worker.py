@@ -3,8 +3,10 @@ mapping at a fixed rate on the real kernel, as a ``memcglab run`` process does i
 simulator (:mod:`memcglab.sim.workloads`).
 
 Run as ``python -m memcglab.live.worker [SPEC]``. Only the standard library is imported (and
-``memcglab/__init__.py``, ``memcglab/live/__init__.py``, which hold docstrings only), so the
-process is ready within a few tens of ms; :func:`parse_spec` validates everything first.
+``memcglab/__init__.py``, ``memcglab/live/__init__.py``, ``memcglab/model/__init__.py``,
+which hold docstrings only, and :mod:`memcglab.model.pacing`, the schedule it shares with the
+simulator), so the process is ready within a few tens of ms; :func:`parse_spec` validates
+everything first.
 
 Protocol (stdin / stdout, one line each, UTF-8):
 
@@ -85,6 +87,8 @@ import time
 from collections.abc import Iterator
 from types import FrameType
 
+from memcglab.model.pacing import MAX_LAG_NS, TICK_NS, default_chunk
+
 PAGE_SIZE = 4096
 PATTERNS = ("stream", "loop", "random")
 READAHEAD = {
@@ -92,16 +96,6 @@ READAHEAD = {
     "sequential": os.POSIX_FADV_SEQUENTIAL,
     "off": os.POSIX_FADV_RANDOM,
 }
-TICK_NS = 1_000_000
-MAX_LAG_NS = 100_000_000
-# A tick touches at most CHUNK_FACTOR ticks' worth of due pages (so a late tick catches up
-# over the next few) and never more than CHUNK_MAX: with a backlog or a rate the machine
-# cannot reach, a tick then lasts about 1 ms of cached reads, so SIGTERM and the end of the
-# duration are seen promptly (uncached random reads make a tick longer: CHUNK_MAX disk reads
-# at most).
-CHUNK_FACTOR = 4
-CHUNK_MIN = 16
-CHUNK_MAX = 1024
 # kept_rate also asks that no touch was more than this late (10 ticks of 1 ms).
 KEPT_LAG_NS = 10 * TICK_NS
 
@@ -156,11 +150,6 @@ def process_seed(run_seed: int, mapping: int) -> int:
     workload's processes in turn) of a run seeded ``run_seed``, as
     ``memcglab.sim.engine.Simulation`` gives its ``ProcessSpec.seed``."""
     return (run_seed * 1_000_003 + mapping * 7919 + 1) & MASK
-
-
-def default_chunk(interval_ns: int, tick_ns: int = TICK_NS) -> int:
-    per_tick = -(-tick_ns // interval_ns)
-    return max(CHUNK_MIN, min(CHUNK_MAX, CHUNK_FACTOR * per_tick))
 
 
 def page_indices(pattern: str, pages: int, seed: int) -> Iterator[int]:

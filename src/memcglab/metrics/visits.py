@@ -317,10 +317,11 @@ def model_visit_metrics(run: SimRun) -> dict[str, Any]:
     ``visit_order`` is :func:`order_stats` over the *projected* visits: only those that
     scanned at least one page of an inactive list, as the kernel only records those
     (:func:`visible`); the walk orders are the pre-order of the scenario's hierarchy.
-    ``page_in`` counts the file pages added to the page cache (every non-anon page
-    committed to an LRU) over the distinct file pages that were ever added, i.e. touched
-    (the model has no readahead: a page is added when a workload touches it and it is not
-    cached). Needs a run made with ``simulate(plan, record_visits=True)``.
+    ``page_in`` counts the file pages added to the page cache (every page of every non-anon
+    folio committed to an LRU: read from the device, readahead included) over the distinct
+    file pages the workloads read, as the kernel side counts ``read_bytes`` over the
+    worker's distinct touches. Needs a run made with ``simulate(plan,
+    record_visits=True)``.
     """
     log = run.machine.visit_log
     if run.visits is None or log is None:
@@ -330,4 +331,6 @@ def model_visit_metrics(run: SimRun) -> dict[str, Any]:
     orders = walk_orders([(topo.name(g), topo.name(p) if (p := topo.parent(g)) is not None
                            else None) for g in range(topo.size)])
     return {"visit_order": order_stats(visible(run.visits), orders).to_json(),
-            "page_in": page_in(log.file_adds, len(log.file_pages))}
+            "page_in": page_in(log.file_adds, sum(
+                n for m, n in enumerate(run.machine.touched)
+                if m not in run.machine.mapping_anon))}

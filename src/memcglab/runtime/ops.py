@@ -66,6 +66,10 @@ class Kind(IntEnum):
     # LRU lists, page flags) itself, between two operations; this one is a point where
     # another task may run (a charge attempt, a lock taken) and costs one step.
     MM_STEP = 39
+    # memcglab run, kernel 6.18: time in absolute simulated ns.
+    SLEEP_UNTIL = 40  # sleep until time a (the process's next read is due; I/O completes)
+    FOLIO_READ = 41  # a reader's reads inside one folio, batched until time a; b = (folio,
+    # CPU ns): woken early, at the time its folio is freed (the engine sends the wake time)
 
 
 class Gen(int):

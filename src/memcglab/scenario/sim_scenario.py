@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 from memcglab.errors import ConfigError
 from memcglab.kernel.registry import plugin_path, resolve_variant
 from memcglab.model.hierarchy import GroupSpec, Topology
-from memcglab.scenario.units import duration_ns, size_to_pages
+from memcglab.scenario.units import duration_ns, size_to_bytes, size_to_pages
 from memcglab.scenario.validation import Loc, Locator, declare_group, read_toml, validate_model
-from memcglab.sim.plan import Plan, WorkloadPlan, ZonePlan
+from memcglab.sim.plan import DEFAULT_READ_AHEAD_KB, Plan, WorkloadPlan, ZonePlan
 
 MAX_PAGES = 16 << 20  # 64G of 4K pages: a few arrays of this length must fit in memory
 # The longest simulated time a scenario or --duration may ask for. The simulator runs from a
@@ -72,6 +72,12 @@ class MachineSection(_Strict):
     pages_per_zone: Size = "256M"
     watermarks: Watermarks = Watermarks()
     swap: bool = False
+    # The block device under the workloads' files (kernel 6.18; docs/io-cost.md): its
+    # readahead window (/sys/block/DEV/queue/read_ahead_kb), the latency of one read
+    # request and its bandwidth (bytes per second). Unset: DEFAULT_DEVICE.
+    read_ahead_kb: int | None = Field(default=None, ge=0, le=1 << 20)
+    disk_latency: Duration | None = None
+    disk_bandwidth: Size | None = None
 
 
 class GroupEntry(_Strict):
@@ -99,9 +105,9 @@ class WorkloadEntry(_Strict):
     start: Duration = "0s"
     stop: Duration | None = None
     processes: int = Field(default=1, ge=1, le=256)
-    # How the process asks the kernel to read its file (posix_fadvise on its own file, live
-    # kernel only: the simulator has no readahead yet, issue 10): default = NORMAL,
-    # sequential = SEQUENTIAL (twice the device's window), off = RANDOM (no readahead).
+    # How the process asks the kernel to read its file (posix_fadvise on its own file;
+    # kernel 6.18 scenarios and the live kernel): default = NORMAL, sequential =
+    # SEQUENTIAL (twice the device's window), off = RANDOM (no readahead).
     readahead: Literal["default", "sequential", "off"] = "default"
 
 
@@ -127,6 +133,13 @@ class ScenarioFile(_Strict):
     memory_recursiveprot: bool | None = None
 
 
+# The device of a scenario that names none: the kernel's default readahead window
+# (VM_READAHEAD_PAGES, 128 KiB: include/linux/pagemap.h) and the development machine's
+# virtio disk as measured (docs/io-cost.md). `memcglab compare --kernel` takes the window
+# of the kernel run's device when the scenario leaves it unset.
+DEFAULT_DEVICE = {"read_ahead_kb": DEFAULT_READ_AHEAD_KB, "disk_latency": "50us",
+                  "disk_bandwidth": "800M"}
+DEVICE_FIELDS = tuple(DEFAULT_DEVICE)
 DEFAULT_KERNEL = "6.18"
 KERNEL_ITERATOR = {"3.7": "css-id", "6.18": "current"}
 """Each kernel's own iterator: the variant a scenario runs when it names none."""
@@ -296,9 +309,18 @@ def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator 
                                   f"{', '.join(alive_kids)} still exist")
     # The kernel fields a scenario leaves unset stay out of the digest (older files keep
     # theirs).
-    unset = {x for x in ("variant", "kernel", "cgroup", "memory_recursiveprot")
-             if getattr(f, x) is None}
+    unset: dict[str, Any] = {x: True for x in ("variant", "kernel", "cgroup",
+                                               "memory_recursiveprot")
+                             if getattr(f, x) is None}
+    unset["machine"] = {x: True for x in DEVICE_FIELDS if getattr(m, x) is None}
     digest = f"{zlib.crc32(f.model_dump_json(exclude=unset).encode()):08x}"
+    latency_ns = duration_ns(m.disk_latency if m.disk_latency is not None
+                             else str(DEFAULT_DEVICE["disk_latency"]))
+    bandwidth = size_to_bytes(m.disk_bandwidth if m.disk_bandwidth is not None
+                              else str(DEFAULT_DEVICE["disk_bandwidth"]))
+    if bandwidth < 4096:
+        raise ConfigError(f"{at('machine', 'disk_bandwidth')}: machine.disk_bandwidth: "
+                          f"expected at least 4K (bytes per second), got {m.disk_bandwidth!r}")
     return Plan(name=name, description=f.description, digest=digest, seed=f.seed,
                 duration_ns=duration, variant=variant, cpus=f.cpus, scheduler=f.scheduler,
                 sample_ns=sample, kswapd=f.kswapd, swap=m.swap,
@@ -307,7 +329,9 @@ def build(f: ScenarioFile, where: str, name: str = "scenario", locator: Locator 
                                                                  range(len(specs))),
                 changes=tuple(sorted(changes)), zones=zones, zones_per_node=m.zones,
                 workloads=tuple(workloads), variant_spec=spec, kernel=kernel, cgroup=cgroup,
-                recursive_protection=bool(f.memory_recursiveprot))
+                recursive_protection=bool(f.memory_recursiveprot),
+                read_ahead_kb=m.read_ahead_kb, disk_latency_ns=latency_ns,
+                disk_ns_per_page=max(1, 4096 * 1_000_000_000 // bandwidth))
 
 
 def _kernel_and_variant(f: ScenarioFile, loc: Locator, base: Path | None

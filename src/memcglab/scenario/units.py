@@ -18,6 +18,11 @@ _NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_
 
 def size_to_pages(value: str | int) -> int:
     """``"32M"`` -> 8192 pages. Integers are bytes."""
+    return -(-size_to_bytes(value) // PAGE_SIZE)
+
+
+def size_to_bytes(value: str | int) -> int:
+    """``"32M"`` -> 33554432. Integers are bytes."""
     if isinstance(value, bool):
         raise ValueError("expected a size like 4K, 32M or 2G")
     if isinstance(value, int):
@@ -29,7 +34,7 @@ def size_to_pages(value: str | int) -> int:
         nbytes = int(float(m.group(1)) * _MULT[m.group(2).upper()])
     if nbytes < 0:
         raise ValueError("a size cannot be negative")
-    return -(-nbytes // PAGE_SIZE)
+    return nbytes
 
 
 def duration_ns(value: str | int) -> int:

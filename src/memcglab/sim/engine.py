@@ -39,7 +39,11 @@ from memcglab.sim.plan import Plan
 from memcglab.sim.workloads import ProcessSpec, process
 
 OP_NS = 20
-SCAN_NS = 1000
+SCAN_NS = 1000  # kernel 3.7: per page scanned (a round figure)
+# Kernel 6.18: reclaim's CPU per folio scanned and per page in it, measured on the
+# development machine (docs/io-cost.md: a call ~6 us + 0.8 us per folio + 9-10 ns per page).
+SCAN_FOLIO_NS = 800
+SCAN_PAGE_NS = 10
 SPIN_NS = 50
 QUANTUM_NS = 2_000
 RELEASE_POLL_NS = 100_000  # how often an idle release kworker looks for its work
@@ -71,6 +75,7 @@ class Task:
     pending: Op | None = None
     debt: int = 0
     stack: list[Generator[Op, Any, Any]] = field(default_factory=list)
+    wait_seq: int = -1  # in FOLIO_READ: the heap entry that wakes it (others are stale)
 
 
 def _enter(task: Task, op: Op | None) -> Op | None:
@@ -83,6 +88,15 @@ def _enter(task: Task, op: Op | None) -> Op | None:
         except StopIteration as stop:
             op = _unwind(task, stop.value)
     return op
+
+
+def _resume(task: Task, value: Any) -> Op | None:
+    """Send ``value`` to the task's running generator; its next op (None: finished)."""
+    try:
+        op = task.gen.send(value)
+    except StopIteration as stop:
+        return _unwind(task, stop.value)
+    return _enter(task, op) if op.kind is Kind.CALL else op
 
 
 def _unwind(task: Task, value: Any) -> Op | None:
@@ -124,7 +138,8 @@ class SimRun:
 class Simulation:
     """One run of one scenario with one variant."""
 
-    def __init__(self, plan: Plan, record_visits: bool = False) -> None:
+    def __init__(self, plan: Plan, record_visits: bool = False,
+                 batch_reads: bool = True) -> None:
         self.plan = plan
         variant_cls = resolve_variant(plan.variant_spec or plan.variant)
         topo = plan.topology
@@ -151,6 +166,9 @@ class Simulation:
             tuple(ZoneSpec(z.pages, z.min, z.low, z.high, z.nid) for z in plan.zones),
             list(plan.limits), list(plan.soft_limits), plan.swap, nmap, plan.kernel)
         self.machine.check_rcu = self.k.rcu
+        self.machine.device.latency_ns = plan.disk_latency_ns
+        self.machine.device.ns_per_page = plan.disk_ns_per_page
+        self.machine.device.rng = (plan.seed * 2_862_933_555_777_941_757 + 3) & _MASK
         self.shared = self.machine.initial_shared()
         self.machine.shared = self.shared
         self.k.mm = self.machine
@@ -167,9 +185,10 @@ class Simulation:
                 spec = ProcessSpec(w.group, w.pattern, w.anon, w.pages, w.interval_ns,
                                    w.start_ns, w.stop_ns, mapping,
                                    (plan.seed * 1_000_003 + mapping * 7919 + 1) & _MASK,
-                                   order, plan.swap)
+                                   order, plan.swap, w.readahead)
                 name = f"{topo.name(w.group)}/p{p}"
-                kern = user_entry(self.k, self.variant, plan, spec, len(self.tasks), name)
+                kern = user_entry(self.k, self.variant, plan, spec, len(self.tasks), name,
+                                  batch_reads)
                 self._add(name, "process", process(spec, kern), w.group)
                 mapping += 1
         if plan.kswapd:
@@ -239,6 +258,12 @@ class Simulation:
         k_sleep, k_kswapd_wait, k_lock = Kind.SLEEP, Kind.KSWAPD_WAIT, Kind.LOCK
         k_release_wait, k_mm = Kind.RELEASE_WAIT, Kind.MM_STEP
         k_shrink, k_alloc, k_call = Kind.SHRINK_LIST, Kind.ALLOC_PAGE, Kind.CALL
+        k_until, k_folio_read = Kind.SLEEP_UNTIL, Kind.FOLIO_READ
+        folio_readers = machine.folio_readers
+        stale: set[int] = set()  # heap entries (by seq) replaced by an early wake
+        scan_ns, scan_page_ns = (SCAN_NS, 0) if plan.kernel == "3.7" else (SCAN_FOLIO_NS,
+                                                                          SCAN_PAGE_NS)
+        woken = machine.woken
         heappush, heappop = heapq.heappush, heapq.heappop
         while True:
             if woke and parked:
@@ -252,7 +277,22 @@ class Simulation:
                 heappop(cpu_heap)
                 free_cpus += 1
             while free_cpus and heap and heap[0][0] <= now:
-                runnable.append(heappop(heap)[2])
+                _, s, tid = heappop(heap)
+                if s in stale:
+                    stale.discard(s)  # the FOLIO_READ's own end, after an early wake
+                    continue
+                task = tasks[tid]
+                if task.wait_seq >= 0:
+                    # The end of a FOLIO_READ: at its time, or early (its folio was freed).
+                    task.wait_seq = -1
+                    head = task.pending.b[0]  # type: ignore[union-attr]
+                    if folio_readers.get(head) == tid:
+                        del folio_readers[head]
+                    task.pending = _resume(task, now)
+                    if task.pending is None:
+                        self._finished(task)
+                        continue
+                runnable.append(tid)
                 free_cpus -= 1
             nrun = len(runnable)
             if not nrun:
@@ -284,25 +324,40 @@ class Simulation:
             task = tasks[tid]
             op = task.pending
             kind = op.kind  # type: ignore[union-attr]
-            if kind is k_sleep:
+            if kind is k_sleep or kind is k_until:
                 # The CPU stays busy for the time the task has used; then it sleeps.
                 busy = now + task.debt
-                wake = busy + op.a  # type: ignore[union-attr]
+                if kind is k_sleep:
+                    wake = busy + op.a  # type: ignore[union-attr]
+                else:
+                    busy += op.b or 0  # type: ignore[union-attr]  # CPU used before it
+                    wake = max(busy, op.a)  # type: ignore[union-attr]
                 runnable.pop(i)
                 heappush(cpu_heap, busy)
                 task.debt = 0
-                after: Op | None
-                try:
-                    after = task.gen.send(wake)
-                except StopIteration as stop:
-                    after = _unwind(task, stop.value)
-                else:
-                    if after.kind is k_call:
-                        after = _enter(task, after)
+                after = _resume(task, wake)
                 task.pending = after
                 if after is None:
                     self._finished(task)
                     continue
+                heappush(heap, (wake, seq, tid))
+                seq += 1
+                continue
+            if kind is k_folio_read:
+                # Reads of one folio, batched (docs/io-cost.md): the CPU is busy for the
+                # copies, the task sleeps until its last read is due, or until the folio
+                # is freed (machine.free_folio wakes it). Already gone: it wakes now.
+                head, mp, index, cpu_ns = op.b  # type: ignore[union-attr]
+                busy = now + task.debt + cpu_ns
+                runnable.pop(i)
+                heappush(cpu_heap, busy)
+                task.debt = 0
+                if machine.mappings[mp].get(index) == head:
+                    folio_readers[head] = tid
+                    wake = max(busy, op.a)  # type: ignore[union-attr]
+                else:
+                    wake = busy
+                task.wait_seq = seq
                 heappush(heap, (wake, seq, tid))
                 seq += 1
                 continue
@@ -333,7 +388,9 @@ class Simulation:
                 result = handlers[kind](shared, threads, tid, op)[0]  # type: ignore
                 ops += 1
                 if kind is k_shrink:
-                    debt += OP_NS + result[0] * SCAN_NS
+                    # (pages scanned, reclaimed[, folios]): v3.7's pages are folios.
+                    debt += (OP_NS + (result[2] if len(result) > 2 else result[0]) * scan_ns
+                             + result[0] * scan_page_ns)
                 else:
                     debt += OP_NS
                     if kind is k_alloc or kind is k_mm:
@@ -363,6 +420,16 @@ class Simulation:
                         f"without an interleaving point (the last: {op.text or op.kind.name})"
                         "; the simulator's step bound stops it here. Does the variant loop "
                         "without a shared access (load, store, lock)?")
+            if woken:
+                # Readers whose folio this turn freed wake now (their next read misses).
+                for w in woken:
+                    wt = tasks[w]
+                    if wt.wait_seq >= 0:
+                        stale.add(wt.wait_seq)
+                        wt.wait_seq = seq
+                        heappush(heap, (now + debt, seq, w))
+                        seq += 1
+                woken.clear()
             task.pending = op
             if op is None:
                 runnable.pop(i)
@@ -389,13 +456,15 @@ class Simulation:
 
 
 def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None,
-             record_visits: bool = False) -> SimRun:
+             record_visits: bool = False, batch_reads: bool = True) -> SimRun:
     """Run ``plan``. ``record_visits`` also logs every claim as a
     :class:`~memcglab.metrics.visits.Visit` (``SimRun.visits``) and counts page-ins
-    (``SimRun.machine.visit_log``); the run itself is the same either way."""
+    (``SimRun.machine.visit_log``); the run itself is the same either way.
+    ``batch_reads=False`` makes every read of a folio one by one (the reference the
+    batching is tested against, docs/io-cost.md)."""
     if plan.cpus < 1:
         raise ConfigError("cpus must be at least 1")
-    sim = Simulation(plan, record_visits)
+    sim = Simulation(plan, record_visits, batch_reads)
     try:
         return sim.run(progress)
     except (MemcglabError, MemoryError):

@@ -18,31 +18,44 @@ from memcglab.kernel.v3_7.memory import touch_page
 from memcglab.kernel.v6_18 import vmscan as vmscan_6_18
 from memcglab.kernel.v6_18.cgroup import cgroup_mkdir, cgroup_rmdir, css_release_work
 from memcglab.kernel.v6_18.context import TaskStruct
-from memcglab.kernel.v6_18.filemap import filemap_read
+from memcglab.kernel.v6_18.filemap import filemap_read, filemap_read_same_folio
 from memcglab.kernel.v6_18.memcontrol import MemcgState, mem_cgroup_handle_over_high
 from memcglab.kernel.v6_18.memory import handle_mm_fault
 from memcglab.kernel.v6_18.mmap import exit_mmap
 from memcglab.kernel.v6_18.page_counter import page_counter_set_low, page_counter_set_min
+from memcglab.kernel.v6_18.readahead import File, file_ra_state_init
 from memcglab.runtime.ops import Kind, Op
-from memcglab.sim.plan import Plan
+from memcglab.sim.plan import DEFAULT_READ_AHEAD_KB, Plan
 from memcglab.sim.workloads import ProcessSpec
 
 Gen = Generator[Op, Any, Any]
 KERNELS = ("3.7", "6.18")
+# A workload's `readahead` as posix_fadvise advice (mm/fadvise.c).
+FADVISE = {"default": "normal", "sequential": "sequential", "off": "random"}
 
 
 class UserEntry:
     """What a process's user-space loop calls into: ``touch(index)`` (a read of its file or
-    a store to its anonymous memory; its generator returns False if the fault failed),
-    ``resume_user()`` (the work done on the way back to
-    user mode), ``exit()`` (do_exit), and ``killed()`` (a pending SIGKILL)."""
+    a store to its anonymous memory; its generator returns False, or None for a read, if
+    the fault failed), ``resume_user()`` (the work done on the way back to user mode),
+    ``exit()`` (do_exit), and ``killed()`` (a pending SIGKILL). Kernel 6.18: ``paced``
+    (the live worker's pacing) and, for a file, ``batch(index)``: the folio holding
+    ``index`` and how many pages of it follow ``index`` (0 if it is gone), and
+    ``batched(index)``: the reads up to ``index`` were made in that folio."""
 
     def __init__(self, touch: Callable[[int], Gen], resume_user: Callable[[], Gen] | None,
-                 exit_: Callable[[], Gen] | None, killed: Callable[[], bool]) -> None:
+                 exit_: Callable[[], Gen] | None, killed: Callable[[], bool],
+                 touched: list[int], paced: bool = False,
+                 batch: Callable[[int], tuple[int, int]] | None = None,
+                 batched: Callable[[int], None] | None = None) -> None:
         self.touch = touch
         self.resume_user = resume_user
         self.exit = exit_
         self.killed = killed
+        self.touched = touched  # per mapping: distinct pages its process touched
+        self.paced = paced
+        self.batch = batch
+        self.batched = batched
 
 
 def setup(k: KernelContext, plan: Plan) -> None:
@@ -66,28 +79,52 @@ def setup(k: KernelContext, plan: Plan) -> None:
 
 
 def user_entry(k: KernelContext, variant: MemcgIter, plan: Plan, p: ProcessSpec, tid: int,
-               name: str) -> UserEntry:
+               name: str, batch_reads: bool = True) -> UserEntry:
     if plan.kernel == "3.7":
         def touch_3_7(index: int) -> Gen:
             # v3.7's model goes on after a failed fault (its generator returns None: not
             # retried).
             return touch_page(k, variant, p.memcg, p.anon, p.mapping, index, p.zones,
                               p.may_swap)
-        return UserEntry(touch_3_7, None, None, lambda: False)
+        return UserEntry(touch_3_7, None, None, lambda: False, k.mm.touched)
     current = TaskStruct(tid, name, p.memcg)
     k.mem.tasks.append(current)
-    fault = handle_mm_fault if p.anon else filemap_read
-
-    def touch(index: int) -> Gen:
-        return fault(k, variant, current, p.mapping, index, p.zones)
 
     def resume_user() -> Gen:
         return mem_cgroup_handle_over_high(k, variant, current, p.zones)
 
-    def exit_() -> Gen:
-        return exit_mmap(k, current, p.mapping)
+    def killed() -> bool:
+        return current.killed
 
-    return UserEntry(touch, resume_user, exit_ if p.anon else None, lambda: current.killed)
+    if p.anon:
+        def fault(index: int) -> Gen:
+            return handle_mm_fault(k, variant, current, p.mapping, index, p.zones)
+
+        def exit_() -> Gen:
+            return exit_mmap(k, current, p.mapping)
+
+        return UserEntry(fault, resume_user, exit_, killed, k.mm.touched, paced=True)
+    # The process's open file: i_size is the workload's size, f_ra from the device's
+    # window and the workload's posix_fadvise.
+    window = DEFAULT_READ_AHEAD_KB if plan.read_ahead_kb is None else plan.read_ahead_kb
+    file = File(p.mapping, p.pages, file_ra_state_init(window, FADVISE[p.readahead]))
+    present = k.mm.mappings[p.mapping]
+    pages = k.mm.pages
+
+    def read(index: int) -> Gen:
+        return filemap_read(k, variant, current, file, index, p.zones)
+
+    def batch(index: int) -> tuple[int, int]:
+        head = present.get(index)
+        if head is None:
+            return -1, 0
+        return head, pages.index[head] + pages.nr[head] - 1 - index
+
+    def batched(index: int) -> None:
+        filemap_read_same_folio(file, index)
+
+    return UserEntry(read, resume_user, None, killed, k.mm.touched, paced=True,
+                     batch=batch if batch_reads else None, batched=batched)
 
 
 def kswapd_thread(k: KernelContext, variant: MemcgIter, plan: Plan, nid: int,

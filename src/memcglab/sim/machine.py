@@ -35,6 +35,10 @@ from memcglab.runtime.ops import Kind, Op
 from memcglab.sim.pages import NONE, Pages
 
 SCANNED, RECLAIMED, VISITS, FIRST = range(4)
+_LCG_A = 6364136223846793005
+_LCG_C = 1442695040888963407
+_MASK = (1 << 64) - 1
+
 _NONE2: tuple[None, None] = (None, None)
 
 
@@ -45,6 +49,22 @@ class ZoneSpec:
     low: int
     high: int
     nid: int
+
+
+@dataclass(slots=True)
+class Device:
+    """The block device under the workloads' files: one queue, ``latency_ns`` per request
+    and ``ns_per_page`` of transfer (its bandwidth), requests served one after another.
+    The defaults were measured on the development machine's virtio disk (docs/io-cost.md);
+    a scenario sets them in ``[machine]``."""
+
+    latency_ns: int = 50_000
+    ns_per_page: int = 5_120
+    # requests at most max_sectors_kb (4 MiB on vda), served by `queues` channels
+    max_request_pages: int = 1024
+    busy_until: list[int] = field(default_factory=lambda: [0])
+    pages_read: int = 0
+    rng: int = 1  # the latency's spread: a 64-bit LCG, seeded by the scenario
 
 
 @dataclass(slots=True)
@@ -100,18 +120,16 @@ class VisitLog:
     reclaimed, iterator]`` per claim (group indices; ``generation`` -1 when the variant has
     none); the pages a task scans and frees off the inactive lists count on its latest
     claim (the ``shrink_list`` calls of a ``shrink_lruvec`` follow its claim). ``file_adds``
-    counts file pages committed to an LRU (page-ins), ``file_pages`` holds the distinct
-    ``(mapping, index)`` of those pages (``mapping << 32 | index``).
+    counts file pages committed to an LRU (page-ins: every page of each folio).
     """
 
-    __slots__ = ("debt_of", "file_adds", "file_pages", "open", "rows")
+    __slots__ = ("debt_of", "file_adds", "open", "rows")
 
     def __init__(self, debt_of: Callable[[int], int]) -> None:
         self.debt_of = debt_of  # task id -> simulated ns used in its current turn so far
         self.rows: list[list[int]] = []
         self.open: dict[int, list[int]] = {}  # task id -> its latest row
         self.file_adds = 0
-        self.file_pages: set[int] = set()
 
     def visits(self, name: Callable[[int], str]) -> list[Visit]:
         """The rows as :class:`Visit` values (root group 0, the root memcg, is global
@@ -186,6 +204,13 @@ class SimMachine(Machine):
         # advances) and the visit log; only read when the log is enabled.
         self.now = 0
         self.visit_log: VisitLog | None = None
+        self.device = Device()
+        # Readers batching their reads of one folio (FOLIO_READ): folio -> task; a task
+        # whose folio was freed is put on ``woken`` for the engine to wake now.
+        self.folio_readers: dict[int, int] = {}
+        self.woken: list[int] = []
+        # Distinct file pages each mapping's process has read (page-in amplification).
+        self.touched: list[int] = [0] * nmappings
         self._dispatch.update({
             Kind.SHRINK_LIST: self._shrink_counted,
             Kind.SLEEP: self._note,
@@ -248,8 +273,7 @@ class SimMachine(Machine):
         def logged_add(shared: list[Any], threads: list[ThreadComp], tid: int,
                        op: Op) -> tuple[Any, Violation | None]:
             if op.b is not None and not op.b[1]:  # (memcg, anon, mapping, index)
-                log.file_adds += 1
-                log.file_pages.add(op.b[2] << 32 | op.b[3])
+                log.file_adds += self.pages.nr[op.a]
             return add(shared, threads, tid, op)
 
         d[Kind.CLAIM], d[Kind.SHRINK_LIST], d[Kind.ADD_PAGE] = (logged_claim, logged_shrink,
@@ -368,20 +392,53 @@ class SimMachine(Machine):
                    if t == tid and m in self.mapping_anon)
 
     def free_folio(self, page: int) -> None:
-        """The page leaves its mapping, its group's count and the LRU, back to its zone (the
-        caller has uncharged it)."""
+        """The folio leaves its mapping, its group's count and the LRU, back to its zone
+        (the caller has uncharged it). A reader inside it (``FOLIO_READ``) is woken: its
+        next read misses."""
         pages = self.pages
         g = pages.owner[page]
-        self.usage[g] -= 1
+        n = pages.nr[page]
+        self.usage[g] -= n
         if not self.usage[g]:
             self._pages_put(g)
         m = pages.mapping[page]
         if m != NONE:
-            self.mappings[m].pop(pages.index[page], None)
+            mp = self.mappings[m]
+            index = pages.index[page]
+            if n == 1:
+                mp.pop(index, None)
+            else:
+                for i in range(index, index + n):
+                    del mp[i]
             if pages.anon[page]:
                 tid = self.mapping_task[m]
                 self.task_anon[tid] -= 1
+        reader = self.folio_readers.pop(page, None)
+        if reader is not None:
+            self.woken.append(reader)
         pages.release(page)
+
+    def submit_read(self, nr_pages: int) -> int:
+        """Queue a read of ``nr_pages`` on the machine's block device; returns when it
+        completes (simulated ns). See :class:`Device`."""
+        dev = self.device
+        dev.pages_read += nr_pages
+        done = 0
+        while nr_pages > 0:
+            n = min(nr_pages, dev.max_request_pages)
+            nr_pages -= n
+            # the channel free first takes the request
+            ch = min(range(len(dev.busy_until)), key=dev.busy_until.__getitem__)
+            start = max(self.now, dev.busy_until[ch])
+            transfer = n * dev.ns_per_page
+            dev.busy_until[ch] = start + transfer
+            # Each request's latency is drawn uniformly from 1/2 to 3/2 of the median: the
+            # measured 4 KiB misses spread so (median 43-54 us, p90 up to 100 us), and
+            # without a spread identical readers started together would stay in lockstep.
+            dev.rng = (dev.rng * _LCG_A + _LCG_C) & _MASK
+            latency = dev.latency_ns // 2 + (dev.rng >> 33) * dev.latency_ns // (1 << 31)
+            done = max(done, start + latency + transfer)
+        return done
 
     def _css_next_child(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                         op: Op) -> tuple[Any, Violation | None]:
@@ -403,7 +460,7 @@ class SimMachine(Machine):
                         op: Op) -> tuple[Any, Violation | None]:
         """A shrink step the kernel-mirror code did: ``a = (memcg, node, lru)``, ``b =
         (scanned, reclaimed)``; counted, and returned for the engine's time."""
-        scanned, reclaimed = op.b
+        scanned, reclaimed = op.b[0], op.b[1]
         memcg, _, lru = op.a
         row = self.c.group[memcg]
         if lru in (LRU_INACTIVE_ANON, LRU_INACTIVE_FILE):
@@ -428,7 +485,7 @@ class SimMachine(Machine):
         zone has none left. ``a`` None: an allocation attempt that found no zone above its
         watermark, still one operation (an interleaving point, and the engine looks at the
         kswapd wake-ups after it)."""
-        return (None if op.a is None else self.pages.alloc(op.a)), None
+        return (None if op.a is None else self.pages.alloc(op.a, op.b or 0)), None
 
     def _add_folio(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                    op: Op) -> tuple[Any, Violation | None]:
@@ -439,8 +496,13 @@ class SimMachine(Machine):
             self.pages.unalloc(page)
             return None, None
         memcg, anon, mapping, index, lru = op.b
-        self.pages.add_folio(page, memcg, anon, mapping, index, lru)
-        self.mappings[mapping][index] = page
+        pages = self.pages
+        pages.add_folio(page, memcg, anon, mapping, index, lru)
+        n = pages.nr[page]
+        if n == 1:
+            self.mappings[mapping][index] = page
+        else:
+            self.mappings[mapping].update(dict.fromkeys(range(index, index + n), page))
         if not self.usage[memcg] and memcg and self.era != "3.7":
             # v3.7 moves a removed group's pages to its parent (mem_cgroup_force_empty) and
             # takes no reference for them. Later, charged folios pin their memcg
@@ -448,7 +510,7 @@ class SimMachine(Machine):
             # of a group's pages): a removed group with pages stays offline, not
             # released, until they are gone.
             shared[self.layout.refcnt[memcg]] += 1
-        self.usage[memcg] += 1
+        self.usage[memcg] += n
         self.mapping_task[mapping] = tid
         if anon:
             self.mapping_anon.add(mapping)

@@ -14,6 +14,14 @@ which reads and writes this state between two operations through the primitives 
 Lists are deques of (page, stamp) with lazy deletion: a page moved elsewhere leaves a stale
 entry that scanning skips, so activation is O(1). Heads are the right end, tails the left
 (the mirror image of ``list_add()`` / ``lru_to_page()``).
+
+Folios. An entry on a list is a folio: its head page, with ``nr[head]`` = 2^order pages
+(v6.18 page cache comes in large folios, docs/research/v6-readahead-folios.md). A large
+folio takes ``nr`` pages of its zone's free list (the head and its tails, kept in
+``tails``); flags live on the head. List sizes (``sizes``, ``hsizes``) count pages, as the
+kernel's ``lruvec_lru_size`` does, and :meth:`Pages.isolate` takes folios until it has
+taken the pages asked for, the first one whole whatever its size (``isolate_lru_folios``).
+v3.7 has order-0 pages only: every ``nr`` is 1 and nothing changes for it.
 """
 
 from __future__ import annotations
@@ -84,6 +92,12 @@ class Pages:
         self.anon = bytearray(total)  # PageAnon / folio_test_anon
         self.mapping = [NONE] * total  # which mapping (process file / working set)
         self.index = [0] * total
+        self.nr = [1] * total  # pages in the folio this page heads (2^order)
+        self.tails: dict[int, list[int]] = {}  # a large folio's head -> its tail pages
+        # When a folio's read I/O completes (simulated ns; 0: uptodate). A folio under
+        # read I/O is locked: reclaim keeps it (folio_trylock fails).
+        self.ready_at = [0] * total
+        self.ra_mark = bytearray(total)  # PG_readahead
         self.lruvecs: dict[tuple[int, int], Lruvec] = {}
         self.ngroups = ngroups
         # The memcg parents: given, the lruvecs keep hierarchical sizes (hsizes).
@@ -108,15 +122,27 @@ class Pages:
         s = self.stamp[page] + 1
         self.stamp[page] = s
         vec.lists[lru].append((page, s))
-        vec.sizes[lru] += 1
+        n = self.nr[page]
+        vec.sizes[lru] += n
         if self.parents is not None:
             x: Lruvec | None = vec
             while x is not None:
-                x.hsizes[lru] += 1
+                x.hsizes[lru] += n
                 x = x.parent
 
-    def alloc(self, zone: int) -> int | None:
-        return self.free[zone].pop() if self.free[zone] else None
+    def alloc(self, zone: int, order: int = 0) -> int | None:
+        """Take a free folio of 2^order pages from ``zone`` (its head page), or None if the
+        zone has fewer free pages (the model has no fragmentation)."""
+        free = self.free[zone]
+        if not order:
+            return free.pop() if free else None
+        n = 1 << order
+        if len(free) < n:
+            return None
+        head = free.pop()
+        self.tails[head] = [free.pop() for _ in range(n - 1)]
+        self.nr[head] = n
+        return head
 
     def add_folio(self, page: int, memcg: int, anon: bool, mapping: int, index: int,
                   lru: int) -> None:
@@ -134,8 +160,10 @@ class Pages:
         return v.sizes[lru] if v is not None else 0
 
     def isolate(self, memcg: int, vec: int, lru: int, nr: int) -> list[int]:
-        """Take up to ``nr`` pages off the tail (the oldest end) of a list, as
-        ``isolate_lru_folios()`` does; they are on no list until put back or freed."""
+        """Take folios off the tail (the oldest end) of a list while fewer than ``nr``
+        pages were taken, as ``isolate_lru_folios()`` does (v6.18 mm/vmscan.c:1786-1788,
+        "Account all pages in a folio": the test comes before each folio, so the last one
+        is taken whole); they are on no list until put back or freed."""
         v = self.lruvecs.get((memcg, vec))
         if v is None:
             return []
@@ -155,8 +183,17 @@ class Pages:
         self._put(page, self.owner[page], self.zone_of[page], lru)
 
     def unalloc(self, page: int) -> None:
-        """Give back a page that was never committed (the charge failed)."""
-        self.free[self.zone_of[page]].append(page)
+        """Give back a folio that was never committed (the charge failed)."""
+        self._free(page)
+
+    def _free(self, page: int) -> None:
+        free = self.free[self.zone_of[page]]
+        if self.nr[page] > 1:
+            free.extend(self.tails.pop(page))
+            self.nr[page] = 1
+        self.ready_at[page] = 0
+        self.ra_mark[page] = 0
+        free.append(page)
 
     def reparent(self, memcg: int, parent: int) -> list[int]:
         """Move every page of ``memcg`` to ``parent``'s lruvec, on the same list, each list
@@ -177,11 +214,12 @@ class Pages:
     def _unlink(self, page: int) -> None:
         vec = self.lruvec(self.owner[page], self.vec_of[self.zone_of[page]])
         lru = self.lru[page]
-        vec.sizes[lru] -= 1
+        n = self.nr[page]
+        vec.sizes[lru] -= n
         if self.parents is not None:
             x: Lruvec | None = vec
             while x is not None:
-                x.hsizes[lru] -= 1
+                x.hsizes[lru] -= n
                 x = x.parent
         self.lru[page] = NONE
         self.stamp[page] += 1
@@ -192,14 +230,16 @@ class Pages:
             self._unlink(page)
         self.owner[page] = NONE
         self.mapping[page] = NONE
-        self.free[self.zone_of[page]].append(page)
+        self._free(page)
 
     def _isolate(self, vec: Lruvec, lru: int, nr: int) -> list[int]:
         out: list[int] = []
         lst = vec.lists[lru]
-        lru_of, stamp = self.lru, self.stamp
-        while len(out) < nr and lst:
+        lru_of, stamp, nr_of = self.lru, self.stamp, self.nr
+        taken = 0
+        while taken < nr and lst:
             page, s = lst.popleft()
             if lru_of[page] == lru and stamp[page] == s:
                 out.append(page)
+                taken += nr_of[page]
         return out

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from memcglab.model.hierarchy import Topology
 
+# The kernel's default readahead window: VM_READAHEAD_PAGES, 128 KiB
+# (include/linux/pagemap.h), what a device reports when nothing raises it.
+DEFAULT_READ_AHEAD_KB = 128
+
 
 @dataclass(frozen=True, slots=True)
 class ZonePlan:
@@ -66,12 +70,19 @@ class Plan:
     kernel: str = "3.7"
     cgroup: str = "v1"
     recursive_protection: bool = False
+    # The block device under the files (kernel 6.18): its readahead window (read_ahead_kb),
+    # the latency of a read request and the transfer time of a page (its bandwidth).
+    # None: the scenario names no window (DEFAULT_READ_AHEAD_KB, or the kernel run's device
+    # in `compare --kernel`).
+    read_ahead_kb: int | None = None
+    disk_latency_ns: int = 50_000
+    disk_ns_per_page: int = 5_120
 
     def simulator_notes(self) -> list[str]:
         """What the scenario asks that the simulator does not model (it runs without it,
         and says so)."""
         notes = []
-        if any(w.readahead != "default" for w in self.workloads):
-            notes.append("readahead: the simulator has no readahead yet (ignored; the live "
-                         "kernel applies it with posix_fadvise)")
+        if self.kernel == "3.7" and any(w.readahead != "default" for w in self.workloads):
+            notes.append("readahead: the kernel 3.7 model has no readahead (ignored; kernel "
+                         "6.18 scenarios and the live kernel apply it)")
         return notes

@@ -325,10 +325,13 @@ def drain_all_stock(k: KernelContext, root_memcg: int) -> None:
 
 
 def try_charge_memcg(k: KernelContext, variant: MemcgIter, current: TaskStruct, memcg: int,
-                     nr_pages: int, zones: tuple[int, ...]) -> Generator[Op, Any, bool]:
+                     nr_pages: int, zones: tuple[int, ...], noretry: bool = False
+                     ) -> Generator[Op, Any, bool]:
     """[MC]:2298-2491 for a blocking GFP_KERNEL-like charge: the stock, the batch charge,
     the unbatched retry, limit reclaim of the counter that failed, the drain, the progress
-    retry, MAX_RECLAIM_RETRIES no-progress retries, the memcg OOM. True: charged."""
+    retry, MAX_RECLAIM_RETRIES no-progress retries, the memcg OOM. True: charged.
+    ``noretry``: ``__GFP_NORETRY`` (readahead's folios): after the drain, give up
+    ([MC]:2370-2371), so at most two reclaim calls."""
     from memcglab.kernel.v6_18.vmscan import try_to_free_mem_cgroup_pages  # mutual, as in C
     batch = max(MEMCG_CHARGE_BATCH, nr_pages)
     nr_retries = MAX_RECLAIM_RETRIES
@@ -355,6 +358,8 @@ def try_charge_memcg(k: KernelContext, variant: MemcgIter, current: TaskStruct, 
             drain_all_stock(k, mem_over_limit)
             drained = True
             continue
+        if noretry:
+            return False  # goto nomem
         if nr_reclaimed and nr_pages <= (1 << PAGE_ALLOC_COSTLY_ORDER):
             continue  # progress: retry without using up a retry
         if nr_retries:
@@ -386,11 +391,13 @@ def try_charge_memcg(k: KernelContext, variant: MemcgIter, current: TaskStruct, 
 
 
 def try_charge(k: KernelContext, variant: MemcgIter, current: TaskStruct, memcg: int,
-               nr_pages: int, zones: tuple[int, ...]) -> Generator[Op, Any, bool]:
+               nr_pages: int, zones: tuple[int, ...], noretry: bool = False
+               ) -> Generator[Op, Any, bool]:
     """[MC]:2493-2500: the root memcg is never charged."""
     if mem_cgroup_is_root(k, memcg):
         return True
-    return (yield from try_charge_memcg(k, variant, current, memcg, nr_pages, zones))
+    return (yield from try_charge_memcg(k, variant, current, memcg, nr_pages, zones,
+                                        noretry))
 
 
 def mem_cgroup_uncharge(k: KernelContext, memcg: int, nr_pages: int = 1) -> None:

@@ -33,7 +33,7 @@ def handle_mm_fault(k: KernelContext, variant: MemcgIter, current: TaskStruct,
     page: int | None = yield Op(Kind.ACCESS, mapping, index)
     if page is None:
         page = yield from add_folio(k, variant, current, True, mapping, index, zones)
-        if page is None:
+        if page < 0:
             return False  # VM_FAULT_OOM
     k.mm.pages.young[page] = 1
     return True

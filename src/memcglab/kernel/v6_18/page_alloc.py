@@ -1,4 +1,4 @@
-"""Order-0 page allocation of Linux v6.18, mm/page_alloc.c, as far as reclaim goes.
+"""Page allocation of Linux v6.18, mm/page_alloc.c, as far as reclaim goes.
 
 Read in a v6.18.19 tree (6952350/linux-6.18.y @ f3fce0151d48; docs/research/
 v6-alloc-v1.md section 1, [PA] line numbers there):
@@ -41,13 +41,13 @@ def _mark(k: KernelContext, zone: int, which: int) -> int:
     return int((spec.min, spec.low, spec.high, -1)[which])
 
 
-def get_page_from_freelist(k: KernelContext, zones: tuple[int, ...], alloc_flags: int
-                           ) -> Generator[Op, Any, int | None]:
+def get_page_from_freelist(k: KernelContext, zones: tuple[int, ...], alloc_flags: int,
+                           order: int = 0) -> Generator[Op, Any, int | None]:
     """[PA]:3764-3959: the first zone of the zonelist above the watermark."""
     for zone in zones:
-        if not zone_watermark_ok(k, zone, _mark(k, zone, alloc_flags)):
+        if not zone_watermark_ok(k, zone, _mark(k, zone, alloc_flags), order):
             continue
-        page: int | None = yield Op(Kind.ALLOC_PAGE, zone)
+        page: int | None = yield Op(Kind.ALLOC_PAGE, zone, order)
         if page is not None:
             return page
     return None
@@ -64,10 +64,11 @@ def wake_all_kswapds(k: KernelContext, zones: tuple[int, ...]) -> Generator[Op, 
     yield Op(Kind.MM_STEP, "wake_all_kswapds")
 
 
-def zone_watermark_ok(k: KernelContext, zone: int, mark: int) -> bool:
-    """``__zone_watermark_ok()`` for order 0: ``free > mark`` ([PA]:3602, 3664; no
-    lowmem_reserve, no boost)."""
-    return int(k.mm.pages.free_pages(zone)) > mark
+def zone_watermark_ok(k: KernelContext, zone: int, mark: int, order: int = 0) -> bool:
+    """``__zone_watermark_ok()``: ``free - (2^order - 1) > mark`` ([PA]:3602, 3624, 3664; no
+    lowmem_reserve, no boost; for order > 0 the model has no fragmentation, so the
+    free-area search that follows always finds a block)."""
+    return int(k.mm.pages.free_pages(zone)) - ((1 << order) - 1) > mark
 
 
 def should_reclaim_retry(k: KernelContext, zones: tuple[int, ...], did_some_progress: bool,
@@ -136,10 +137,13 @@ def __alloc_pages_slowpath(k: KernelContext, variant: MemcgIter, current: TaskSt
 
 
 def alloc_pages(k: KernelContext, variant: MemcgIter, current: TaskStruct,
-                zones: tuple[int, ...]) -> Generator[Op, Any, int | None]:
+                zones: tuple[int, ...], order: int = 0) -> Generator[Op, Any, int | None]:
     """``__alloc_frozen_pages_noprof()`` [PA]:5195: the fast path at LOW, else the slow
-    path."""
-    page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_LOW)
-    if page is not None:
+    path. A large folio (order > 0: readahead's, with ``__GFP_NORETRY``) that the fast
+    path cannot place fails here: the model has no compaction, and the slow path of a
+    costly ``__GFP_NORETRY`` allocation gives up after it ([PA] ``__alloc_pages_slowpath``,
+    "costly_order && NORETRY"); readahead then falls back to order 0."""
+    page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_LOW, order)
+    if page is not None or order:
         return page
     return (yield from __alloc_pages_slowpath(k, variant, current, zones))

@@ -1,4 +1,4 @@
-"""Readahead windows and folio orders of Linux v6.18, mm/readahead.c (first step of issue 10).
+"""Readahead windows and folio orders of Linux v6.18, mm/readahead.c.
 
 Read in a v6.18.19 tree (6952350/linux-6.18.y @ f3fce0151d48; docs/research/
 v6-readahead-folios.md section 1, [RA] line numbers there), for a file read with 4 KiB
@@ -6,7 +6,8 @@ v6-readahead-folios.md section 1, [RA] line numbers there), for a file read with
 
 * ``struct file_ra_state``: the window (``start``, ``size``, ``async_size``), its largest
   size ``ra_pages`` (the device's ``read_ahead_kb``; doubled by POSIX_FADV_SEQUENTIAL),
-  the folio ``order`` and ``prev_pos`` (here a page index);
+  the folio ``order`` and ``prev_pos`` (in pages: the page just after the last read, as
+  ``ra->prev_pos >> PAGE_SHIFT`` is; [FM]:2808, 2826);
 * ``page_cache_sync_ra()``: a read that missed starts a window (``get_init_ra_size``) at
   a sequential miss, or reads the request alone for a small random read; FMODE_RANDOM
   (POSIX_FADV_RANDOM) reads the request alone;
@@ -17,20 +18,31 @@ v6-readahead-folios.md section 1, [RA] line numbers there), for a file read with
   of the index, the end of the window and the end of the file allow (``min_order`` 0 and
   ``max_order`` 9 on ext4 with transparent hugepages, as on this machine).
 
-Pure functions over :class:`FileRaState`: they return the folios to add as ``(index, order,
-marked)``; whether a page is cached is asked of the caller. The simulator does not use them
-yet (issue 10 wires them in); tests/test_readahead.py holds them against the folio list
-measured on this machine (ext4 on vda, read_ahead_kb 8192). Not modelled: the -EEXIST and
--ENOMEM fallbacks of ``page_cache_ra_order`` (``do_page_cache_ra`` with order-0 folios),
-``blk_cgroup_congested``, oversized reads.
+The window arithmetic is pure: :func:`page_cache_sync_ra`, :func:`page_cache_async_ra`
+and :func:`page_cache_ra_order` return the folios to add as ``(index, order, marked)``
+(tests/test_readahead.py holds them against the folio list measured on this machine, ext4
+on vda, read_ahead_kb 8192). :func:`ra_submit` then does what ``page_cache_ra_order()``
+does with them in the simulator: ``ra_alloc_folio()`` for each (allocate, charge with
+``__GFP_NORETRY``, add to the page cache: -ENOMEM or -EEXIST ends the loop),
+``read_pages()`` (one read request to the device), and on an error the fallback
+``do_page_cache_ra()`` -> ``page_cache_ra_unbounded()``: order-0 folios for the rest of the
+window, present ones skipped, stopping at the first -ENOMEM. Not modelled:
+``blk_cgroup_congested``, oversized reads, ``mapping_align_index`` (min order 0).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import Any
+
+from memcglab.kernel.context import KernelContext
+from memcglab.kernel.iterator import MemcgIter
+from memcglab.kernel.v6_18.context import TaskStruct
+from memcglab.runtime.ops import Op
 
 MAX_PAGECACHE_ORDER = 9  # include/linux/pagemap.h: HPAGE_PMD_ORDER on x86-64
+ENOMEM, EEXIST = -12, -17
 Folio = tuple[int, int, bool]  # (first page index, order, PG_readahead)
 
 
@@ -43,7 +55,7 @@ class FileRaState:
     size: int = 0
     async_size: int = 0
     order: int = 0
-    prev_pos: int = -1  # the page index of the last read (-1: none yet)
+    prev_pos: int = -1  # the page after the last read (-1: none yet, the kernel's -1)
     random: bool = False  # FMODE_RANDOM (POSIX_FADV_RANDOM)
 
 
@@ -110,14 +122,19 @@ def page_cache_ra_order(ra: FileRaState, eof: int, max_order: int = MAX_PAGECACH
 
 
 def page_cache_sync_ra(ra: FileRaState, index: int, req_count: int, eof: int,
-                       cached: Callable[[int], bool]) -> list[Folio]:
-    """[RA]:554-627: the read of ``index`` missed the cache."""
+                       cached: Callable[[int], bool]) -> tuple[list[Folio], bool]:
+    """[RA]:554-627: the read of ``index`` missed the cache. Returns the folios and whether
+    they are a window (``page_cache_ra_order``) or the request read alone
+    (``force_page_cache_ra`` / ``do_page_cache_ra(ractl, req_count, 0)``)."""
     if ra.random or not ra.ra_pages:
         # force_page_cache_ra(): the request alone, order 0, the state untouched.
-        return [(i, 0, False) for i in range(index, min(index + req_count, eof))]
+        return [(i, 0, False) for i in range(index, min(index + req_count, eof))], False
     max_pages = ra.ra_pages
     prev_index = ra.prev_pos
-    if not index or req_count > max_pages or (prev_index >= 0 and index - prev_index <= 1):
+    # ``index - prev_index <= 1UL`` is unsigned: a read before prev_index (or prev_pos -1,
+    # whose shift is a huge index) is no sequential miss.
+    if (not index or req_count > max_pages
+            or (prev_index >= 0 and 0 <= index - prev_index <= 1)):
         # A start of file, oversized read, or sequential cache miss: trivial case.
         ra.start = index
         ra.size = get_init_ra_size(req_count, max_pages)
@@ -131,14 +148,14 @@ def page_cache_sync_ra(ra: FileRaState, index: int, req_count: int, eof: int,
         if contig <= req_count:
             # Standalone, small random read. Read as is, and do not pollute the readahead
             # state.
-            return [(i, 0, False) for i in range(index, min(index + req_count, eof))]
+            return [(i, 0, False) for i in range(index, min(index + req_count, eof))], False
         if miss < 0:
             contig *= 2  # file cached from the beginning
         ra.start = index
         ra.size = min(contig + req_count, max_pages)
         ra.async_size = 1
     ra.order = 0
-    return page_cache_ra_order(ra, eof)
+    return page_cache_ra_order(ra, eof), True
 
 
 def page_cache_async_ra(ra: FileRaState, index: int, folio_nr_pages: int, req_count: int,
@@ -172,3 +189,114 @@ def page_cache_async_ra(ra: FileRaState, index: int, folio_nr_pages: int, req_co
         ra.size -= end - aligned_end
     ra.async_size = ra.size
     return page_cache_ra_order(ra, eof)
+
+
+@dataclass(slots=True)
+class File:
+    """The parts of ``struct file`` a read uses: its page cache (``mapping``, the model's
+    mapping number), ``i_size`` in pages (``eof``) and ``f_ra``."""
+
+    mapping: int
+    eof: int
+    ra: FileRaState
+
+
+def ra_alloc_folio(k: KernelContext, variant: MemcgIter, current: TaskStruct, file: File,
+                   index: int, marked: bool, order: int, zones: tuple[int, ...],
+                   batch: list[int]) -> Generator[Op, Any, int]:
+    """[RA]:442-462: allocate a folio, mark it PG_readahead if it holds the window's mark
+    (``marked``, from :func:`page_cache_ra_order`), add it to the page cache
+    (``filemap_add_folio`` with ``readahead_gfp_mask``: ``__GFP_NORETRY``,
+    [PG]:684-687). 0, or -ENOMEM / -EEXIST."""
+    from memcglab.kernel.v6_18.filemap import filemap_add_folio  # mutual, as in C
+    page = yield from filemap_add_folio(k, variant, current, file.mapping, index, order,
+                                        zones, noretry=True)
+    if page < 0:
+        return page
+    if marked:
+        k.mm.pages.ra_mark[page] = 1
+    batch.append(page)
+    return 0
+
+
+def read_pages(k: KernelContext, batch: list[int]) -> None:
+    """[RA]:148-193: start the read of the folios added (one request to the device; the
+    folios stay locked, not uptodate, until it completes: ``ready_at``)."""
+    if not batch:
+        return
+    pages = k.mm.pages
+    done = k.mm.submit_read(sum(pages.nr[f] for f in batch))
+    for f in batch:
+        pages.ready_at[f] = done
+    batch.clear()
+
+
+def page_cache_ra_unbounded(k: KernelContext, variant: MemcgIter, current: TaskStruct,
+                            file: File, index: int, nr_to_read: int, lookahead_size: int,
+                            zones: tuple[int, ...]) -> Generator[Op, Any, None]:
+    """[RA]:210-305 with min order 0: order-0 folios from ``index``; a present folio starts
+    a new batch, -ENOMEM stops; PG_readahead on the page ``nr_to_read - lookahead_size``
+    in."""
+    from memcglab.kernel.v6_18.filemap import filemap_add_folio  # mutual, as in C
+    mark = nr_to_read - lookahead_size if lookahead_size <= nr_to_read else -1
+    present = k.mm.mappings[file.mapping]
+    pages = k.mm.pages
+    batch: list[int] = []
+    for i in range(nr_to_read):
+        if index + i in present:
+            read_pages(k, batch)
+            continue
+        page = yield from filemap_add_folio(k, variant, current, file.mapping, index + i, 0,
+                                            zones, noretry=True)
+        if page == ENOMEM:
+            break
+        if page < 0:
+            read_pages(k, batch)
+            continue
+        if i == mark:
+            pages.ra_mark[page] = 1
+        batch.append(page)
+    read_pages(k, batch)
+
+
+def do_page_cache_ra(k: KernelContext, variant: MemcgIter, current: TaskStruct, file: File,
+                     index: int, nr_to_read: int, lookahead_size: int,
+                     zones: tuple[int, ...]) -> Generator[Op, Any, None]:
+    """[RA]:311-333: not past the last page of the file."""
+    end_index = file.eof - 1
+    if index > end_index:
+        return
+    nr_to_read = min(nr_to_read, end_index - index + 1)
+    yield from page_cache_ra_unbounded(k, variant, current, file, index, nr_to_read,
+                                       lookahead_size, zones)
+
+
+def ra_submit(k: KernelContext, variant: MemcgIter, current: TaskStruct, file: File,
+              folios: list[Folio], windowed: bool, zones: tuple[int, ...]
+              ) -> Generator[Op, Any, None]:
+    """What ``page_cache_ra_order()`` ([RA]:464-537) does with the folios it chose
+    (``windowed``): add them one by one until an error, ``read_pages()``, then the
+    fallback for the rest of the window. A request read alone (FMODE_RANDOM, a small
+    random read: not ``windowed``) is ``do_page_cache_ra(ractl, req_count, 0)``."""
+    if not folios:
+        return
+    if not windowed:
+        yield from do_page_cache_ra(k, variant, current, file, folios[0][0], len(folios), 0,
+                                    zones)
+        return
+    ra = file.ra
+    start = index = folios[0][0]
+    err = 0
+    batch: list[int] = []
+    for f_index, order, marked in folios:
+        err = yield from ra_alloc_folio(k, variant, current, file, f_index, marked, order,
+                                        zones, batch)
+        if err:
+            break
+        index = f_index + (1 << order)
+    read_pages(k, batch)
+    # If there were already pages in the page cache, then we may have left some gaps.
+    # Let the regular readahead code take care of this situation below.
+    if err and ra.size > index - start:
+        yield from do_page_cache_ra(k, variant, current, file, index,
+                                    ra.size - (index - start), ra.async_size, zones)

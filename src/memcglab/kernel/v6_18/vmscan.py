@@ -340,8 +340,14 @@ def shrink_folio_list(k: KernelContext, folios: list[int], pgdat: int, sc: ScanC
     activate: list[int] = []
     keep: list[int] = []
     swap = mem(k).total_swap_pages
+    nr_of, ready_at, now = pages.nr, pages.ready_at, mm.now
     for page in folios:
-        sc.nr_scanned += 1
+        nr_pages = nr_of[page]
+        # Account the number of base pages ([VS]:1160-1163).
+        sc.nr_scanned += nr_pages
+        if ready_at[page] > now:
+            keep.append(page)  # folio_trylock() fails: its read is in flight
+            continue
         references = folio_check_references(k, page, sc)
         if references == FOLIOREF_ACTIVATE:
             activate.append(page)
@@ -356,10 +362,18 @@ def shrink_folio_list(k: KernelContext, folios: list[int], pgdat: int, sc: ScanC
             nr_pageout += 1  # pageout() to swap, done at once in the model
         memcg = pages.owner[page]
         shadow = workingset_eviction(k, page, sc.target_mem_cgroup)
-        mm.shadows[pages.mapping[page]][pages.index[page]] = shadow
-        mem_cgroup_uncharge(k, memcg)
+        # page_cache_delete(): one shadow over the folio's range ([FM]:136-141).
+        index = pages.index[page]
+        if nr_pages == 1:
+            mm.shadows[pages.mapping[page]][index] = shadow
+        else:
+            mm.shadows[pages.mapping[page]].update(
+                dict.fromkeys(range(index, index + nr_pages), shadow))
+        mem_cgroup_uncharge(k, memcg, nr_pages)
         mm.free_folio(page)
-        nr_reclaimed += 1
+        # Folio may get swapped out as a whole, need to account all pages in it
+        # ([VS]:1568-1573).
+        nr_reclaimed += nr_pages
     return nr_reclaimed, nr_pageout, activate, keep
 
 
@@ -369,9 +383,10 @@ def shrink_inactive_list(k: KernelContext, nr_to_scan: int, memcg: int, pgdat: i
     (activated ones to the active list), note the cost."""
     pages = k.mm.pages
     folios = pages.isolate(memcg, pgdat, lru, nr_to_scan)
-    nr_scanned = len(folios)
-    if not nr_scanned:
+    if not folios:
         return 0
+    nr_of = pages.nr
+    nr_scanned = sum(nr_of[f] for f in folios)
     nr_reclaimed, nr_pageout, activate, keep = shrink_folio_list(k, folios, pgdat, sc)
     # move_folios_to_lru()
     active_lru = lru + 1
@@ -381,7 +396,7 @@ def shrink_inactive_list(k: KernelContext, nr_to_scan: int, memcg: int, pgdat: i
         pages.putback(page, lru)
     file = is_file_lru(lru)
     lru_note_cost(k, memcg, pgdat, file, nr_pageout, nr_scanned - nr_reclaimed)
-    yield Op(Kind.SHRINK_LIST, (memcg, pgdat, lru), (nr_scanned, nr_reclaimed))
+    yield Op(Kind.SHRINK_LIST, (memcg, pgdat, lru), (nr_scanned, nr_reclaimed, len(folios)))
     return nr_reclaimed
 
 
@@ -399,7 +414,8 @@ def shrink_active_list(k: KernelContext, nr_to_scan: int, memcg: int, pgdat: int
         # folio_clear_active(folio); folio_set_workingset(folio);
         pages.workingset[page] = 1
         pages.putback(page, inactive)
-    yield Op(Kind.SHRINK_LIST, (memcg, pgdat, lru), (len(folios), 0))
+    yield Op(Kind.SHRINK_LIST, (memcg, pgdat, lru),
+             (sum(pages.nr[f] for f in folios), 0, len(folios)))
 
 
 def shrink_list(k: KernelContext, lru: int, nr_to_scan: int, memcg: int, pgdat: int,

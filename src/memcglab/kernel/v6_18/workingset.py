@@ -45,12 +45,13 @@ def workingset_age_nonresident(k: KernelContext, memcg: int, pgdat: int, nr_page
 
 
 def workingset_eviction(k: KernelContext, page: int, target_memcg: int | None) -> Shadow:
-    """[WS]:381-404: the shadow of a page evicted by reclaim of ``target_memcg``."""
+    """[WS]:381-404: the shadow of a folio evicted by reclaim of ``target_memcg``; the age
+    moves by ``folio_nr_pages`` ([WS]:401)."""
     pages = k.mm.pages
     pgdat = pages.vec_of[pages.zone_of[page]]
     memcg = k.root_mem_cgroup if target_memcg is None else target_memcg
     eviction = k.mm.pages.lruvec(memcg, pgdat).nonresident_age
-    workingset_age_nonresident(k, memcg, pgdat, 1)
+    workingset_age_nonresident(k, memcg, pgdat, pages.nr[page])
     return Shadow(memcg, pgdat, eviction, bool(pages.workingset[page]))
 
 
@@ -78,27 +79,28 @@ def workingset_test_recent(k: KernelContext, shadow: Shadow, file: bool) -> bool
 
 
 def workingset_refault(k: KernelContext, memcg: int, pgdat: int, file: bool,
-                       shadow: Shadow) -> tuple[bool, bool]:
-    """[WS]:534-583, before the new folio is on a list: ``memcg`` is the new owner.
-    Returns (activate: PG_active set, workingset: PG_workingset set)."""
+                       shadow: Shadow, nr: int = 1) -> tuple[bool, bool]:
+    """[WS]:534-583, before the new folio (of ``nr`` pages) is on a list: ``memcg`` is the
+    new owner. Returns (activate: PG_active set, workingset: PG_workingset set)."""
     # swap.c and workingset.c call each other (as in C): imported here.
     from memcglab.kernel.v6_18.swap import lru_note_cost
     if not workingset_test_recent(k, shadow, file):
         return False, False
-    workingset_age_nonresident(k, memcg, pgdat, 1)
+    workingset_age_nonresident(k, memcg, pgdat, nr)
     # mod_lruvec_state(lruvec, WORKINGSET_ACTIVATE_BASE + file, nr): hierarchical
     vec = k.mm.pages.lruvec(memcg, pgdat)
     x = vec
     while x is not None:
-        x.activate[file] += 1
+        x.activate[file] += nr
         x = x.parent
     if shadow.workingset:
         # lru_note_cost_refault(): the IO of a thrashing workingset folio
-        lru_note_cost(k, memcg, pgdat, file, 1, 0)
+        lru_note_cost(k, memcg, pgdat, file, nr, 0)
     return True, shadow.workingset
 
 
 def workingset_activation(k: KernelContext, page: int) -> None:
     """[WS]:589-597: a folio activated by folio_mark_accessed ages its own lruvec."""
     pages = k.mm.pages
-    workingset_age_nonresident(k, pages.owner[page], pages.vec_of[pages.zone_of[page]], 1)
+    workingset_age_nonresident(k, pages.owner[page], pages.vec_of[pages.zone_of[page]],
+                               pages.nr[page])
