@@ -19,7 +19,7 @@ For each scenario:
 
     .venv/bin/python benchmarks/bench_kernel_vs_model.py                # fixtures' kernel
     sudo .venv/bin/python benchmarks/bench_kernel_vs_model.py --repeat 3  # live kernel
-    .venv/bin/python benchmarks/bench_kernel_vs_model.py --json out.json
+    .venv/bin/python benchmarks/bench_kernel_vs_model.py --json out.json --markdown out.md
 """
 
 from __future__ import annotations
@@ -84,11 +84,39 @@ def bench(name: str, live: bool, repeat: int, model_runs: int, workdir: Path,
     _, proc = command("compare", "--kernel", str(SCENARIOS / f"{name}.toml"), "--variants",
                       "current", "--kernel-result", str(result), "--model-seeds", "5",
                       "--json")
-    goals = json.loads(proc.stdout)["goals"]["current"]
+    doc = json.loads(proc.stdout)
+    k, m = doc["kernel"]["mean"], doc["models"]["current"]
+    sides = {key: (get(k), get(m)) for key, get in (
+        ("jain", lambda x: x["fairness"]["jain_index_reclaim"]),
+        ("successor", lambda x: x["visit_order"]["successor_rate"]),
+        ("amplification", lambda x: x["page_in"]["amplification"]),
+        ("walks", lambda x: x["iterator"]["walks_completed"]))}
     return {"scenario": name, "kernel_source": source, "kernel_runs": len(runs),
             "kernel_s": round(kernel_s, 3), "model_s": round(model_s, 3),
             "model_walls": [round(w, 3) for w in walls],
-            "ratio": round(model_s / kernel_s, 3), "goals": goals}
+            "ratio": round(model_s / kernel_s, 3), "goals": doc["goals"]["current"],
+            "kernel_vs_model": sides}
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The results as a Markdown table (docs/io-cost.md holds one)."""
+    def pair(r: dict[str, Any], key: str, fmt: str) -> str:
+        a, b = r["kernel_vs_model"][key]
+        return " / ".join("-" if x is None else format(x, fmt) for x in (a, b))
+
+    out = ["| scenario | share MAE | Jain kernel / model | successor kernel / model | "
+           "amplification kernel / model | walks kernel / model | goals met | kernel s | "
+           "model s | ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        g = r["goals"]
+        mae = g["share_mae"]["value"]
+        met = sum(x["met"] for x in g.values())
+        out.append(f"| {r['scenario']} | {'-' if mae is None else f'{mae:.3f}'} | "
+                   f"{pair(r, 'jain', '.3f')} | {pair(r, 'successor', '.3f')} | "
+                   f"{pair(r, 'amplification', '.3f')} | {pair(r, 'walks', ',')} | "
+                   f"{met} of {len(g)} | {r['kernel_s']:.2f} | {r['model_s']:.2f} | "
+                   f"{r['ratio']:.2f} |")
+    return "\n".join(out) + "\n"
 
 
 def main() -> int:
@@ -103,6 +131,7 @@ def main() -> int:
                     help="only this scenario (may be repeated)")
     ap.add_argument("--workdir", type=Path, default=Path("/var/tmp/memcglab-bench"))
     ap.add_argument("--json", type=Path, help="also write every figure as JSON here")
+    ap.add_argument("--markdown", type=Path, help="also write the results table here")
     args = ap.parse_args()
     live = live_ready() and not args.fixtures
     names = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
@@ -142,6 +171,8 @@ def main() -> int:
     slowest = max(rows, key=lambda r: r["ratio"])
     print(f"speed goal: {'met' if slowest['ratio'] < 1 else 'NOT met'} (worst ratio "
           f"{slowest['ratio']:.2f}, {slowest['scenario']})")
+    if args.markdown:
+        args.markdown.write_text(markdown(rows))
     if args.json:
         args.json.write_text(json.dumps({"machine": {"kernel": platform.release(),
                                                      "cpus": os.cpu_count(),
