@@ -12,7 +12,7 @@ For each scenario:
 * model wall: ``memcglab run SCENARIO`` as a subprocess, the whole command, interpreter
   start included (``--model-runs`` times, the median);
 * the ratio model / kernel (goal: below 1 on every row);
-* the divergence figures of ``memcglab compare --kernel --model-seeds 5`` against the
+* the divergence figures of ``memcglab compare --kernel --model-seeds 10`` against the
   kernel's repetitions (the fixtures', or the ones just run): per-group reclaim share MAE,
   |Δ Jain|, |Δ successor rate|, page-in amplification error, each against its goal
   (memcglab.metrics.validation).
@@ -82,7 +82,7 @@ def bench(name: str, live: bool, repeat: int, model_runs: int, workdir: Path,
     walls = [command("run", str(SCENARIOS / f"{name}.toml"))[0] for _ in range(model_runs)]
     model_s = statistics.median(walls)
     _, proc = command("compare", "--kernel", str(SCENARIOS / f"{name}.toml"), "--variants",
-                      "current", "--kernel-result", str(result), "--model-seeds", "5",
+                      "current", "--kernel-result", str(result), "--model-seeds", "10",
                       "--json")
     doc = json.loads(proc.stdout)
     k, m = doc["kernel"]["mean"], doc["models"]["current"]

@@ -85,7 +85,7 @@ def test_readahead_charges_give_up_instead_of_oom() -> None:
            "workload": [{"group": "g", "pattern": "stream", "size": "64M", "rate": "64M"}]}
     run = simulate(_plan(**raw))
     assert run.machine.c.ooms == [0, 0] and run.machine.c.oom_kills == 0
-    assert run.machine.touched[0] == 16384  # every page was read
+    assert run.machine.touched[0] >= 16_000  # the reader went on (at most a tick behind)
     pages = run.machine.pages
     assert max(pages.nr[f] for f in set(run.machine.mappings[0].values())) <= 256
     assert run.machine.usage[1] <= 256
@@ -114,15 +114,24 @@ def test_reads_are_paced_as_the_live_worker_paces_them() -> None:
 # -- batching reads inside a folio --------------------------------------------------------
 
 def test_batched_reads_are_the_unbatched_ones_for_a_lone_reader() -> None:
-    """One reader under a limit (its own reclaim evicts its own folios): batching the reads
-    inside a folio changes nothing, counter for counter."""
-    plan = load(ROOT / "scenarios/validation/flat.toml")
-    one = dataclasses.replace(plan, workloads=plan.workloads[:1])
-    runs = [simulate(one, batch_reads=b) for b in (True, False)]
-    a, b = (summarize(r) for r in runs)
-    assert a["groups"] == b["groups"]
-    assert runs[0].machine.device.pages_read == runs[1].machine.device.pages_read
-    assert runs[0].machine.touched == runs[1].machine.touched
+    """One reader under a limit (its own reclaim evicts its own folios): with the device's
+    8 MiB windows, batching the reads inside a folio changes nothing, counter for counter;
+    with 128 KiB windows (folios of 32 pages at most) the unbatched reader's own operations
+    (20 ns of CPU each) leave it a few reads behind at the end, and that is all."""
+    for name in ("flat", "staggered"):
+        plan = load(ROOT / f"scenarios/validation/{name}.toml")
+        one = dataclasses.replace(plan, workloads=plan.workloads[:1])
+        runs = [simulate(one, batch_reads=b) for b in (True, False)]
+        a, b = (summarize(r) for r in runs)
+        assert a["groups"] == b["groups"]
+        assert runs[0].machine.device.pages_read == runs[1].machine.device.pages_read
+        assert runs[0].machine.touched == runs[1].machine.touched
+        small = dataclasses.replace(one, read_ahead_kb=128)
+        runs = [simulate(small, batch_reads=b) for b in (True, False)]
+        (x,), (y,) = (r.machine.touched for r in runs)
+        assert 0 <= x - y <= 50, (x, y)
+        px, py = (r.machine.device.pages_read for r in runs)
+        assert abs(px - py) <= 64, (px, py)
 
 
 def test_batched_reads_agree_with_unbatched_ones_under_contention() -> None:

@@ -2,7 +2,7 @@
 from their recorded kernel runs (tests/fixtures/kernel-runs/validation/NAME: ``memcglab
 kernel run --repeat 5 --out``, on the development machine: Linux 6.18, ext4 on virtio,
 read_ahead_kb 8192, 2 CPUs). The comparison is recomputed here as ``memcglab compare
---kernel --kernel-result DIR --model-seeds 5`` makes it, and held to the goals of
+--kernel --kernel-result DIR --model-seeds 10`` makes it, and held to the goals of
 :mod:`memcglab.metrics.validation` (docs/io-cost.md, "Validation")."""
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ NAMES = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
 # Goals missed on a scenario, with the reason (docs/io-cost.md, "Validation"): strict, so a
 # goal that starts being met fails the test until it is taken off this list.
 MISSED: dict[tuple[str, str], str] = {
-    ("sequential", "share_mae"): "two identical readers: the kernel's mean share of a is "
-    "0.516 +- 0.049 over 5 repetitions, the model's 0.478 +- 0.018; both sides' noise, "
-    "not a missing behaviour (docs/io-cost.md)",
+    ("uneven", "jain_delta"): "Jain 0.559 against the kernel's 0.592 +- 0.013: the model "
+    "reclaims the looping group a little less (share 0.056 against 0.075) and the fast "
+    "stream more; activations, deactivations and refaults agree in total, the kernel run "
+    "does not record them per group (docs/io-cost.md, Validation)",
 }
 
 
@@ -44,7 +45,7 @@ def compared() -> dict[str, dict[str, object]]:
     for name in NAMES:
         code, text, err = cli("compare", "--kernel", str(SCENARIOS / f"{name}.toml"),
                               "--variants", "current", "--kernel-result",
-                              str(FIXTURES / name), "--model-seeds", "5", "--json")
+                              str(FIXTURES / name), "--model-seeds", "10", "--json")
         assert code == 0, err
         out[name] = json.loads(text)
     return out

@@ -16,3 +16,4 @@ ROOT_CSS_ID = 1
 # enum lru_list, evictable lists only; an active list is its inactive one + LRU_ACTIVE
 LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE = range(4)
 LRU_ACTIVE = 1
+PAGE_ALLOC_COSTLY_ORDER = 3  # include/linux/mmzone.h: above it an allocation is "costly"

@@ -69,7 +69,9 @@ class Kind(IntEnum):
     # memcglab run, kernel 6.18: time in absolute simulated ns.
     SLEEP_UNTIL = 40  # sleep until time a (the process's next read is due; I/O completes)
     FOLIO_READ = 41  # a reader's reads inside one folio, batched until time a; b = (folio,
-    # CPU ns): woken early, at the time its folio is freed (the engine sends the wake time)
+    # mapping, index, CPU ns): woken early, at the time its folio is freed (the engine sends
+    # the wake time)
+    NOW = 42  # the task's own simulated time (its time step's plus what it used since)
 
 
 class Gen(int):

@@ -56,7 +56,8 @@ MAX_PRIVATE_STREAK = 1_000_000
 # no group is created or removed, RCU sections, the IDR scan, the sibling lists (v6.x
 # css_next_child) and reference counts (nothing can drop to zero). Iterator loads and
 # stores, locks and page-level operations remain interleaving points.
-PRIVATE_WITH_CHURN = frozenset({Kind.NOTE, Kind.WALK_START, Kind.CLAIM, Kind.EVENT})
+PRIVATE_WITH_CHURN = frozenset({Kind.NOTE, Kind.WALK_START, Kind.CLAIM, Kind.EVENT,
+                                Kind.NOW})
 PRIVATE = PRIVATE_WITH_CHURN | {Kind.RCU_LOCK, Kind.RCU_UNLOCK, Kind.CSS_GET_NEXT,
                                 Kind.CSS_NEXT_CHILD, Kind.TRYGET, Kind.GET, Kind.PUT}
 
@@ -258,7 +259,7 @@ class Simulation:
         k_sleep, k_kswapd_wait, k_lock = Kind.SLEEP, Kind.KSWAPD_WAIT, Kind.LOCK
         k_release_wait, k_mm = Kind.RELEASE_WAIT, Kind.MM_STEP
         k_shrink, k_alloc, k_call = Kind.SHRINK_LIST, Kind.ALLOC_PAGE, Kind.CALL
-        k_until, k_folio_read = Kind.SLEEP_UNTIL, Kind.FOLIO_READ
+        k_until, k_folio_read, k_now = Kind.SLEEP_UNTIL, Kind.FOLIO_READ, Kind.NOW
         folio_readers = machine.folio_readers
         stale: set[int] = set()  # heap entries (by seq) replaced by an early wake
         scan_ns, scan_page_ns = (SCAN_NS, 0) if plan.kernel == "3.7" else (SCAN_FOLIO_NS,
@@ -385,7 +386,11 @@ class Simulation:
             gen = task.gen
             streak = 0
             while True:
-                result = handlers[kind](shared, threads, tid, op)[0]  # type: ignore
+                result: Any
+                if kind is k_now:
+                    result = now + debt
+                else:
+                    result = handlers[kind](shared, threads, tid, op)[0]  # type: ignore
                 ops += 1
                 if kind is k_shrink:
                     # (pages scanned, reclaimed[, folios]): v3.7's pages are folios.

@@ -13,8 +13,6 @@ from typing import Any
 
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.iterator import MemcgIter
-from memcglab.kernel.v3_7 import vmscan as vmscan_3_7
-from memcglab.kernel.v3_7.memory import touch_page
 from memcglab.kernel.v6_18 import vmscan as vmscan_6_18
 from memcglab.kernel.v6_18.cgroup import cgroup_mkdir, cgroup_rmdir, css_release_work
 from memcglab.kernel.v6_18.context import TaskStruct
@@ -81,6 +79,9 @@ def setup(k: KernelContext, plan: Plan) -> None:
 def user_entry(k: KernelContext, variant: MemcgIter, plan: Plan, p: ProcessSpec, tid: int,
                name: str, batch_reads: bool = True) -> UserEntry:
     if plan.kernel == "3.7":
+        # Each kernel's modules are imported when a scenario runs it (start-up time).
+        from memcglab.kernel.v3_7.memory import touch_page
+
         def touch_3_7(index: int) -> Gen:
             # v3.7's model goes on after a failed fault (its generator returns None: not
             # retried).
@@ -130,6 +131,7 @@ def user_entry(k: KernelContext, variant: MemcgIter, plan: Plan, p: ProcessSpec,
 def kswapd_thread(k: KernelContext, variant: MemcgIter, plan: Plan, nid: int,
                   zones: tuple[int, ...]) -> Gen:
     if plan.kernel == "3.7":
+        from memcglab.kernel.v3_7 import vmscan as vmscan_3_7
         return vmscan_3_7.kswapd(k, variant, nid, zones, plan.swap,
                                  any(s is not None for s in plan.soft_limits))
     return vmscan_6_18.kswapd(k, variant, nid, zones)

@@ -60,9 +60,9 @@ class Device:
 
     latency_ns: int = 50_000
     ns_per_page: int = 5_120
-    # requests at most max_sectors_kb (4 MiB on vda), served by `queues` channels
+    # requests of at most max_sectors_kb (4 MiB on vda), served one after another
     max_request_pages: int = 1024
-    busy_until: list[int] = field(default_factory=lambda: [0])
+    busy_until: int = 0
     pages_read: int = 0
     rng: int = 1  # the latency's spread: a 64-bit LCG, seeded by the scenario
 
@@ -418,27 +418,31 @@ class SimMachine(Machine):
             self.woken.append(reader)
         pages.release(page)
 
-    def submit_read(self, nr_pages: int) -> int:
-        """Queue a read of ``nr_pages`` on the machine's block device; returns when it
-        completes (simulated ns). See :class:`Device`."""
+    def wake_task(self, tid: int) -> None:
+        """Wake a task sleeping through a folio's reads (``FOLIO_READ``) now; other sleeps
+        end as they were going to (the model's other waits are short)."""
+        self.woken.append(tid)
+
+    def submit_read(self, nr_pages: int) -> list[tuple[int, int]]:
+        """Queue a read of ``nr_pages`` on the machine's block device, in requests of at
+        most ``max_request_pages``; returns ``(pages, completion time)`` per request, in
+        order. See :class:`Device`."""
         dev = self.device
         dev.pages_read += nr_pages
-        done = 0
+        out = []
         while nr_pages > 0:
             n = min(nr_pages, dev.max_request_pages)
             nr_pages -= n
-            # the channel free first takes the request
-            ch = min(range(len(dev.busy_until)), key=dev.busy_until.__getitem__)
-            start = max(self.now, dev.busy_until[ch])
+            start = max(self.now, dev.busy_until)
             transfer = n * dev.ns_per_page
-            dev.busy_until[ch] = start + transfer
+            dev.busy_until = start + transfer
             # Each request's latency is drawn uniformly from 1/2 to 3/2 of the median: the
             # measured 4 KiB misses spread so (median 43-54 us, p90 up to 100 us), and
             # without a spread identical readers started together would stay in lockstep.
             dev.rng = (dev.rng * _LCG_A + _LCG_C) & _MASK
             latency = dev.latency_ns // 2 + (dev.rng >> 33) * dev.latency_ns // (1 << 31)
-            done = max(done, start + latency + transfer)
-        return done
+            out.append((n, start + latency + transfer))
+        return out
 
     def _css_next_child(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                         op: Op) -> tuple[Any, Violation | None]:

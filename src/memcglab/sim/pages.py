@@ -98,6 +98,10 @@ class Pages:
         # read I/O is locked: reclaim keeps it (folio_trylock fails).
         self.ready_at = [0] * total
         self.ra_mark = bytearray(total)  # PG_readahead
+        # A reference held by a reader between finding a folio and copying from it
+        # (filemap_get_read_batch's): reclaim cannot free the folio (__remove_mapping's
+        # folio_ref_freeze fails), it keeps it.
+        self.pinned = bytearray(total)
         self.lruvecs: dict[tuple[int, int], Lruvec] = {}
         self.ngroups = ngroups
         # The memcg parents: given, the lruvecs keep hierarchical sizes (hsizes).
@@ -193,6 +197,7 @@ class Pages:
             self.nr[page] = 1
         self.ready_at[page] = 0
         self.ra_mark[page] = 0
+        self.pinned[page] = 0
         free.append(page)
 
     def reparent(self, memcg: int, parent: int) -> list[int]:

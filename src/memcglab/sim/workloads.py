@@ -37,6 +37,7 @@ TIMER_SLACK_NS = 50_000
 # (Python's os.preadv included: 1.04-1.05 us, measured on the development machine;
 # docs/io-cost.md).
 HIT_NS = 1_000
+_NOW = Op(Kind.NOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +146,10 @@ class _Pacer:
             # The last tick makes what is still owed at the stop; it runs 1 ns before it,
             # since a simulation ends at its duration (the worker's runs just after).
             return max(now, self.stop - 1)
-        # clock_nanosleep() wakes up to the task's timer slack late (timer_slack_ns, 50 us
-        # by default, include/linux/init_task.h): by how much depends on other timers; a
-        # hash of the process seed and the tick number stands for it.
+        # The worker's sleep (select() with a timeout) wakes up to the task's timer slack
+        # late (timer_slack_ns, 50 us by default, include/linux/init_task.h): by how much
+        # depends on other timers; a hash of the process seed and the tick number stands
+        # for it.
         h = ((self.seed ^ self.tick) * _LCG_A + _LCG_C) & _MASK
         return min(self.stop - 1, target + (h >> 33) % TIMER_SLACK_NS)
 
@@ -205,21 +207,30 @@ def _paced(p: ProcessSpec, kern: Any, now: int) -> Generator[Op, Any, None]:
                 kern.batched(index)
             if rest <= 0 or j < n or final:
                 continue
-            # The folio's reads go on in the next ticks: plan them, sleep through them.
+            # The folio's reads go on in the next ticks: plan them as the ticks would run
+            # one by one, from the time this tick's reads end (a tick starts when it is
+            # due or when the CPU work before it is done, whichever is later: the engine's
+            # rule for SLEEP_UNTIL), and sleep through them.
+            t = yield _NOW
             plan = pacer.copy()
             ticks: list[tuple[int, _Pacer, int, int]] = []  # start, pacer, folio reads, reads
-            ts = now
+            ts, busy = now, t + j * HIT_NS
             while rest > 0:
-                ts = plan.next_start(ts)
+                ts = max(busy, plan.next_start(ts))
                 if ts >= p.stop_ns - 1:
                     break
                 m = plan.start(ts)
-                ticks.append((ts, plan.copy(), min(m, rest), m))
-                rest -= m
+                f = min(m, rest)
+                ticks.append((ts, plan.copy(), f, m))
+                rest -= f
+                busy = ts + f * HIT_NS
             if not ticks:
                 continue
             last = ticks[-1][0]
-            woke = yield Op(Kind.FOLIO_READ, last, (head, p.mapping, index, j * HIT_NS))
+            # The CPU of the reads slept through is charged now (the CPU is busy for as long
+            # as they take, before the sleep), the last tick's with that tick.
+            cpu = (j + sum(f for _, _, f, _ in ticks[:-1])) * HIT_NS
+            woke = yield Op(Kind.FOLIO_READ, last, (head, p.mapping, index, cpu))
             # The ticks begun by the time it woke made their reads of this folio.
             for ts, after, m, _ in ticks:
                 if ts > woke:
@@ -229,8 +240,8 @@ def _paced(p: ProcessSpec, kern: Any, now: int) -> Generator[Op, Any, None]:
                 index += m
             kern.batched(index)
             if woke >= last:
-                # Inside the last tick: its reads past the folio come now.
-                n, j = ticks[-1][3] - ticks[-1][2], 0
+                # Inside the last tick: its reads of the folio are made, the rest come now.
+                n, j = ticks[-1][3], ticks[-1][2]
                 final = now >= p.stop_ns - 1
             else:
                 n = j = 0  # woken early: the next tick reads on (and misses)

@@ -70,12 +70,13 @@ def add_folio(k: KernelContext, variant: MemcgIter, current: TaskStruct, anon: b
             mem_cgroup_uncharge(k, memcg, nr)
             yield Op(Kind.ADD_PAGE, page, None)
             return EEXIST
-        # One multi-index shadow may cover the range, or several smaller ones: the
-        # xarray returns the first it meets ([FM]:902-924) and the store replaces all.
+        # One multi-index shadow may cover the range, or several smaller ones:
+        # __filemap_add_folio keeps the last one it walks over (``old = entry`` for each
+        # conflicting entry, [FM]:886-893) and the store replaces them all.
         shadow = None
         for i in range(index, index + nr):
             s = shadows.pop(i, None)
-            if shadow is None:
+            if s is not None:
                 shadow = s
     active = workingset = False
     if shadow is not None:
@@ -103,7 +104,7 @@ def filemap_create_folio(k: KernelContext, variant: MemcgIter, current: TaskStru
     retry ladder), read synchronously (``filemap_read_folio``)."""
     page = yield from filemap_add_folio(k, variant, current, file.mapping, index, 0, zones)
     if page >= 0:
-        k.mm.pages.ready_at[page] = k.mm.submit_read(1)
+        k.mm.pages.ready_at[page] = k.mm.submit_read(1)[0][1]
     return page
 
 
@@ -117,6 +118,10 @@ def filemap_read(k: KernelContext, variant: MemcgIter, current: TaskStruct, file
     pages = mm.pages
     present = mm.mappings[file.mapping]
     page: int | None = yield Op(Kind.ACCESS, file.mapping, index)
+    if page is not None:
+        # filemap_get_read_batch() takes a reference: reclaim (its own async readahead's
+        # included) cannot free the folio until the copy is done.
+        pages.pinned[page] = 1
     if page is None:
         folios, windowed = page_cache_sync_ra(ra, index, 1, file.eof, present.__contains__)
         yield from ra_submit(k, variant, current, file, folios, windowed, zones)
@@ -127,6 +132,7 @@ def filemap_read(k: KernelContext, variant: MemcgIter, current: TaskStruct, file
             if created < 0:
                 return None
             page = created
+        pages.pinned[page] = 1
     elif pages.ra_mark[page]:
         # filemap_readahead(): the batch ended on a folio marked PG_readahead.
         pages.ra_mark[page] = 0  # folio_clear_readahead()
@@ -144,6 +150,7 @@ def filemap_read(k: KernelContext, variant: MemcgIter, current: TaskStruct, file
     if not head <= ra.prev_pos - 1 < head + pages.nr[page]:
         folio_mark_accessed(k, page)
     ra.prev_pos = index + 1
+    pages.pinned[page] = 0  # folio_put() after the copy
     return page
 
 

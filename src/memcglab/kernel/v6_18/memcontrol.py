@@ -44,6 +44,7 @@ from memcglab.kernel.v6_18.page_counter import (
     page_counter_try_charge,
     page_counter_uncharge,
 )
+from memcglab.model.constants import PAGE_ALLOC_COSTLY_ORDER
 from memcglab.model.layout import NULL, memcg_ptr, ptr_memcg
 from memcglab.runtime.machine import Semantics
 from memcglab.runtime.ops import (
@@ -197,7 +198,6 @@ def invalidate_reclaim_iterators(k: KernelContext, dead_memcg: int) -> Generator
 
 MEMCG_CHARGE_BATCH = 64  # [MH]:332 (32 before v6.1)
 MAX_RECLAIM_RETRIES = 16  # mm/internal.h [IN]:533
-PAGE_ALLOC_COSTLY_ORDER = 3  # include/linux/mmzone.h
 MEMCG_MAX_HIGH_DELAY_JIFFIES = 2 * 1000  # 2UL*HZ, [MC]:2071 (HZ = 1000 here)
 MEMCG_DELAY_PRECISION_SHIFT = 20
 MEMCG_DELAY_SCALING_SHIFT = 14

@@ -46,5 +46,6 @@ def out_of_memory(k: KernelContext, memcg: int | None) -> int | None:
     if chosen is None:
         return None
     chosen.killed = True  # SIGKILL: the task exits at its next return to user mode
+    mm.wake_task(chosen.tid)  # signal_wake_up(): a sleeping victim wakes at once
     memcg_memory_event(k, chosen.memcg, MEMCG_OOM_KILL)
     return int(chosen.tid)

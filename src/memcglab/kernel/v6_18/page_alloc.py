@@ -31,6 +31,7 @@ from memcglab.kernel.v6_18.vmscan import (
     wakeup_kswapd,
     zone_reclaimable_pages,
 )
+from memcglab.model.constants import PAGE_ALLOC_COSTLY_ORDER
 from memcglab.runtime.ops import Kind, Op, call
 
 ALLOC_WMARK_MIN, ALLOC_WMARK_LOW, ALLOC_WMARK_HIGH, ALLOC_NO_WATERMARKS = range(4)
@@ -139,11 +140,22 @@ def __alloc_pages_slowpath(k: KernelContext, variant: MemcgIter, current: TaskSt
 def alloc_pages(k: KernelContext, variant: MemcgIter, current: TaskStruct,
                 zones: tuple[int, ...], order: int = 0) -> Generator[Op, Any, int | None]:
     """``__alloc_frozen_pages_noprof()`` [PA]:5195: the fast path at LOW, else the slow
-    path. A large folio (order > 0: readahead's, with ``__GFP_NORETRY``) that the fast
-    path cannot place fails here: the model has no compaction, and the slow path of a
-    costly ``__GFP_NORETRY`` allocation gives up after it ([PA] ``__alloc_pages_slowpath``,
-    "costly_order && NORETRY"); readahead then falls back to order 0."""
+    path. A large folio (order > 0: readahead's, with ``__GFP_NORETRY``) goes the
+    ``__GFP_NORETRY`` way through the slow path ([PA]:4665-4890): wake kswapd, try at MIN;
+    a costly order (> PAGE_ALLOC_COSTLY_ORDER) then gives up, as its compaction is skipped
+    when free memory is short ("costly_order && NORETRY", 4776-4793; the model has no
+    fragmentation, so free memory is the only reason to be here); a smaller one makes one
+    round of direct reclaim, tries again and gives up (4876). Readahead then falls back to
+    order 0."""
     page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_LOW, order)
-    if page is not None or order:
+    if page is not None:
         return page
-    return (yield from __alloc_pages_slowpath(k, variant, current, zones))
+    if not order:
+        return (yield from __alloc_pages_slowpath(k, variant, current, zones))
+    yield from wake_all_kswapds(k, zones)
+    page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_MIN, order)
+    if page is not None or order > PAGE_ALLOC_COSTLY_ORDER:
+        return page
+    if (yield call(try_to_free_pages(k, variant, zones))):
+        page = yield from get_page_from_freelist(k, zones, ALLOC_WMARK_MIN, order)
+    return page

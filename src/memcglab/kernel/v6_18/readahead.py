@@ -173,10 +173,11 @@ def page_cache_async_ra(ra: FileRaState, index: int, folio_nr_pages: int, req_co
     else:
         # Hit a marked folio without valid readahead state (interleaved reads): the
         # window starts at the next page not cached.
+        # page_cache_next_miss(): past the end of the file it finds no page, a miss.
         start = index + 1
         while start < eof and start - index <= max_pages and cached(start):
             start += 1
-        if start >= eof or start - index > max_pages:
+        if start - index > max_pages:
             return []
         ra.start = start
         ra.size = start - index + req_count
@@ -213,21 +214,36 @@ def ra_alloc_folio(k: KernelContext, variant: MemcgIter, current: TaskStruct, fi
                                         zones, noretry=True)
     if page < 0:
         return page
+    pages = k.mm.pages
     if marked:
-        k.mm.pages.ra_mark[page] = 1
+        pages.ra_mark[page] = 1
+    pages.ready_at[page] = LOCKED
     batch.append(page)
     return 0
 
 
+# ``ready_at`` of a folio added to the page cache and not yet submitted: locked (it was
+# added locked, __filemap_add_folio's __folio_set_locked), so reclaim keeps it.
+LOCKED = 1 << 62
+
+
 def read_pages(k: KernelContext, batch: list[int]) -> None:
-    """[RA]:148-193: start the read of the folios added (one request to the device; the
-    folios stay locked, not uptodate, until it completes: ``ready_at``)."""
+    """[RA]:148-193: start the read of the folios added (the device splits it into
+    requests; each folio stays locked, not uptodate, until its request completes:
+    ``ready_at``)."""
     if not batch:
         return
     pages = k.mm.pages
-    done = k.mm.submit_read(sum(pages.nr[f] for f in batch))
+    requests = k.mm.submit_read(sum(pages.nr[f] for f in batch))
+    r = 0
+    left, done = requests[0]
     for f in batch:
-        pages.ready_at[f] = done
+        pages.ready_at[f] = done  # a folio across two requests waits for the second
+        left -= pages.nr[f]
+        while left <= 0 and r + 1 < len(requests):
+            r += 1
+            extra, done = requests[r]
+            left += extra
     batch.clear()
 
 
@@ -255,6 +271,7 @@ def page_cache_ra_unbounded(k: KernelContext, variant: MemcgIter, current: TaskS
             continue
         if i == mark:
             pages.ra_mark[page] = 1
+        pages.ready_at[page] = LOCKED
         batch.append(page)
     read_pages(k, batch)
 

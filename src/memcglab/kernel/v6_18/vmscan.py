@@ -340,14 +340,14 @@ def shrink_folio_list(k: KernelContext, folios: list[int], pgdat: int, sc: ScanC
     activate: list[int] = []
     keep: list[int] = []
     swap = mem(k).total_swap_pages
-    nr_of, ready_at, now = pages.nr, pages.ready_at, mm.now
+    nr_of, ready_at, pinned, now = pages.nr, pages.ready_at, pages.pinned, mm.now
     for page in folios:
         nr_pages = nr_of[page]
+        if ready_at[page] > now:
+            keep.append(page)  # folio_trylock() fails: its read is in flight ([VS]:1140)
+            continue
         # Account the number of base pages ([VS]:1160-1163).
         sc.nr_scanned += nr_pages
-        if ready_at[page] > now:
-            keep.append(page)  # folio_trylock() fails: its read is in flight
-            continue
         references = folio_check_references(k, page, sc)
         if references == FOLIOREF_ACTIVATE:
             activate.append(page)
@@ -360,6 +360,11 @@ def shrink_folio_list(k: KernelContext, folios: list[int], pgdat: int, sc: ScanC
                 activate.append(page)
                 continue
             nr_pageout += 1  # pageout() to swap, done at once in the model
+        if pinned[page]:
+            # __remove_mapping(): a reader's reference makes folio_ref_freeze() fail
+            # (keep_locked).
+            keep.append(page)
+            continue
         memcg = pages.owner[page]
         shadow = workingset_eviction(k, page, sc.target_mem_cgroup)
         # page_cache_delete(): one shadow over the folio's range ([FM]:136-141).
