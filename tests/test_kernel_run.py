@@ -305,12 +305,19 @@ def test_usage_never_above_the_limit_and_groups_come_and_go(
     _nothing_left(tmp_path / "state", m["recording"]["run_id"])  # type: ignore[index]
 
 
+def _default_sigint() -> None:
+    # As from a terminal: a test run started in the background (where SIGINT is ignored,
+    # and stays ignored in children) must still be able to send the run a Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn_run(tmp_path: Path, duration: str) -> subprocess.Popen[str]:
     env = {**os.environ, "MEMCGLAB_STATE_DIR": str(tmp_path / "state")}
     return subprocess.Popen(
         [sys.executable, "-m", "memcglab", "kernel", "run", str(LIVE / "flat.toml"),
          "--duration", duration, "--workdir", str(tmp_path / "work")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_default_sigint)
 
 
 def _wait_for_workers(tmp_path: Path, timeout: float = 30) -> state.RunState:

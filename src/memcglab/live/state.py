@@ -77,7 +77,13 @@ PR_SET_PDEATHSIG = 1  # include/uapi/linux/prctl.h
 def die_with_parent() -> None:
     """``preexec_fn`` of every process a run starts: SIGKILL when memcglab dies
     (``PR_SET_PDEATHSIG``), so a run killed with SIGKILL leaves no worker or recorder
-    running; ``kernel cleanup`` still checks for them by the state file."""
+    running; ``kernel cleanup`` still checks for them by the state file. SIGINT and SIGTERM
+    get their default action back: memcglab stops bpftrace with SIGINT and the workers with
+    SIGTERM, and a memcglab started where they are ignored (a background job of a
+    non-interactive shell ignores SIGINT) would pass that on, and its children would not
+    stop until killed."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
