@@ -161,7 +161,7 @@ def _paced(p: ProcessSpec, kern: Any, now: int) -> Generator[Op, Any, None]:
     Sequential reads inside one folio are batched: after a read that found (or brought in)
     a folio, the next reads of the same folio change nothing the kernel or another task
     can see (``filemap_read`` marks a folio accessed only on the first read into it, and
-    ``PG_readahead`` is on a folio's first page), so the process skips them, and when they
+    the first read clears the folio's ``PG_readahead``), so the process skips them, and when they
     run into later ticks it sleeps through those ticks in one ``FOLIO_READ``. If reclaim
     frees the folio meanwhile, the engine wakes it then: the ticks that had begun made
     their reads, the next one starts as scheduled and its reads miss, as they would one by
