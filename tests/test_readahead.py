@@ -94,3 +94,17 @@ def test_a_small_random_read_after_a_gap_reads_alone() -> None:
     ra.prev_pos = 11  # the last read was page 10
     assert page_cache_sync_ra(ra, 500, 1, 1000, lambda i: False) == ([(500, 0, False)], False)
     assert ra.size == 0  # the state untouched
+
+
+def test_a_read_after_a_cached_run_reads_that_run_s_length_ahead() -> None:
+    """[RA]:590-621 with page_cache_prev_miss ([FM]:1850-1864): a non-sequential miss after
+    a cached run of `contig` pages reads contig + 1 with async_size 1; a run from page 0
+    counts double."""
+    ra = file_ra_state_init(64)  # 16 pages
+    cached = set(range(100, 110))
+    _, windowed = page_cache_sync_ra(ra, 110, 1, 1000, cached.__contains__)
+    assert windowed and (ra.start, ra.size, ra.async_size) == (110, 11, 1)
+    ra = file_ra_state_init(64)
+    ra.prev_pos = 3  # not sequential with the read at 5
+    page_cache_sync_ra(ra, 5, 1, 1000, {0, 1, 2, 3, 4}.__contains__)
+    assert ra.size == 11  # cached from the beginning: contig 5 doubled, + 1

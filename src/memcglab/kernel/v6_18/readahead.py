@@ -140,9 +140,13 @@ def page_cache_sync_ra(ra: FileRaState, index: int, req_count: int, eof: int,
         ra.size = get_init_ra_size(req_count, max_pages)
         ra.async_size = ra.size - req_count if ra.size > req_count else ra.size >> 1
     else:
-        # page_cache_prev_miss(): the cached run just before the read.
+        # page_cache_prev_miss(mapping, index - 1, max_pages) ([FM]:1850-1864): the first
+        # gap before the read (-1 for ULONG_MAX: cached from page 0); a scan that finds
+        # max_pages pages stops on the last of them, a present page.
         miss = index - 1
-        while miss >= 0 and index - 1 - miss < max_pages and cached(miss):
+        for n in range(max_pages):
+            if miss < 0 or not cached(miss) or n == max_pages - 1:
+                break
             miss -= 1
         contig = index - miss - 1
         if contig <= req_count:
