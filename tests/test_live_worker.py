@@ -61,8 +61,7 @@ def _sim_indices(pattern: str, pages: int, seed: int, n: int) -> list[int]:
 def test_lcg_constants_are_the_simulators() -> None:
     from memcglab.sim import workloads
 
-    assert (w.LCG_A, w.LCG_C, w.MASK) == (workloads._LCG_A, workloads._LCG_C,
-                                          workloads._MASK)
+    assert (w.LCG_A, w.LCG_C, w.MASK) == (workloads.LCG_A, workloads.LCG_C, workloads.MASK)
 
 
 @pytest.mark.parametrize(("pattern", "pages", "seed"), [

@@ -5,7 +5,7 @@ varied: O_DIRECT 2 MiB, buffered 2 MiB, buffered 2 MiB, O_DIRECT 2 MiB, buffered
 a POSIX_FADV_DONTNEED eviction before each pass. Prints one JSON line: MB/s (10^6 B/s) per
 pass, in order, and MemFree at the end.
 
-Writes the file under /var/tmp/costs-XXXXXX/ and removes it at the end (needs util-linux
+Writes the file under /var/tmp/costs-<random>/ and removes it at the end (needs util-linux
 ``fincore``). It uses the disk. From benchmarks/costs/:
     python3 bw_order.py > raw/bw_order-run1.txt ; python3 bw_order.py > raw/bw_order-run2.txt
 """

@@ -2,7 +2,7 @@
 
 Measures nothing by itself. disk.py, bw_order.py and reclaim.py import it, and
 cached_c.sh / cached_c_alignment.sh call ``make_file`` through ``python3 -c``. It creates
-scratch files under /var/tmp/costs-XXXXXX/ (ext4 on /dev/vda, not tmpfs) and evicts them
+scratch files under /var/tmp/costs-<random>/ (ext4 on /dev/vda, not tmpfs) and evicts them
 with POSIX_FADV_DONTNEED only (no drop_caches). It needs util-linux ``fincore`` on PATH.
 
 Not meant to be run. To check that it imports, from benchmarks/costs/:

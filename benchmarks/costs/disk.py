@@ -6,7 +6,7 @@ reads with default readahead, O_DIRECT 2 MiB reads), and (2) the CPU cost of a c
 ``os.preadv`` in a Python loop like memcglab's worker, against a 0-byte preadv and the bare
 loop, plus ``dd bs=4k`` on the cached file and on /dev/zero.
 
-Writes a 512 MiB file under /var/tmp/costs-XXXXXX/, evicts it with POSIX_FADV_DONTNEED only
+Writes a 512 MiB file under /var/tmp/costs-<random>/, evicts it with POSIX_FADV_DONTNEED only
 (needs util-linux ``fincore``) and removes it at the end. No root needed. It uses the disk:
 run it on an otherwise idle machine. From benchmarks/costs/:
     python3 disk.py raw/disk-run1.json

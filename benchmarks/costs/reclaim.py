@@ -8,10 +8,10 @@ child's read rate and the group's memory.failcnt / max_usage / memory.stat.
 Needs root, cgroup v1 with the memory controller at /sys/fs/cgroup/memory, and tracefs at
 /sys/kernel/tracing (mounted here, and unmounted at the end, only if it is not mounted yet).
 It creates, and removes in a `finally` block (so also after an error):
-* a 256 MiB file in /var/tmp/costs-XXXXXX/, fsync, evicted with POSIX_FADV_DONTNEED;
-* a memcg v1 group /sys/fs/cgroup/memory/costs-XXXXXXXX, memory.limit_in_bytes = 16M
+* a 256 MiB file in /var/tmp/costs-<random>/, fsync, evicted with POSIX_FADV_DONTNEED;
+* a memcg v1 group /sys/fs/cgroup/memory/costs-<random>, memory.limit_in_bytes = 16M
   (memory.force_empty, then rmdir);
-* a private tracefs instance /sys/kernel/tracing/instances/costs-XXXXXXXX, trace_clock x86-tsc
+* a private tracefs instance /sys/kernel/tracing/instances/costs-<random>, trace_clock x86-tsc
   (raw TSC cycles; calibrated against CLOCK_MONOTONIC with two trace_marker writes), 16 MiB
   per-CPU buffer, events vmscan:mm_vmscan_memcg_reclaim_begin/end and
   vmscan:mm_vmscan_lru_shrink_inactive.

@@ -99,7 +99,7 @@ READAHEAD = {
 # kept_rate also asks that no touch was more than this late (10 ticks of 1 ms).
 KEPT_LAG_NS = 10 * TICK_NS
 
-# The 64-bit LCG of src/memcglab/sim/workloads.py (_LCG_A, _LCG_C, _MASK): Knuth's MMIX
+# The 64-bit LCG of src/memcglab/sim/workloads.py (LCG_A, LCG_C, MASK): Knuth's MMIX
 # constants; index = (x >> 33) % pages after each step. Copied, not imported, to keep this
 # module's start-up light (workloads.py imports the kernel mirror); a test checks they agree.
 LCG_A = 6364136223846793005

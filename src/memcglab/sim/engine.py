@@ -36,7 +36,7 @@ from memcglab.sim.eras import (
 )
 from memcglab.sim.machine import SimMachine, ZoneSpec
 from memcglab.sim.plan import Plan
-from memcglab.sim.workloads import ProcessSpec, process
+from memcglab.sim.workloads import LCG_A, LCG_C, MASK, ProcessSpec, process
 
 OP_NS = 20
 SCAN_NS = 1000  # kernel 3.7: per page scanned (a round figure)
@@ -61,9 +61,6 @@ PRIVATE_WITH_CHURN = frozenset({Kind.NOTE, Kind.WALK_START, Kind.CLAIM, Kind.EVE
 PRIVATE = PRIVATE_WITH_CHURN | {Kind.RCU_LOCK, Kind.RCU_UNLOCK, Kind.CSS_GET_NEXT,
                                 Kind.CSS_NEXT_CHILD, Kind.TRYGET, Kind.GET, Kind.PUT}
 
-_LCG_A = 6364136223846793005
-_LCG_C = 1442695040888963407
-_MASK = (1 << 64) - 1
 
 
 @dataclass(slots=True)
@@ -169,7 +166,7 @@ class Simulation:
         self.machine.check_rcu = self.k.rcu
         self.machine.device.latency_ns = plan.disk_latency_ns
         self.machine.device.ns_per_page = plan.disk_ns_per_page
-        self.machine.device.rng = (plan.seed * 2_862_933_555_777_941_757 + 3) & _MASK
+        self.machine.device.rng = (plan.seed * 2_862_933_555_777_941_757 + 3) & MASK
         self.shared = self.machine.initial_shared()
         self.machine.shared = self.shared
         self.k.mm = self.machine
@@ -185,7 +182,7 @@ class Simulation:
                 order = local + tuple(z for z in all_zones if z not in local)
                 spec = ProcessSpec(w.group, w.pattern, w.anon, w.pages, w.interval_ns,
                                    w.start_ns, w.stop_ns, mapping,
-                                   (plan.seed * 1_000_003 + mapping * 7919 + 1) & _MASK,
+                                   (plan.seed * 1_000_003 + mapping * 7919 + 1) & MASK,
                                    order, plan.swap, w.readahead)
                 name = f"{topo.name(w.group)}/p{p}"
                 kern = user_entry(self.k, self.variant, plan, spec, len(self.tasks), name,
@@ -203,7 +200,7 @@ class Simulation:
             for name, gen in release_workers(self.k, self.variant, plan):
                 self._add(name, "kworker", gen)
         self.threads = [(0, (), 0, (), 0) for _ in self.tasks]
-        self._rng = plan.seed & _MASK
+        self._rng = plan.seed & MASK
         if record_visits:
             tasks = self.tasks
             # A task's debt is what it used in its turn so far (stored when the turn ends or
@@ -319,7 +316,7 @@ class Simulation:
                 rr_next += 1
             else:
                 # A 64-bit LCG: integer-only, so identical on every Python version.
-                rng = (rng * _LCG_A + _LCG_C) & _MASK
+                rng = (rng * LCG_A + LCG_C) & MASK
                 i = (rng >> 33) % nrun
             tid = runnable[i]
             task = tasks[tid]

@@ -33,12 +33,9 @@ from memcglab.model.layout import GroupState, IterSlots, Layout
 from memcglab.runtime.machine import WALK_LEN, Machine, Semantics, ThreadComp, Violation
 from memcglab.runtime.ops import Kind, Op
 from memcglab.sim.pages import NONE, Pages
+from memcglab.sim.workloads import LCG_A, LCG_C, MASK
 
 SCANNED, RECLAIMED, VISITS, FIRST = range(4)
-_LCG_A = 6364136223846793005
-_LCG_C = 1442695040888963407
-_MASK = (1 << 64) - 1
-
 _NONE2: tuple[None, None] = (None, None)
 
 
@@ -439,7 +436,7 @@ class SimMachine(Machine):
             # Each request's latency is drawn uniformly from 1/2 to 3/2 of the median: the
             # measured 4 KiB misses spread so (median 43-54 us, p90 up to 100 us), and
             # without a spread identical readers started together would stay in lockstep.
-            dev.rng = (dev.rng * _LCG_A + _LCG_C) & _MASK
+            dev.rng = (dev.rng * LCG_A + LCG_C) & MASK
             latency = dev.latency_ns // 2 + (dev.rng >> 33) * dev.latency_ns // (1 << 31)
             out.append((n, start + latency + transfer))
         return out

@@ -27,9 +27,12 @@ from typing import Any
 from memcglab.model.pacing import MAX_LAG_NS, TICK_NS, default_chunk
 from memcglab.runtime.ops import Kind, Op
 
-_LCG_A = 6364136223846793005
-_LCG_C = 1442695040888963407
-_MASK = (1 << 64) - 1
+# The simulator's 64-bit LCG (Knuth's MMIX constants; integer only, so the same on every
+# Python version): the random workloads' pages, the scheduler's choices, the device's
+# latencies.
+LCG_A = 6364136223846793005
+LCG_C = 1442695040888963407
+MASK = (1 << 64) - 1
 # The default timer slack of a task (include/linux/init_task.h: 50 us): how late a
 # sleeping worker may wake.
 TIMER_SLACK_NS = 50_000
@@ -65,14 +68,14 @@ def process(p: ProcessSpec, kern: Any) -> Generator[Op, Any, None]:
         yield from _paced(p, kern, now)
         return
     i = 0
-    x = p.seed & _MASK
+    x = p.seed & MASK
     index = -1
     touched = kern.touched
     seen: set[int] = set()
     while now < p.stop_ns and not kern.killed():
         if index < 0:
             if p.pattern == "random":
-                x = (x * _LCG_A + _LCG_C) & _MASK
+                x = (x * LCG_A + LCG_C) & MASK
                 index = (x >> 33) % p.pages
                 seen.add(index)
                 touched[p.mapping] = len(seen)
@@ -150,7 +153,7 @@ class _Pacer:
         # late (timer_slack_ns, 50 us by default, include/linux/init_task.h): by how much
         # depends on other timers; a hash of the process seed and the tick number stands
         # for it.
-        h = ((self.seed ^ self.tick) * _LCG_A + _LCG_C) & _MASK
+        h = ((self.seed ^ self.tick) * LCG_A + LCG_C) & MASK
         return min(self.stop - 1, target + (h >> 33) % TIMER_SLACK_NS)
 
 
@@ -167,7 +170,7 @@ def _paced(p: ProcessSpec, kern: Any, now: int) -> Generator[Op, Any, None]:
     their reads, the next one starts as scheduled and its reads miss, as they would one by
     one (docs/io-cost.md, "Batching")."""
     pacer = _Pacer(p, now)
-    x = p.seed & _MASK
+    x = p.seed & MASK
     made = 0  # position in the page sequence
     touched = kern.touched
     seen: set[int] = set()
@@ -182,7 +185,7 @@ def _paced(p: ProcessSpec, kern: Any, now: int) -> Generator[Op, Any, None]:
             if sequential:
                 index = made % pages
             else:
-                x = (x * _LCG_A + _LCG_C) & _MASK
+                x = (x * LCG_A + LCG_C) & MASK
                 index = (x >> 33) % pages
                 seen.add(index)
             done = yield from kern.touch(index)

@@ -57,27 +57,20 @@ def add_folio(k: KernelContext, variant: MemcgIter, current: TaskStruct, anon: b
         return ENOMEM
     mm = k.mm
     shadows = mm.shadows[mapping]
-    if nr == 1:
-        if index in mm.mappings[mapping]:
-            # __filemap_add_folio(): the range is taken; the charge is undone.
-            mem_cgroup_uncharge(k, memcg, nr)
-            yield Op(Kind.ADD_PAGE, page, None)
-            return EEXIST
-        shadow = shadows.pop(index, None)
-    else:
-        present = mm.mappings[mapping]
-        if any(i in present for i in range(index, index + nr)):
-            mem_cgroup_uncharge(k, memcg, nr)
-            yield Op(Kind.ADD_PAGE, page, None)
-            return EEXIST
-        # One multi-index shadow may cover the range, or several smaller ones:
-        # __filemap_add_folio keeps the last one it walks over (``old = entry`` for each
-        # conflicting entry, [FM]:886-893) and the store replaces them all.
-        shadow = None
-        for i in range(index, index + nr):
-            s = shadows.pop(i, None)
-            if s is not None:
-                shadow = s
+    present = mm.mappings[mapping]
+    if any(i in present for i in range(index, index + nr)):
+        # __filemap_add_folio(): the range is taken; the charge is undone.
+        mem_cgroup_uncharge(k, memcg, nr)
+        yield Op(Kind.ADD_PAGE, page, None)
+        return EEXIST
+    # One multi-index shadow may cover the range, or several smaller ones:
+    # __filemap_add_folio keeps the last one it walks over (``old = entry`` for each
+    # conflicting entry, [FM]:886-893) and the store replaces them all.
+    shadow = None
+    for i in range(index, index + nr):
+        s = shadows.pop(i, None)
+        if s is not None:
+            shadow = s
     active = workingset = False
     if shadow is not None:
         pgdat = mm.pages.vec_of[mm.pages.zone_of[page]]
@@ -157,6 +150,7 @@ def filemap_read(k: KernelContext, variant: MemcgIter, current: TaskStruct, file
 def filemap_read_same_folio(file: File, index: int) -> None:
     """The reads after the first one into a folio, up to ``index``, all found in it: the
     only state they change is the file's ``ra->prev_pos`` ([FM]:2826); no
-    ``folio_mark_accessed`` (the same folio, [FM]:2776-2782), no readahead (the mark is on
-    a folio's first page). The simulator's batched reads end with this."""
+    ``folio_mark_accessed`` (the same folio, [FM]:2776-2782), no readahead (the first read
+    into the folio cleared its PG_readahead). The simulator's batched reads end with
+    this."""
     file.ra.prev_pos = index + 1
