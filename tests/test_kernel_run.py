@@ -166,6 +166,9 @@ def test_compare_live_flags_need_kernel() -> None:
     code, _, err = cli("compare", str(LIVE / "flat.toml"), "--variants", "css-id",
                        "--kernel-result", "x")
     assert code == 2 and "--kernel-result: only with --kernel" in err
+    code, _, err = cli("compare", str(LIVE / "flat.toml"), "--variants", "css-id,seed-spinlock",
+                       "--model-seeds", "3")
+    assert code == 2 and "--model-seeds: only with --kernel" in err
 
 
 # -- state file and cleanup (no root needed for these) ---------------------------------------

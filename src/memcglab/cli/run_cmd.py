@@ -198,7 +198,7 @@ def run_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatu
         from memcglab.cli.compare_kernel import run_compare_kernel
         return run_compare_kernel(args, out, err)
     live = [f for f, default in (("--zram", None), ("--bpf", "auto"), ("--repeat", 1),
-                                  ("--no-record", False))
+                                  ("--no-record", False), ("--model-seeds", 1))
             if getattr(args, f[2:].replace("-", "_")) != default]
     if live:
         raise ConfigError(f"{live[0]}: only with --kernel")
