@@ -45,6 +45,12 @@ DESCRIPTIONS = {
             "minimal counterexample, then proves that the patch's spinlock (seed-spinlock) "
             "keeps every invariant on three configurations, one with a group removed and "
             "another created mid-walk. It takes no options and writes no files.",
+    "suite": "The race suite: every known bug of mem_cgroup_iter() from the seed's two "
+             "races (2012) to the 2024 series, each as a 'before' variant the explorer must "
+             "break and an 'after' variant it must not, under exhaustive, random and PCT "
+             "search. Prints the table (bug x strategy: found or not, states or runs to the "
+             "first failure, time) or --json; --show ID draws one counterexample "
+             "(docs/race-suite.md).",
     "kernel": "The live kernel. 'probe' reports what this machine offers (it only reads "
               "files). 'run' runs a scenario (the same files as 'memcglab run') on this "
               "machine's kernel: real memcgs under a parent of its own, real processes, "
@@ -86,6 +92,11 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         add_run_args(p_run, compare=False)
         add_run_args(p_compare, compare=True)
     add("demo", "the seed patch's story: both races found and drawn, the fix proved")
+    p_suite = add("suite", "the race suite: each real iterator bug found before its fix and "
+                           "gone after it")
+    if wants("suite"):
+        from memcglab.cli.suite_cmd import add_suite_args
+        add_suite_args(p_suite)
     p_kernel = add("kernel", "the live kernel: probe the machine, run a scenario on it with "
                              "recording, clean up")
     if wants("kernel"):
@@ -154,6 +165,9 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
             if args.command == "kernel":
                 from memcglab.cli.kernel_cmd import run_kernel
                 return run_kernel(args, out, err)
+            if args.command == "suite":
+                from memcglab.cli.suite_cmd import run_suite_cmd
+                return run_suite_cmd(args, out, err)
             from memcglab.cli.demo import run_demo
             return run_demo(out)
     except ConfigError as e:

@@ -64,6 +64,8 @@ class ModelConfig:
         for r in plain["reclaimers"]:
             if not r["goal"]:
                 del r["goal"]
+            if not r["outside"]:
+                del r["outside"]
         blob = json.dumps(plain, sort_keys=True).encode()
         return f"{zlib.crc32(blob):08x}"
 
@@ -117,6 +119,9 @@ class ExploreConfig:
     """Wall-clock budget; the search stops and says so when it runs out."""
     stop_on_first: bool = False
     """Stop at the first violation (as Spin does) instead of collecting one of each kind."""
+    stop_on: str | None = None
+    """Stop once a violation of this kind (``property:race``, race empty when unnamed) is
+    found (the race suite: the named race, past violations of other kinds)."""
     symmetry: bool = True
     """Treat reclaimers with identical parameters as interchangeable."""
     por: bool = True

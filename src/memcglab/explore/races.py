@@ -21,12 +21,12 @@ one (the cookie generation is read after the position store), and the group come
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from memcglab.explore.system import TraceEntry
 from memcglab.model.layout import IterSlots
-from memcglab.runtime.machine import UNIQUE_CLAIM, Violation
+from memcglab.runtime.machine import REFERENCE_SAFETY, UNIQUE_CLAIM, Violation
 from memcglab.runtime.ops import Kind
 
 
@@ -69,12 +69,61 @@ INVALIDATED = Race(
     "the release of a removed group resets iter->position to NULL without bumping "
     "iter->generation (css_released -> invalidate_reclaim_iterators), so the walk restarts "
     "from the root inside the same round")
+# The dead_count iterator of v3.10-v3.18 (variant dead-count): a use after free of the cached
+# pointer, told apart by how the reader got the (pointer, count) pair it trusted.
+STALE_POINTER = Race(
+    "stale-pointer", "stale pointer: loaded before its count was compared",
+    "the reader loads iter->last_visited before it compares iter->last_dead_count (the "
+    "v3.10-rc order), another reclaimer stores a new pair in between, and the old pointer "
+    "passes with the new count")
+TORN_UPDATE = Race(
+    "torn-update", "torn update: the pointer and the count of two writers",
+    "two reclaimers update the iterator at once (each stores last_visited, then "
+    "last_dead_count, with no lock); the pair left behind is one's pointer with the other's "
+    "count, so a pointer to a group removed in between passes the dead_count check")
+# A removed group that is never released: a reference nobody will put (an iterator's).
+PINNED = Race(
+    "pinned", "a removed group pinned for ever",
+    "a removed group keeps a css reference that nothing will put (the iterator's cached "
+    "one): it is never released or freed")
 KNOWN_RACES = (RACE_1, RACE_2)
 ALL_RACES = (RACE_1, RACE_2, REWIND, LATE_GENERATION, NEW_ROUND, LATE_BUMP, STALE_CURSOR,
-             INVALIDATED)
+             INVALIDATED, STALE_POINTER, TORN_UPDATE, PINNED)
+
+
+def _classify_dead_count(trace: Sequence[TraceEntry]) -> Race | None:
+    """A use after free through ``iter->last_visited`` of the dead_count iterator."""
+    tid = trace[-1].tid
+
+    def last(end: int, pred: Callable[[TraceEntry], bool]) -> int | None:
+        return next((i for i in range(end - 1, -1, -1) if pred(trace[i])), None)
+
+    def is_load(e: TraceEntry, text: str) -> bool:
+        return e.tid == tid and e.op.kind is Kind.LOAD and e.op.text == text
+
+    end = len(trace)
+    ptr = last(end, lambda e: is_load(e, "position = iter->last_visited"))
+    cnt = last(end, lambda e: is_load(e, "iter->last_dead_count"))
+    if ptr is None or cnt is None:
+        return None
+    # Who wrote each half of the pair the reader trusted?
+    pw = last(ptr, lambda e: e.op.kind is Kind.STORE and e.op.a == trace[ptr].op.a)
+    cw = last(cnt, lambda e: e.op.kind is Kind.STORE and e.op.a == trace[cnt].op.a)
+    if pw is not None and cw is not None and trace[pw].tid != trace[cw].tid:
+        return TORN_UPDATE
+    if ptr < cnt and any(trace[i].op.kind is Kind.STORE and trace[i].op.a == trace[cnt].op.a
+                         and trace[i].tid != tid for i in range(ptr + 1, cnt)):
+        # The pointer first (v3.10-rc): a count stored by another reclaimer in between.
+        return STALE_POINTER
+    return None
 
 
 def classify(trace: Sequence[TraceEntry], violation: Violation) -> Race | None:
+    if violation.prop == REFERENCE_SAFETY and trace and "use after free" in violation.message:
+        return _classify_dead_count(trace)
+    if violation.prop == REFERENCE_SAFETY and ("is never freed" in violation.message or
+                                               "release work never runs" in violation.message):
+        return PINNED
     if violation.prop != UNIQUE_CLAIM or not trace or trace[-1].op.kind is not Kind.CLAIM:
         return None
     last = trace[-1]

@@ -358,6 +358,7 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
     # so the thread ids of its successors stay valid under symmetry.
     frontier: deque[tuple[State, int, int, int, int]] = deque([(init, 0, 0, -1, 0)])
     raws: dict[FindingKey, _Raw] = {}
+    first_at: dict[str, int] = {}  # each kind of violation: states stored when first met
     transitions = classified = 0
     reason = ExitReason.EXHAUSTED
     summary = system.summary
@@ -373,6 +374,7 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
         key = (v.prop, race.id if race else None)
         if key not in raws:
             raws[key] = _Raw(v, path)
+            first_at[f"{v.prop}:{race.id if race else ''}"] = len(index)
 
     n_expanded = 0
     while frontier:
@@ -396,7 +398,7 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
             if progress is not None and now >= next_report:
                 next_report = now + 1.0
                 progress(len(index), transitions, len(frontier))
-        if raws and cfg.stop_on_first:
+        if raws and (cfg.stop_on_first or cfg.stop_on in first_at):
             reason = ExitReason.FIRST_FOUND
             break
         enabled = system.enabled(state)
@@ -450,6 +452,7 @@ def _bfs(system: System, cfg: ExploreConfig, clock: Clock, deadline: float | Non
         if restart is not None:
             return CheckResult([], reason, "exhaustive"), {}, restart, graph
     result = CheckResult([], reason, "exhaustive", states=len(index), transitions=transitions)
+    result.first_found_at = first_at
     result.bounds = {"max_steps": cfg.max_steps, "symmetry": sym, "por": cfg.por,
                      "max_states": cfg.max_states}
     if bound is not None:
@@ -625,6 +628,9 @@ def _random_runs(system: System, cfg: ExploreConfig, pct: bool, clock: Clock,
             if key not in raws:
                 raws[key] = _Raw(v, [e.tid for e in trace])
                 first_at[f"{v.prop}:{race.id if race else ''}"] = run
+            if cfg.stop_on_first or cfg.stop_on in first_at:
+                reason = ExitReason.FIRST_FOUND
+                break
         if system.summary is not None and visible is not None:
             visible = visible | system.summary.conflicting()
     name = "pct" if pct else "random"

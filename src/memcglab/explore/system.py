@@ -31,10 +31,14 @@ from memcglab.kernel.context import KernelContext
 from memcglab.kernel.iterator import MemcgIter, StateView
 from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
 from memcglab.kernel.v3_7 import vmscan as vmscan_3_7
+from memcglab.kernel.v3_10 import vmscan as vmscan_3_10
+from memcglab.kernel.v4_8 import vmscan as vmscan_4_8
+from memcglab.kernel.v5_5 import vmscan as vmscan_5_5
 from memcglab.kernel.v6_18 import vmscan as vmscan_6_18
 from memcglab.kernel.v6_18.cgroup import css_release_work
+from memcglab.kernel.vmscan import AdminAction, Thread
 from memcglab.model.hierarchy import ROOT
-from memcglab.model.layout import GroupState, Layout, Zone
+from memcglab.model.layout import GroupState, Zone
 from memcglab.runtime.machine import (
     HELD,
     LSID,
@@ -63,14 +67,15 @@ _STATEFUL_REF = frozenset({Kind.TRYGET, Kind.GET, Kind.PUT, Kind.RMDIR})
 _DIFFED = frozenset(Kind) - {Kind.NOTE, Kind.WALK_START, Kind.LOAD, Kind.STORE, Kind.LOCK,
                              Kind.UNLOCK, Kind.RCU_LOCK, Kind.CSS_GET_NEXT, Kind.CLAIM,
                              Kind.READ_ONCE, Kind.CMPXCHG, Kind.ATOMIC_INC,
-                             Kind.CSS_NEXT_CHILD}
+                             Kind.CSS_NEXT_CHILD, Kind.CSS_ONLINE_TEST}
 _SLOT_OPS = frozenset({Kind.LOAD, Kind.STORE, Kind.LOCK, Kind.UNLOCK, Kind.READ_ONCE,
                        Kind.CMPXCHG, Kind.ATOMIC_INC})
 _WRITES = frozenset({Kind.STORE, Kind.CMPXCHG, Kind.ATOMIC_INC})
 _GROUP_OPS = frozenset({Kind.TRYGET, Kind.GET, Kind.PUT, Kind.MKDIR, Kind.RMDIR,
                         Kind.CLEAR_CSS_REFS, Kind.SYNC_RCU_START, Kind.SYNC_RCU_WAIT,
                         Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE, Kind.KILL_CSS,
-                        Kind.CSS_RELEASE})
+                        Kind.CSS_RELEASE, Kind.CSS_OFFLINE, Kind.PUT_BASE, Kind.CSS_LINK,
+                        Kind.CSS_ONLINE, Kind.CSS_ONLINE_TEST})
 
 
 def hidden_state_guard(variant: MemcgIter) -> Callable[[], Hashable] | None:
@@ -122,8 +127,24 @@ def hidden_state_guard(variant: MemcgIter) -> Callable[[], Hashable] | None:
 
 
 
-ERAS = {"3.7": vmscan_3_7, "6.18": vmscan_6_18}
-"""The reclaim callers (``reclaimer``, ``admin``) of each era a variant can run in."""
+ERAS = {"3.7": vmscan_3_7, "3.10": vmscan_3_10, "4.8": vmscan_4_8, "5.5": vmscan_5_5,
+        "6.18": vmscan_6_18}
+"""The reclaim callers (``reclaimer``) of each era a variant can run in
+(``MemcgIter.callers``)."""
+
+
+def admin_program(k: KernelContext, variant: MemcgIter,
+                  actions: tuple[AdminAction, ...]) -> Thread:
+    """The admin CPU on the variant's cgroup core, told by its rules (Semantics): the v3.7
+    core (rmdir waits for the css references), the v3.10-v3.18 one (rmdir kills, runs
+    ``css_offline``, puts the base reference) or the v3.19+ one (the kill, and a release
+    work per removed group)."""
+    sem = type(variant).semantics
+    if sem.release_work:
+        return vmscan_6_18.admin(k, actions)
+    if sem.rmdir_waits_for_refs:
+        return vmscan_3_7.admin(k, actions)
+    return vmscan_3_10.admin(k, variant, actions)
 
 
 def applicable_properties(variant_cls: type[MemcgIter]) -> tuple[str, ...]:
@@ -190,20 +211,24 @@ class System:
                               for r in config.reclaimers}))
         prios = tuple(sorted({p for r in config.reclaimers for p in r.priorities},
                              reverse=True))
-        era = getattr(self.variant_cls, "era", "3.7")
-        if era not in ERAS:
-            raise ConfigError(f"variant {config.variant}: era {era!r} is not one of "
+        cls = self.variant_cls
+        era = getattr(cls, "era", "3.7")
+        callers = cls.caller_era() if hasattr(cls, "caller_era") else era
+        if callers not in ERAS:
+            raise ConfigError(f"variant {config.variant}: callers {callers!r} is not one of "
                               f"{', '.join(ERAS)}")
-        vmscan = ERAS[era]
-        self.dead_variables = era != "3.7" if dead_variables is None else dead_variables
+        vmscan = ERAS[callers]
+        self.dead_variables = era != "3.7" or callers != "3.7" \
+            if dead_variables is None else dead_variables
         dvr = self.dead_variables
-        self.layout = Layout(topo, zones, prios, roots, self.variant_cls.iter_fields,
-                             per_node=era != "3.7")
+        self.layout = cls.make_layout(topo, zones, prios, roots)
         self.k = KernelContext(self.layout)
         self.variant = instantiate_variant(self.variant_cls, self.k)
         self.properties = checked_properties(self.variant_cls, config.properties)
         self.machine = Machine(self.layout, self.variant_cls.semantics,
                                creation_order(config), self.properties)
+        if not getattr(cls, "generation_names", True):
+            self.machine.gen_slots = frozenset()  # a plain generation++: no renaming
         self.invariants = variant_invariants(self.variant)
 
         # One Program per distinct reclaimer spec: identical reclaimers share code and
@@ -225,8 +250,8 @@ class System:
             self.programs.append(prog)
         if config.admin:
             actions = config.admin
-            self.programs.append(Program("admin", lambda: vmscan.admin(k, actions), None,
-                                         dvr))
+            self.programs.append(Program("admin", lambda: admin_program(k, var, actions),
+                                         None, dvr))
             self.classes.append([len(self.programs) - 1])
             if self.variant_cls.semantics.release_work:
                 # v6.x: each removed group's release work runs on a kworker.
@@ -478,8 +503,6 @@ class System:
         """End-of-run checks when no thread can run: deadlock, or the final invariants."""
         if self.finished(state):
             return self.machine.end_checks(*state)
-        if NO_DEADLOCK not in self.properties:
-            return None
         shared = state[0]
         waiting = [t for t in range(self.nthreads) if self.pending(state, t) is not None]
         if waiting and all(self.programs[t].name == "kworker" for t in waiting):
@@ -494,6 +517,8 @@ class System:
                                  f"css reference leak: removed group {lay.topology.name(g)} "
                                  f"still has {shared[lay.refcnt[g]]} references, so its "
                                  "release work never runs")
+        if NO_DEADLOCK not in self.properties:
+            return None
         blocked = [f"CPU{t}: {self.pending(state, t).text}"  # type: ignore[union-attr]
                    for t in range(self.nthreads) if self.pending(state, t) is not None]
         return Violation(NO_DEADLOCK, "no thread can run; blocked: " + "; ".join(blocked))

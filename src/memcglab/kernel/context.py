@@ -76,6 +76,21 @@ class ReclaimCookie:
         return f"cookie(zone={self.zone}, prio={self.priority}, gen={self.generation})"
 
 
+class NodeReclaimCookie(ReclaimCookie):
+    """v4.8-v5.4 ``struct mem_cgroup_reclaim_cookie`` {``pgdat``, ``priority``,
+    ``generation``} (include/linux/memcontrol.h v4.8.15:62-66): the node takes the zone's
+    place (``zone`` holds the node id)."""
+
+    __slots__ = ()
+
+    @property
+    def pgdat(self) -> int:
+        return self.zone
+
+    def __repr__(self) -> str:
+        return f"cookie(node={self.zone}, prio={self.priority}, gen={self.generation})"
+
+
 NO_TARGET = 1 << 62
 """``nr_to_reclaim`` that is never met: the explorer's reclaimers (they reclaim no pages) and
 kswapd (v3.7 ``balance_pgdat()``'s ``.nr_to_reclaim = ULONG_MAX``)."""

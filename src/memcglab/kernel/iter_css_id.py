@@ -24,7 +24,7 @@ from collections.abc import Generator
 from typing import Any, ClassVar
 
 from memcglab.kernel.cgroup import css_get_next, css_put, css_tryget
-from memcglab.kernel.context import ReclaimCookie
+from memcglab.kernel.context import KernelContext, ReclaimCookie
 from memcglab.kernel.iterator import Cookie, IterGen, MemcgIter
 from memcglab.runtime.ops import (
     RCU_READ_LOCK,
@@ -117,8 +117,28 @@ class CssIdIter(MemcgIter):
 
     def mem_cgroup_iter_break(self, root: int | None,
                               prev: int | None) -> Generator[Op, Any, None]:
-        k = self.k
-        if root is None:
-            root = k.root_mem_cgroup
-        if prev is not None and prev != root:
+        yield from mem_cgroup_iter_break(self.k, root, prev)
+
+
+def mem_cgroup_iter_break(k: KernelContext, root: int | None,
+                          prev: int | None) -> Generator[Op, Any, None]:
+    """``mem_cgroup_iter_break()``: the caller's reference on ``prev`` dropped (the root
+    holds none). The same code from v3.3 to v6.18; every variant's method calls this."""
+    if root is None:
+        root = k.root_mem_cgroup
+    if prev is not None and prev != root:
+        yield css_put(k, prev)
+
+
+def use_hierarchy_shortcut(k: KernelContext, root: int, prev: int | None
+                           ) -> Generator[Op, Any, tuple[bool, int | None]]:
+    """v3.10-v5.10 ``if (!root->use_hierarchy && root != root_mem_cgroup) { if (prev) goto
+    out; return root; }``: a limit-reclaim root without hierarchy is its own only group.
+    Returns (taken, result); when taken, ``out`` has put ``prev``."""
+    if k.use_hierarchy(root) or root == k.root_mem_cgroup:
+        return False, None
+    if prev is not None:
+        if prev != root:
             yield css_put(k, prev)
+        return True, None
+    return True, root

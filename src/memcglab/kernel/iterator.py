@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 
 from memcglab.kernel.context import KernelContext, ReclaimCookie
 from memcglab.kernel.v6_18.context import ReclaimCookie as NodeCookie
+from memcglab.model.hierarchy import Topology
+from memcglab.model.layout import Layout, Zone
 from memcglab.runtime.machine import Semantics
 from memcglab.runtime.ops import Op
 
@@ -58,6 +60,21 @@ class StateView:
 
 
 @dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting of a built-in variant, chosen as ``NAME:setting=value,...``: a kernel
+    version whose code the variant follows, or a fix that can be turned off to bring its
+    bug back. The class attribute of the same name holds the chosen value (a bool for
+    ``on`` / ``off`` settings, else the string)."""
+
+    default: str
+    choices: tuple[str, ...]
+    description: str
+
+    def value(self, text: str) -> bool | str:
+        return text == "on" if self.choices == ("on", "off") else text
+
+
+@dataclass(frozen=True, slots=True)
 class Invariant:
     """A named state predicate a variant adds: ``check`` returns a message when it fails."""
 
@@ -82,6 +99,51 @@ class MemcgIter(ABC):
     # The position is a memcg pointer that a successful cmpxchg moves, and winning that
     # cmpxchg is what hands a group out: the lap monitor (unique_per_lap) applies.
     handout_by_cmpxchg: ClassVar[bool] = False
+    # Which era's reclaim callers drive the variant in ``memcglab check``
+    # (memcglab.explore.system.CALLERS): "3.7" (limit reclaim takes one group per call),
+    # "3.10" (walks until nr_to_reclaim, per zone), "4.8" (the same per node), "5.5" (full
+    # walks without a cookie), "6.18" (partial walks and the full-walk retry). Empty: era.
+    callers: ClassVar[str] = ""
+    # Where the iterators live: "zone" (root, zone, priority: v3.x, v4.4-v4.7),
+    # "node-priority" (root, node, priority: v4.8-v5.4), "node" (root, node: v5.5+).
+    # Empty: "node" for era "6.18", else "zone".
+    iter_scope: ClassVar[str] = ""
+    # Fields of ``struct mem_cgroup`` the variant reads and writes (one slot per group),
+    # and the iterator fields that hold memcg pointers (shown as names in diagrams).
+    group_fields: ClassVar[tuple[str, ...]] = ()
+    pointer_fields: ClassVar[tuple[str, ...]] = ()
+    # The variant only compares and stores generation values (atomic_read, atomic_inc): the
+    # explorer may rename them (runtime.ops.Gen). False for a plain ``generation++``.
+    generation_names: ClassVar[bool] = True
+    # Settings a user may choose (``NAME:setting=value``); see :class:`Setting`.
+    settings: ClassVar[dict[str, Setting]] = {}
+
+    @classmethod
+    def configured(cls, values: dict[str, str]) -> dict[str, Any]:
+        """The class attributes a choice of settings implies, beyond the settings' own
+        (a kernel version sets the callers and the iterator scope, say)."""
+        return {}
+
+    @classmethod
+    def make_layout(cls, topology: Topology, zones: tuple[Zone, ...],
+                    priorities: tuple[int, ...], roots: tuple[int, ...]) -> Layout:
+        """The shared memory the variant needs: its iterators where its kernel keeps them,
+        its per-memcg fields, its pointer fields named for the diagrams."""
+        scope = cls.scope()
+        layout = Layout(topology, zones, priorities, roots, cls.iter_fields,
+                        per_node=scope == "node", node_priority=scope == "node-priority",
+                        group_fields=cls.group_fields)
+        if cls.pointer_fields:
+            layout.set_pointer_fields(cls.pointer_fields)
+        return layout
+
+    @classmethod
+    def scope(cls) -> str:
+        return cls.iter_scope or ("node" if cls.era == "6.18" else "zone")
+
+    @classmethod
+    def caller_era(cls) -> str:
+        return cls.callers or cls.era
 
     def __init__(self, k: KernelContext) -> None:
         self.k = k
@@ -105,6 +167,13 @@ class MemcgIter(ABC):
     def mem_cgroup_css_released(self, memcg: int) -> Generator[Op, Any, None]:
         """v6.x ``mem_cgroup_css_released()``, run by the release work of a removed group
         (era "6.18" only): the variant's clean-up of its iterators. None by default."""
+        return
+        yield  # a generator that yields nothing
+
+    def mem_cgroup_css_offline(self, memcg: int) -> Generator[Op, Any, None]:
+        """v3.10-v3.18 ``mem_cgroup_css_offline()``, run by the removing task between the
+        kill of the css and the put of the reference the kill kept (variants whose callers
+        use the v3.10 cgroup core): the variant's invalidation of its iterators."""
         return
         yield  # a generator that yields nothing
 

@@ -32,6 +32,9 @@ from memcglab.kernel.context import KernelContext, ReclaimCookie
 from memcglab.kernel.iter_css_id import CssIdIter
 from memcglab.kernel.iter_seed_spinlock import SeedSpinlockIter
 from memcglab.kernel.iterator import Invariant, IterGen, MemcgIter, StateView
+from memcglab.kernel.v3_10.memcontrol import DeadCountIter, PointerRefLockIter
+from memcglab.kernel.v3_19.memcontrol import StrongCursorIter
+from memcglab.kernel.v4_4.memcontrol import WeakCursorIter
 from memcglab.kernel.v6_18.memcontrol import CurrentIter
 from memcglab.runtime.machine import Semantics
 from memcglab.runtime.ops import Op
@@ -39,6 +42,10 @@ from memcglab.runtime.ops import Op
 ITERATORS: Mapping[str, type[MemcgIter]] = {
     CssIdIter.name: CssIdIter,
     SeedSpinlockIter.name: SeedSpinlockIter,
+    PointerRefLockIter.name: PointerRefLockIter,
+    DeadCountIter.name: DeadCountIter,
+    StrongCursorIter.name: StrongCursorIter,
+    WeakCursorIter.name: WeakCursorIter,
     CurrentIter.name: CurrentIter,
 }
 
@@ -53,12 +60,55 @@ _PASS_THROUGH = (KeyboardInterrupt, MemoryError)
 
 
 def is_builtin(spec: str) -> bool:
-    return spec in ITERATORS
+    return spec.split(":", 1)[0] in ITERATORS
+
+
+# Built-in variants with settings chosen, by canonical spec.
+_CONFIGURED: dict[str, type[MemcgIter]] = {}
+
+
+def configure_variant(spec: str) -> type[MemcgIter]:
+    """``NAME:setting=value,...``: the registered variant with those settings (each
+    checked: a known setting, given once, one of its values)."""
+    name, _, rest = spec.partition(":")
+    base = ITERATORS[name]
+    if not base.settings:
+        raise ConfigError(f"variant {name!r} has no settings (got {spec!r})")
+    valid = ", ".join(f"{k}=<{'|'.join(v.choices)}>" for k, v in base.settings.items())
+    values: dict[str, str] = {}
+    for item in rest.split(","):
+        key, eq, value = item.strip().partition("=")
+        if not eq or not key:
+            raise ConfigError(f"variant {spec!r}: expected setting=value, got {item!r}; "
+                              f"settings of {name}: {valid}")
+        if key not in base.settings:
+            raise ConfigError(f"variant {spec!r}: {name} has no setting {key!r}; "
+                              f"settings: {valid}")
+        if key in values:
+            raise ConfigError(f"variant {spec!r}: setting {key!r} given twice")
+        choices = base.settings[key].choices
+        if value not in choices:
+            raise ConfigError(f"variant {spec!r}: setting {key}: expected one of "
+                              f"{', '.join(choices)}, got {value!r}")
+        values[key] = value
+    canonical = f"{name}:" + ",".join(f"{k}={values[k]}" for k in base.settings
+                                      if k in values)
+    if canonical in _CONFIGURED:
+        return _CONFIGURED[canonical]
+    full = {k: values.get(k, v.default) for k, v in base.settings.items()}
+    attrs: dict[str, Any] = {k: base.settings[k].value(v) for k, v in full.items()}
+    attrs.update(base.configured(full))
+    attrs.update(name=canonical, __module__=base.__module__, __qualname__=base.__qualname__,
+                 __doc__=base.__doc__)
+    meta: Any = type(base)
+    cls: type[MemcgIter] = meta(base.__name__, (base,), attrs)
+    _CONFIGURED[canonical] = cls
+    return cls
 
 
 def plugin_path(spec: str) -> Path | None:
     """The file of a ``path.py:ClassName`` spec (None for a registered name)."""
-    if spec in ITERATORS or ":" not in spec:
+    if is_builtin(spec) or ":" not in spec:
         return None
     path_s = spec.rsplit(":", 1)[0]
     return Path(path_s) if path_s.endswith(".py") else None
@@ -78,6 +128,8 @@ def resolve_variant(spec: str) -> type[MemcgIter]:
     """A variant class from a registry name or ``path.py:ClassName``."""
     if spec in ITERATORS:
         return ITERATORS[spec]
+    if spec.split(":", 1)[0] in ITERATORS:
+        return configure_variant(spec)
     if ":" not in spec or not spec.split(":", 1)[0].endswith(".py"):
         raise ConfigError(
             f"unknown variant {spec!r}; valid: {', '.join(ITERATORS)}, "
@@ -238,7 +290,7 @@ def instantiate_variant(cls: type[MemcgIter], k: KernelContext) -> MemcgIter:
     """``cls(k)``; for a user's variant, anything its constructor raises (including
     ``sys.exit()``) is a :class:`ConfigError` naming ``file.py:Class``, and the instance
     checks what ``mem_cgroup_iter`` returns."""
-    if cls in ITERATORS.values():
+    if cls in ITERATORS.values() or cls in _CONFIGURED.values():
         return cls(k)
     checked = _checked_class(cls, k.layout.topology.size)
     return _call_user(lambda: checked(k), variant_label(cls), "__init__", ConfigError)
@@ -263,7 +315,7 @@ def variant_invariants(variant: MemcgIter) -> tuple[Invariant, ...]:
     :class:`~memcglab.kernel.iterator.Invariant` values. A user's predicates are guarded: one
     that raises, or returns anything but None or a str, is a :class:`ModelError`."""
     cls = type(variant)
-    if cls in ITERATORS.values():
+    if cls in ITERATORS.values() or cls in _CONFIGURED.values():
         return tuple(variant.invariants())
     label = variant_label(getattr(cls, "_memcglab_user_cls", cls))
     got: Any = _call_user(variant.invariants, label, "invariants()", ConfigError)

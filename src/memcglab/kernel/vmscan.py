@@ -33,7 +33,10 @@ class ReclaimerSpec:
     zones: tuple[int, ...]
     priorities: tuple[int, ...]
     walks: int
-    goal: int = 0  # v6.x: groups a call reclaims before its goal is met (0: never met)
+    goal: int = 0  # v3.9+: groups a call reclaims before its goal is met (0: never met)
+    # Limit reclaim from outside the target (a write to memory.limit_in_bytes from another
+    # cgroup): the target may be removed while it reclaims (v3.10+ callers only).
+    outside: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +47,27 @@ class AdminAction:
     memcg: int
 
 
+def zonelist_nodes(k: KernelContext, zones: tuple[int, ...]) -> tuple[int, ...]:
+    """The nodes of a zonelist in its order, each once (``shrink_zones()`` of v4.8+ skips
+    a zone whose node it has just reclaimed: ``zone->zone_pgdat == last_pgdat``)."""
+    out: list[int] = []
+    for z in zones:
+        nid = k.layout.zones[z].nid
+        if nid not in out:
+            out.append(nid)
+    return tuple(out)
+
+
 def run_admin(k: KernelContext, actions: tuple[AdminAction, ...],
               mkdir: Callable[[KernelContext, int], Generator[Op, Any, int]],
-              rmdir: Callable[[KernelContext, int], Thread]) -> Thread:
-    """The admin CPU's loop over its actions, with one era's mkdir and rmdir."""
+              rmdir: Callable[..., Thread], variant: Any = None) -> Thread:
+    """The admin CPU's loop over its actions, with one era's mkdir and rmdir (called with
+    the variant too when one is given: its ``css_offline`` runs inside rmdir)."""
     for action in actions:
         if action.op == "mkdir":
             cid = yield from mkdir(k, action.memcg)
             yield note(f"{k.name(action.memcg)} got css id {cid}")
-        else:
+        elif variant is None:
             yield from rmdir(k, action.memcg)
+        else:
+            yield from rmdir(k, variant, action.memcg)

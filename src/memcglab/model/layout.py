@@ -46,6 +46,7 @@ class GroupState(IntEnum):
     OFFLINE = 2  # rmdir'ed; css references remain
     RELEASED = 3  # removed and no reference left; readers may still find and dereference it
     FREED = 4  # kfree'd after an RCU grace period
+    LINKED = 5  # v3.10-v3.13: linked into the tree, css_online() not run yet (not initialised)
 
 
 NULL = 0
@@ -120,13 +121,19 @@ class Layout:
 
     def __init__(self, topology: Topology, zones: tuple[Zone, ...],
                  priorities: tuple[int, ...], roots: tuple[int, ...],
-                 iter_fields: tuple[str, ...], per_node: bool = False) -> None:
+                 iter_fields: tuple[str, ...], per_node: bool = False,
+                 node_priority: bool = False, group_fields: tuple[str, ...] = ()) -> None:
+        """``per_node``: one iterator per (root, node) (v5.5+); ``node_priority``: one per
+        (root, node, priority) (v4.8-v5.4); neither: one per (root, zone, priority) (v3.x,
+        v4.4-v4.7). ``group_fields``: fields a variant keeps in every ``struct mem_cgroup``
+        (v3.10-v3.18 ``dead_count``), one slot each per group."""
         self.topology = topology
         self.zones = zones
         self.priorities = priorities
         self.roots = roots
         self.iter_fields = iter_fields
         self.per_node = per_node
+        self.node_priority = node_priority and not per_node
         self.names: list[str] = []
         self.initial: list[object] = []
         n = topology.size
@@ -140,7 +147,10 @@ class Layout:
         self.iters: dict[IterKey, IterSlots] = {}
         self.generation_iter: dict[int, IterSlots] = {}
         # v6.x: one iterator per (root, node); keyed (root, nid, -1).
-        scopes = ([(n, -1, f"node{n}") for n in sorted({z.nid for z in zones})] if per_node
+        nids = sorted({z.nid for z in zones})
+        scopes = ([(n, -1, f"node{n}") for n in nids] if per_node
+                  else [(n, p, f"node{n},prio {p}") for n in nids for p in priorities]
+                  if self.node_priority
                   else [(z, p, f"{zones[z]},prio {p}") for z in range(len(zones))
                         for p in priorities])
         for root in roots:
@@ -168,10 +178,24 @@ class Layout:
             if "position" in it.fields:
                 self.position_iter[it.position] = it
         self.release_queue = self._slot("cgroup_release_wq.<queued>", ())
-        # v6.x positions hold memcg pointers (memcg_ptr), the 3.x ones css ids.
+        # Last of all (so that no earlier slot moves): the variant's per-memcg fields.
+        self.group_fields: dict[str, list[int]] = {
+            f: [self._slot(f"{topology.name(g)}.{f}", 0) for g in range(n)]
+            for f in group_fields}
+        # v6.x positions hold memcg pointers (memcg_ptr), the 3.x ones css ids; variants
+        # that cache a pointer (v3.10+) name their pointer fields (set_pointer_fields).
         self.pointer_slots = frozenset(self.position_iter) if per_node else frozenset()
         self._by_tuple = {(k.root, k.zone, k.priority): v for k, v in self.iters.items()}
         self.size = len(self.names)
+
+    def set_pointer_fields(self, fields: tuple[str, ...]) -> None:
+        """The iterator fields that hold memcg pointers (``memcg_ptr``), for the diagrams."""
+        self.pointer_slots = frozenset(it.fields[f] for it in self.iter_list for f in fields
+                                       if f in it.fields)
+
+    def iter_node_prio(self, root: int, nid: int, priority: int) -> IterSlots:
+        """v4.8-v5.4: ``&mem_cgroup_nodeinfo(root, nid)->iter[priority]``."""
+        return self._by_tuple[(root, nid, priority)]
 
     def _slot(self, name: str, initial: object) -> int:
         self.names.append(name)

@@ -72,9 +72,12 @@ def text_report(system: System, model: ModelConfig, cfg: ExploreConfig, result: 
         out.append("data races (plain accesses without a common lock): "
                    + ", ".join(result.data_races))
     if result.first_found_at:
-        out.append("first found at run: " + ", ".join(
-            f"{k.rstrip(':')} #{v}" for k, v in sorted(result.first_found_at.items(),
-                                                       key=lambda kv: kv[1])))
+        # Random and PCT: the execution; exhaustive: the states stored when first met.
+        where = ("first found at (states stored): " if strat == "exhaustive"
+                 else "first found at run: ")
+        out.append(where + ", ".join(
+            f"{k.rstrip(':')} #{v:,}" if strat == "exhaustive" else f"{k.rstrip(':')} #{v}"
+            for k, v in sorted(result.first_found_at.items(), key=lambda kv: kv[1])))
     out.append(f"search ended: {result.exit_reason.value}")
     out.append("")
     if not result.findings:
@@ -144,7 +147,8 @@ def json_report(system: System, model: ModelConfig, cfg: ExploreConfig,
         "bounds": result.bounds,
         "interleaving_points": result.interleaving_points,
         "data_races": result.data_races,
-        "first_found_at_run": result.first_found_at,
+        ("first_found_at_states" if result.strategy == "exhaustive"
+         else "first_found_at_run"): result.first_found_at,
         "state_store": cfg.state_store,
         "steps_caveat": result.steps_caveat,
         "reproduced": result.reproduced,

@@ -82,7 +82,8 @@ from memcglab.errors import InternalError
 from memcglab.model.layout import NULL, GroupState, IterSlots, Layout, ptr_memcg
 from memcglab.runtime.ops import Gen, Kind, Op
 
-_LIVE = (GroupState.ONLINE, GroupState.OFFLINE)  # css_next_child() still finds them
+# css_next_child() still finds them (LINKED: v3.10-v3.13 groups not yet through css_online)
+_LIVE = (GroupState.ONLINE, GroupState.OFFLINE, GroupState.LINKED)
 
 ThreadComp = tuple[int, tuple[int, ...], int, tuple[int, ...], int]
 LSID: Final = 0
@@ -214,6 +215,11 @@ class Machine:
             Kind.KILL_CSS: self._kill_css,
             Kind.RELEASE_WAIT: self._release_wait,
             Kind.CSS_RELEASE: self._css_release,
+            Kind.CSS_OFFLINE: self._css_offline,
+            Kind.PUT_BASE: self._put_base,
+            Kind.CSS_LINK: self._css_link,
+            Kind.CSS_ONLINE: self._css_online,
+            Kind.CSS_ONLINE_TEST: self._css_online_test,
         }
 
     # -- set-up -------------------------------------------------------------------------
@@ -289,6 +295,11 @@ class Machine:
                 GroupState.ONLINE, GroupState.OFFLINE, GroupState.RELEASED)
             ) if self.sem.release_work else 0
             ref = shared[lay.refcnt[g]] - kids
+            if state == GroupState.ONLINE and not self.sem.refs_owned_by_threads:
+                # An iterator that owns a reference on the group its cursor points to
+                # (strong cursor, cached pointer) legitimately keeps it on a live group;
+                # on a removed one it is the leak reported below.
+                ref -= sum(1 for s in lay.pointer_slots if shared[s] == g + 1)
             name = lay.topology.name(g)
             if state == GroupState.ONLINE and ref != 1:
                 yield Violation(REFERENCE_SAFETY,
@@ -426,7 +437,7 @@ class Machine:
 
     def _iter_name(self, it: IterSlots) -> str:
         k = it.key
-        if self.layout.per_node:
+        if self.layout.per_node or self.layout.node_priority:
             return it.label
         return f"iter[{self._name(k.root)}, {self.layout.zones[k.zone]}, prio {k.priority}]"
 
@@ -516,6 +527,10 @@ class Machine:
         if state in (GroupState.RELEASED, GroupState.FREED):
             return None, Violation(REFERENCE_SAFETY,
                                    f"css_get({self._name(g)}) on a {state.name.lower()} memcg")
+        if g and shared[lay.refcnt[g]] == 0:
+            return None, Violation(REFERENCE_SAFETY,
+                                   f"css_get({self._name(g)}) on a memcg whose count already "
+                                   "reached zero (its release is under way)")
         if g:
             shared[lay.refcnt[g]] += 1
             if self.track_refs:
@@ -567,7 +582,7 @@ class Machine:
             if held:
                 i = book.index(~g)
                 threads[tid] = (t[0], t[1], t[2], book[:i] + book[i + 1:], t[4])
-        if state == GroupState.ONLINE and ref < 1:
+        if state in (GroupState.ONLINE, GroupState.LINKED) and ref < 1:
             return None, Violation(REFERENCE_SAFETY,
                                    f"css_put({self._name(g)}) drops the base reference of "
                                    "an online group: a reference put twice")
@@ -603,6 +618,10 @@ class Machine:
             return None, Violation(REFERENCE_SAFETY,
                                    f"CPU{tid} reclaims {self._name(g)}, a "
                                    f"{state.name.lower()} memcg")
+        if state == GroupState.LINKED:
+            return None, Violation(REFERENCE_SAFETY,
+                                   f"CPU{tid} reclaims {self._name(g)} before css_online() "
+                                   "initialised it (a group only linked into the tree)")
         claims = shared[it.claims]
         if not shared_walk or not self._claims_on:
             return None, None
@@ -794,6 +813,58 @@ class Machine:
         shared[lay.refcnt[g]] = ref
         if ref == 0:
             self._last_put(shared, threads, g)
+        return None, None
+
+    def _css_offline(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                     op: Op) -> tuple[Any, Violation | None]:
+        """v3.10-v3.18 removal, first step (kernel/cgroup.c ``cgroup_destroy_locked()`` ->
+        ``kill_css()``): the css is dying (``css_tryget()`` fails on it from now on under
+        ``tryget_fails_offline``); the reference the kill keeps is dropped by ``PUT_BASE``
+        after ``ss->css_offline()`` has run."""
+        lay, g = self.layout, op.a
+        if shared[lay.gstate[g]] != GroupState.ONLINE:
+            raise InternalError(f"rmdir of group {self._name(g)} that is not online")
+        shared[lay.gstate[g]] = GroupState.OFFLINE
+        return None, None
+
+    def _put_base(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                  op: Op) -> tuple[Any, Violation | None]:
+        lay, g = self.layout, op.a
+        if shared[lay.gstate[g]] != GroupState.OFFLINE:
+            raise InternalError(f"base reference of {self._name(g)} put before its kill")
+        ref = shared[lay.refcnt[g]] - 1
+        shared[lay.refcnt[g]] = ref
+        if ref == 0:
+            self._last_put(shared, threads, g)
+        return None, None
+
+    def _css_online_test(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                         op: Op) -> tuple[Any, Violation | None]:
+        """``css->flags & CSS_ONLINE``: set by ``online_css()``, cleared by the kill."""
+        state = shared[self.layout.gstate[op.a]]
+        if state == GroupState.FREED:
+            return False, Violation(REFERENCE_SAFETY, f"use after free: CSS_ONLINE test of "
+                                                      f"{self._name(op.a)}, a freed memcg")
+        return state == GroupState.ONLINE, None
+
+    def _css_link(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                  op: Op) -> tuple[Any, Violation | None]:
+        """v3.12-v3.13 ``cgroup_mkdir()`` -> ``create_css()``: the css is linked into its
+        parent's children (``list_add_tail_rcu``) with its count and id before
+        ``online_css()`` runs ``ss->css_online()``."""
+        g = op.a
+        if shared[self.layout.gstate[g]] != GroupState.ABSENT:
+            raise InternalError(f"mkdir of existing group {self._name(g)}")
+        self._create(shared, g)
+        shared[self.layout.gstate[g]] = GroupState.LINKED
+        return shared[self.layout.cssid[g]], None
+
+    def _css_online(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                    op: Op) -> tuple[Any, Violation | None]:
+        g = op.a
+        if shared[self.layout.gstate[g]] != GroupState.LINKED:
+            raise InternalError(f"css_online() of {self._name(g)}, which is not linked")
+        shared[self.layout.gstate[g]] = GroupState.ONLINE
         return None, None
 
     def _release_wait(self, shared: list[Any], threads: list[ThreadComp], tid: int,

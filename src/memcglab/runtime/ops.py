@@ -72,6 +72,16 @@ class Kind(IntEnum):
     # mapping, index, CPU ns): woken early, at the time its folio is freed (the engine sends
     # the wake time)
     NOW = 42  # the task's own simulated time (its time step's plus what it used since)
+    # The cgroup core of v3.10-v3.18 (kernel/cgroup.c; memcglab.kernel.v3_10.cgroup): removal
+    # and creation in the steps the iterators of that era can observe.
+    CSS_OFFLINE = 43  # the css is killed (trygets that fail on a dying css fail from now on);
+    # the base reference is still held while ss->css_offline() runs
+    PUT_BASE = 44  # the reference the kill kept is dropped; may release the group
+    CSS_LINK = 45  # css linked into its parent's children (walkers see it), count 1, css id;
+    # not yet through ss->css_online()
+    CSS_ONLINE = 46  # ss->css_online() done: the memcg is initialised
+    CSS_ONLINE_TEST = 47  # css->flags & CSS_ONLINE (v3.12-v3.18): yields whether the group is
+    # online (created, initialised and not killed)
 
 
 class Gen(int):

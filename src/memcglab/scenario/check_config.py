@@ -88,6 +88,7 @@ class ReclaimSection(_Strict):
     reclaimers: int = Field(default=2, ge=1, le=8)
     walks: int = Field(default=1, ge=1, le=16)
     goal: int = Field(default=0, ge=0, le=64)
+    outside: bool = False
     priorities: list[int] = [DEF_PRIORITY]
     zones: list[int] | None = None
 
@@ -251,15 +252,22 @@ def build(f: CheckFile, where: str) -> Loaded:
     if badz or not zones:
         raise ConfigError(f"{at('reclaim', 'zones')}: [reclaim] zones: expected indexes in "
                           f"0..{nzones - 1}, got {list(zones)}")
-    if target is not None:
+    variant_cls = resolve_variant(f.variant)
+    callers = variant_cls.caller_era()
+    if r.outside and (r.mode != "limit" or callers not in ("3.10", "4.8", "5.5")):
+        raise ConfigError(f"{at('reclaim', 'outside')}: field 'reclaim.outside': expected "
+                          f"false: a reclaimer outside its target is limit reclaim (mode = "
+                          f"'limit') with the v3.10-v6.10 callers; {f.variant} runs the "
+                          f"{callers} callers and mode is {r.mode!r}")
+    if target is not None and not r.outside:
         for i, a in enumerate(actions):
             if a.op == "rmdir" and topo.is_descendant(target, a.memcg):
                 raise ConfigError(
                     f"{at('change', i)}: cannot rmdir {topo.name(a.memcg)!r} while limit "
                     f"reclaim of {topo.name(target)!r} runs: limit reclaim runs in a task "
                     "charged to that subtree, and cgroupfs refuses to remove a cgroup with "
-                    "tasks")
-    if r.goal and getattr(resolve_variant(f.variant), "era", "3.7") == "3.7":
+                    "tasks (set [reclaim] outside = true for a reclaimer outside it)")
+    if r.goal and callers == "3.7":
         raise ConfigError(f"{at('reclaim', 'goal')}: field 'reclaim.goal': expected 0 for "
                           f"variant {f.variant}, got {r.goal}: a goal makes the v6.x reclaim "
                           f"callers bail out of a partial walk, and {f.variant} runs the v3.7 "
@@ -273,7 +281,7 @@ def build(f: CheckFile, where: str) -> Loaded:
                           "is created by a [[change]] mkdir while reclaim runs: limit reclaim "
                           "runs in a task charged to an existing group; pick a group present "
                           "from the start")
-    spec = ReclaimerSpec(target, zones, prios, r.walks, r.goal)
+    spec = ReclaimerSpec(target, zones, prios, r.walks, r.goal, r.outside)
     model = ModelConfig(variant=f.variant, topology=topo, nodes=f.machine.nodes,
                         zones_per_node=f.machine.zones,
                         reclaimers=tuple(spec for _ in range(r.reclaimers)),

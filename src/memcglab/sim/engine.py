@@ -25,7 +25,7 @@ from memcglab.errors import ConfigError, MemcglabError, ModelError
 from memcglab.kernel.context import KernelContext
 from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
 from memcglab.metrics.visits import Visit
-from memcglab.model.layout import Layout, Zone
+from memcglab.model.layout import Zone
 from memcglab.runtime.ops import Kind, Op
 from memcglab.sim.eras import (
     cgroup_admin,
@@ -151,8 +151,7 @@ class Simulation:
                              | {g for g, s in enumerate(plan.soft_limits) if s is not None}
                              | {g for g, pr in enumerate(plan.protections)
                                 if pr and pr[0] is not None}))
-        layout = Layout(topo, zones, tuple(range(12, -1, -1)), roots, variant_cls.iter_fields,
-                        per_node=plan.kernel != "3.7")
+        layout = variant_cls.make_layout(topo, zones, tuple(range(12, -1, -1)), roots)
         self.k = KernelContext(layout, simulating=True, rcu=bool(plan.changes))
         self.variant = instantiate_variant(variant_cls, self.k)
         # The simulator counts instead of checking invariants, but a variant whose
@@ -196,7 +195,7 @@ class Simulation:
                 self._add(f"kswapd{nid}", "kswapd",
                           kswapd_thread(self.k, self.variant, plan, nid, zs))
         if plan.changes:
-            self._add("cgroup-admin", "admin", cgroup_admin(self.k, plan))
+            self._add("cgroup-admin", "admin", cgroup_admin(self.k, self.variant, plan))
             for name, gen in release_workers(self.k, self.variant, plan):
                 self._add(name, "kworker", gen)
         self.threads = [(0, (), 0, (), 0) for _ in self.tasks]
@@ -247,7 +246,8 @@ class Simulation:
                                       [list(row) for row in counters.group]))
 
         handlers = machine._dispatch
-        blocking = (Kind.LOCK, Kind.RMDIR, Kind.KSWAPD_WAIT, Kind.KILL_CSS, Kind.RELEASE_WAIT)
+        blocking = (Kind.LOCK, Kind.RMDIR, Kind.KSWAPD_WAIT, Kind.KILL_CSS, Kind.RELEASE_WAIT,
+                    Kind.CSS_OFFLINE, Kind.SYNC_RCU_WAIT)
         private = PRIVATE if not plan.changes else PRIVATE_WITH_CHURN
         kswapd_wake = machine.kswapd_wake
         rng = self._rng

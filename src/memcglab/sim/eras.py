@@ -137,27 +137,38 @@ def kswapd_thread(k: KernelContext, variant: MemcgIter, plan: Plan, nid: int,
     return vmscan_6_18.kswapd(k, variant, nid, zones)
 
 
-def cgroup_admin(k: KernelContext, plan: Plan) -> Gen:
-    """mkdir / rmdir at the scenario's times: (time_ns, op, memcg), sorted by time. v3.7:
-    one operation each (the machine runs the destroy path); v6.18: ``cgroup_mkdir`` and
-    ``cgroup_rmdir`` (kill_css), the release left to a kworker (:func:`release_workers`)."""
+def cgroup_admin(k: KernelContext, variant: MemcgIter, plan: Plan) -> Gen:
+    """mkdir / rmdir at the scenario's times: (time_ns, op, memcg), sorted by time, on the
+    variant's cgroup core (its Semantics, as ``memcglab check``'s admin): v3.7, one
+    operation each (the machine runs the destroy path); v3.8-v3.18 (rmdir kills, runs
+    ``css_offline`` and puts the base reference: :mod:`memcglab.kernel.v3_10.cgroup`);
+    v3.19+ (``cgroup_mkdir`` and ``cgroup_rmdir``: kill_css, the release left to a kworker,
+    :func:`release_workers`)."""
+    from memcglab.kernel.v3_10 import cgroup as cgroup_3_10  # a v3.8-v3.18 core's variant
+
+    sem = type(variant).semantics
     now = 0
     for at, op, memcg in plan.changes:
         if at > now:
             now = yield Op(Kind.SLEEP, at - now)
-        if plan.kernel == "3.7":
+        if sem.release_work:
+            if op == "mkdir":
+                yield from cgroup_mkdir(k, memcg)
+            else:
+                yield from cgroup_rmdir(k, memcg)
+        elif sem.rmdir_waits_for_refs:
             kind = Kind.MKDIR if op == "mkdir" else Kind.RMDIR
             yield Op(kind, memcg, None, f"{op} {k.name(memcg)}")
         elif op == "mkdir":
-            yield from cgroup_mkdir(k, memcg)
+            yield from cgroup_3_10.cgroup_mkdir(k, memcg)
         else:
-            yield from cgroup_rmdir(k, memcg)
+            yield from cgroup_3_10.cgroup_rmdir(k, variant, memcg)
 
 
 def release_workers(k: KernelContext, variant: MemcgIter, plan: Plan
                     ) -> list[tuple[str, Gen]]:
-    """v6.18: one ``cgroup_release_wq`` work per group the scenario removes."""
-    if plan.kernel == "3.7":
+    """v3.19+ cgroup core: one ``cgroup_release_wq`` work per group the scenario removes."""
+    if not type(variant).semantics.release_work:
         return []
     return [(f"kworker/release-{k.name(g)}", css_release_work(k, variant, g))
             for _, op, g in plan.changes if op == "rmdir"]

@@ -229,7 +229,7 @@ class SimMachine(Machine):
     def enabled(self, shared: list[Any] | tuple[Any, ...], op: Op) -> bool:
         if op.kind is Kind.KSWAPD_WAIT:
             return bool(self.kswapd_wake[op.a])
-        if op.kind in (Kind.RMDIR, Kind.KILL_CSS) and self.live_procs[op.a]:
+        if op.kind in (Kind.RMDIR, Kind.KILL_CSS, Kind.CSS_OFFLINE) and self.live_procs[op.a]:
             return False  # cgroupfs refuses to remove a cgroup with tasks: the admin retries
         return super().enabled(shared, op)
 
@@ -319,6 +319,24 @@ class SimMachine(Machine):
               op: Op) -> tuple[Any, Violation | None]:
         self.c.lock_acquisitions += 1
         return super()._lock(shared, threads, tid, op)
+
+    def _css_offline(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                     op: Op) -> tuple[Any, Violation | None]:
+        """v3.8-v3.18 removal on the v3.7 page model: the group's pages and charges move
+        to its parent as v3.7's ``pre_destroy`` moved them (v3.10's ``css_offline`` ->
+        ``mem_cgroup_reparent_charges()`` does the same), then the kill."""
+        if self.era == "3.7":
+            mem_cgroup_force_empty(self, op.a)
+        return super()._css_offline(shared, threads, tid, op)
+
+    def _kill_css(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                  op: Op) -> tuple[Any, Violation | None]:
+        if self.era == "3.7":
+            # A v3.19+ core's variant on the v3.7 page model: the pages move to the parent
+            # at the kill (v3.19 stopped reparenting; charged pages pinned the memcg), so
+            # that the v3.7 reclaim finds them where it looks.
+            mem_cgroup_force_empty(self, op.a)
+        return super()._kill_css(shared, threads, tid, op)
 
     def _rmdir(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                op: Op) -> tuple[Any, Violation | None]:

@@ -368,6 +368,13 @@ def shrink_lruvec(k: KernelContext, it: IterSlots, memcg: int, reclaim: ReclaimC
 
 
 def shrink_zone(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanControl) -> Thread:
+    callers = variant.caller_era()
+    if callers != "3.7":
+        # A later era's walk (memcglab run of a v3.9-v5.4 variant) on v3.7's page reclaim:
+        # v3.9+ limit reclaim walks until nr_to_reclaim (kernel.v3_10.vmscan), v4.8+ walks
+        # once per node (kernel.v4_8.vmscan; here once per zone of it, on that zone's lists).
+        yield from _LATER_WALKS[callers](k, variant, zone, sc)
+        return
     root = sc.target_mem_cgroup
     it = k.iter(k.root_mem_cgroup if root is None else root, zone, sc.priority)
     reclaim = ReclaimCookie(zone, sc.priority)
@@ -382,6 +389,21 @@ def shrink_zone(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanControl
             yield from variant.mem_cgroup_iter_break(root, memcg)
             break
         memcg = yield from variant.mem_cgroup_iter(root, memcg, reclaim)
+
+
+def _v3_10_walk(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanControl) -> Thread:
+    from memcglab.kernel.v3_10.vmscan import shrink_zone as shrink_zone_3_10  # later era
+
+    yield from shrink_zone_3_10(k, variant, zone, sc)
+
+
+def _v4_8_walk(k: KernelContext, variant: MemcgIter, zone: int, sc: ScanControl) -> Thread:
+    from memcglab.kernel.v4_8.vmscan import shrink_node  # later era
+
+    yield from shrink_node(k, variant, k.layout.zones[zone].nid, sc, zone)
+
+
+_LATER_WALKS = {"3.10": _v3_10_walk, "4.8": _v4_8_walk}
 
 
 def shrink_zones(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],

@@ -34,7 +34,8 @@ from collections.abc import Generator
 from typing import Any, ClassVar
 
 from memcglab.kernel.context import KernelContext
-from memcglab.kernel.iterator import Cookie, IterGen, MemcgIter
+from memcglab.kernel.iter_css_id import mem_cgroup_iter_break
+from memcglab.kernel.iterator import Cookie, IterGen, MemcgIter, Setting
 from memcglab.kernel.v6_18.cgroup import css_next_descendant_pre, css_put, css_tryget
 from memcglab.kernel.v6_18.context import ReclaimCookie, TaskStruct
 from memcglab.kernel.v6_18.page_counter import (
@@ -45,7 +46,7 @@ from memcglab.kernel.v6_18.page_counter import (
     page_counter_uncharge,
 )
 from memcglab.model.constants import PAGE_ALLOC_COSTLY_ORDER
-from memcglab.model.layout import NULL, memcg_ptr, ptr_memcg
+from memcglab.model.layout import NULL, IterSlots, memcg_ptr, ptr_memcg
 from memcglab.runtime.machine import Semantics
 from memcglab.runtime.ops import (
     RCU_READ_LOCK,
@@ -55,8 +56,10 @@ from memcglab.runtime.ops import (
     atomic_inc,
     call,
     cmpxchg,
+    load,
     note,
     read_once,
+    store,
 )
 
 
@@ -75,6 +78,43 @@ class CurrentIter(MemcgIter):
     semantics: ClassVar[Semantics] = Semantics(tryget_fails_offline=False,
                                                rmdir_waits_for_refs=False,
                                                release_work=True)
+    # Each fix of the 2024 series can be turned off, to bring its race back (kernel
+    # behaviour before v6.12: docs/research/iterator-history.md 7.11-7.13).
+    settings: ClassVar[dict[str, Setting]] = {
+        "atomic_generation": Setting("on", ("on", "off"), "atomic_t generation, "
+                                     "atomic_read / atomic_inc (off: unsigned int, plain "
+                                     "++: a bump can be lost)"),
+        "bump_before_restart": Setting("on", ("on", "off"), "the wrap stores NULL and bumps "
+                                       "the generation before a new walker restarts (off: "
+                                       "it wraps silently, a second traversal in one "
+                                       "generation)"),
+        "restart_on_lost_cas": Setting("on", ("on", "off"), "the loser of the cmpxchg puts "
+                                       "its group and restarts (off: it reclaims the "
+                                       "winner's group too)"),
+    }
+    atomic_generation: ClassVar[bool] = True
+    bump_before_restart: ClassVar[bool] = True
+    restart_on_lost_cas: ClassVar[bool] = True
+
+    @classmethod
+    def configured(cls, values: dict[str, str]) -> dict[str, Any]:
+        # A plain generation is read and incremented as a number: the explorer may not
+        # rename its values (runtime.ops.Gen).
+        return {"generation_names": values["atomic_generation"] == "on"}
+
+    def _read_generation(self, it: IterSlots) -> Generator[Op, Any, int]:
+        if self.atomic_generation:
+            gen: int = yield read_once(it.generation, "gen = atomic_read(&iter->generation)")
+        else:
+            gen = yield load(it.generation, "gen = iter->generation")
+        return gen
+
+    def _bump_generation(self, it: IterSlots) -> Generator[Op, Any, None]:
+        if self.atomic_generation:
+            yield atomic_inc(it.generation, "atomic_inc(&iter->generation)")
+        else:
+            g = yield load(it.generation, "g = iter->generation")
+            yield store(it.generation, g + 1, "iter->generation")
 
     def mem_cgroup_iter(self, root: int | None, prev: int | None,
                         reclaim: Cookie | None) -> IterGen:
@@ -92,7 +132,7 @@ class CurrentIter(MemcgIter):
         while True:  # restart:
             next = None
             if it is not None and reclaim is not None:
-                gen = yield read_once(it.generation, "gen = atomic_read(&iter->generation)")
+                gen = yield from self._read_generation(it)
                 # On start, join the current reclaim iteration cycle. Exit when a
                 # concurrent walker completes it.
                 if prev is None:
@@ -109,6 +149,8 @@ class CurrentIter(MemcgIter):
             while True:
                 css = yield from css_next_descendant_pre(k, css, root)
                 if css is None:
+                    if not self.bump_before_restart and prev is None:
+                        continue  # v6.11: wrap to the root, no NULL stored, no bump
                     break
                 # The root is provided by the caller, so it is alive and kicking, and
                 # takes no extra reference.
@@ -120,16 +162,16 @@ class CurrentIter(MemcgIter):
                 # has not changed since it was read, to avoid reclaiming one cgroup twice.
                 found = yield cmpxchg(it.position, memcg_ptr(pos), memcg_ptr(next),
                                       "cmpxchg(&iter->position, pos, next)")
-                if found != memcg_ptr(pos):
+                if found != memcg_ptr(pos) and self.restart_on_lost_cas:
                     if css is not None and css != root:
                         yield css_put(k, css)
                     continue  # goto restart
                 if next is None:
-                    yield atomic_inc(it.generation, "atomic_inc(&iter->generation)")
+                    yield from self._bump_generation(it)
                     # Reclaimers share the hierarchy walk, and a new one might jump in right
                     # at the end of the hierarchy: make sure they see at least one group
                     # and restart from the beginning.
-                    if prev is None:
+                    if prev is None and self.bump_before_restart:
                         continue  # goto restart
             break
         # out_unlock:
@@ -145,11 +187,7 @@ class CurrentIter(MemcgIter):
                               prev: int | None) -> Generator[Op, Any, None]:
         """``mem_cgroup_iter_break()``: drops the reference on ``prev``; the shared position
         stays where it is (at ``prev``, weakly)."""
-        k = self.k
-        if root is None:
-            root = k.root_mem_cgroup
-        if prev is not None and prev != root:
-            yield css_put(k, prev)
+        yield from mem_cgroup_iter_break(self.k, root, prev)
 
     def mem_cgroup_css_released(self, memcg: int) -> Generator[Op, Any, None]:
         """``mem_cgroup_css_released()``: ``invalidate_reclaim_iterators()`` (and

@@ -71,7 +71,13 @@ from memcglab.kernel.v6_18.memcontrol import (
 )
 from memcglab.kernel.v6_18.swap import lru_note_cost
 from memcglab.kernel.v6_18.workingset import workingset_eviction
-from memcglab.kernel.vmscan import ALL_PRIORITIES, AdminAction, ReclaimerSpec, run_admin
+from memcglab.kernel.vmscan import (
+    ALL_PRIORITIES,
+    AdminAction,
+    ReclaimerSpec,
+    run_admin,
+    zonelist_nodes,
+)
 from memcglab.model.constants import (
     DEF_PRIORITY,
     LRU_ACTIVE_ANON,
@@ -521,6 +527,10 @@ def shrink_node_memcgs(k: KernelContext, variant: MemcgIter, pgdat: int,
     # progress is more important than a quick return to idle: always do full walks.
     if current_is_kswapd(sc) or sc.memcg_full_walk:
         partial = None
+    if variant.caller_era() == "5.5":
+        # memcglab run of a v5.5-v6.10 variant: 1ba6fc9af35b's full walks for every
+        # reclaimer, no cookie (kernel.v5_5.vmscan; its retry below then changes nothing).
+        partial = None
     it = k.iter_node(k.root_mem_cgroup if target_memcg is None else target_memcg, pgdat)
     yield Op(Kind.WALK_START, None, None,
              f"shrink_node_memcgs(node{pgdat}, priority {sc.priority}"
@@ -583,15 +593,6 @@ def shrink_zones(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
         yield from shrink_node(k, variant, pgdat, sc)
 
 
-def _nodes_of(k: KernelContext, zones: tuple[int, ...]) -> list[int]:
-    out: list[int] = []
-    for z in zones:
-        nid = k.layout.zones[z].nid
-        if nid not in out:
-            out.append(nid)
-    return out
-
-
 def do_try_to_free_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int, ...],
                          sc: ScanControl, priorities: tuple[int, ...]
                          ) -> Generator[Op, Any, int]:
@@ -606,7 +607,7 @@ def do_try_to_free_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int,
             if sc.nr_reclaimed >= sc.nr_to_reclaim:
                 break
         if k.simulating:
-            for pgdat in _nodes_of(k, zones):
+            for pgdat in zonelist_nodes(k, zones):
                 snapshot_refaults(k, sc.target_mem_cgroup, pgdat)
         if sc.nr_reclaimed:
             return sc.nr_reclaimed
