@@ -27,6 +27,9 @@ class ModelConfig:
     zones_per_node: int = 1
     reclaimers: tuple[ReclaimerSpec, ...] = ()
     admin: tuple[AdminAction, ...] = ()
+    empty: tuple[int, ...] = ()
+    """Groups with nothing to reclaim: their claim reclaims nothing (the premature-OOM
+    entries of the race suite)."""
     properties: tuple[str, ...] = ()
     """The invariants to check (empty: every one that applies to the variant). A property
     left out is not monitored: its violations neither end a run nor are reported."""
@@ -61,6 +64,8 @@ class ModelConfig:
         plain["variant"] = variant_identity(self.variant)
         if not plain["properties"]:
             del plain["properties"]  # so that the digests of older tokens stay valid
+        if not plain["empty"]:
+            del plain["empty"]
         for r in plain["reclaimers"]:
             if not r["goal"]:
                 del r["goal"]

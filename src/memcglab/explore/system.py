@@ -43,6 +43,7 @@ from memcglab.runtime.machine import (
     HELD,
     LSID,
     NO_DEADLOCK,
+    NO_PREMATURE_OOM,
     PROPERTY_DOCS,
     REFERENCE_SAFETY,
     ROUND_COMPLETE,
@@ -67,7 +68,7 @@ _STATEFUL_REF = frozenset({Kind.TRYGET, Kind.GET, Kind.PUT, Kind.RMDIR})
 _DIFFED = frozenset(Kind) - {Kind.NOTE, Kind.WALK_START, Kind.LOAD, Kind.STORE, Kind.LOCK,
                              Kind.UNLOCK, Kind.RCU_LOCK, Kind.CSS_GET_NEXT, Kind.CLAIM,
                              Kind.READ_ONCE, Kind.CMPXCHG, Kind.ATOMIC_INC,
-                             Kind.CSS_NEXT_CHILD, Kind.CSS_ONLINE_TEST}
+                             Kind.CSS_NEXT_CHILD, Kind.CSS_ONLINE_TEST, Kind.RECLAIM_DONE}
 _SLOT_OPS = frozenset({Kind.LOAD, Kind.STORE, Kind.LOCK, Kind.UNLOCK, Kind.READ_ONCE,
                        Kind.CMPXCHG, Kind.ATOMIC_INC})
 _WRITES = frozenset({Kind.STORE, Kind.CMPXCHG, Kind.ATOMIC_INC})
@@ -151,7 +152,8 @@ def applicable_properties(variant_cls: type[MemcgIter]) -> tuple[str, ...]:
     """The machine's invariants that mean something for the variant (``unique_per_lap``
     only where a cmpxchg on the position hands groups out)."""
     return tuple(p for p in PROPERTY_DOCS
-                 if p != UNIQUE_PER_LAP or getattr(variant_cls, "handout_by_cmpxchg", False))
+                 if (p != UNIQUE_PER_LAP or getattr(variant_cls, "handout_by_cmpxchg", False))
+                 and (p != NO_PREMATURE_OOM or variant_cls.caller_era() != "3.7"))
 
 
 def checked_properties(variant_cls: type[MemcgIter],
@@ -160,8 +162,11 @@ def checked_properties(variant_cls: type[MemcgIter],
     valid = applicable_properties(variant_cls)
     for p in selected:
         if p not in valid:
-            why = (f"{variant_cls.name or variant_cls.__name__} does not hand groups out by "
-                   "cmpxchg" if p in PROPERTY_DOCS else "no such property")
+            why = ("no such property" if p not in PROPERTY_DOCS else
+                   f"{variant_cls.name or variant_cls.__name__} runs the v3.7 callers, whose "
+                   "limit reclaim takes one group a call" if p == NO_PREMATURE_OOM else
+                   f"{variant_cls.name or variant_cls.__name__} does not hand groups out by "
+                   "cmpxchg")
             raise ConfigError(f"property {p!r}: {why}; valid: {', '.join(valid)}")
     return frozenset(selected or valid)
 
@@ -225,8 +230,14 @@ class System:
         self.k = KernelContext(self.layout)
         self.variant = instantiate_variant(self.variant_cls, self.k)
         self.properties = checked_properties(self.variant_cls, config.properties)
+        if not config.empty and not config.properties:
+            # Without empty groups every call reclaims from the first group it is handed
+            # (a new walk always returns one): nothing to monitor.
+            self.properties -= {NO_PREMATURE_OOM}
+        self.k.empty = frozenset(config.empty)
         self.machine = Machine(self.layout, self.variant_cls.semantics,
                                creation_order(config), self.properties)
+        self.machine.empty = frozenset(config.empty)
         if not getattr(cls, "generation_names", True):
             self.machine.gen_slots = frozenset()  # a plain generation++: no renaming
         self.invariants = variant_invariants(self.variant)

@@ -50,7 +50,8 @@ KNOWN_KINDS = frozenset({
     Kind.MKDIR, Kind.RMDIR, Kind.CLEAR_CSS_REFS, Kind.SYNC_RCU_START, Kind.SYNC_RCU_WAIT,
     Kind.FREE_CSS_ID, Kind.CALL_RCU_FREE, Kind.READ_ONCE, Kind.CMPXCHG, Kind.ATOMIC_INC,
     Kind.CSS_NEXT_CHILD, Kind.KILL_CSS, Kind.RELEASE_WAIT, Kind.CSS_RELEASE,
-    Kind.CSS_OFFLINE, Kind.PUT_BASE, Kind.CSS_LINK, Kind.CSS_ONLINE, Kind.CSS_ONLINE_TEST})
+    Kind.CSS_OFFLINE, Kind.PUT_BASE, Kind.CSS_LINK, Kind.CSS_ONLINE, Kind.CSS_ONLINE_TEST,
+    Kind.RECLAIM_DONE})
 # The removing task's steps (kernel/cgroup.c v3.7 cgroup_rmdir -> cgroup_diput): each is an
 # interleaving point of its own, and these are the objects each one touches.
 _REMOVAL_WRITES: dict[Kind, tuple[int, ...]] = {
@@ -121,7 +122,7 @@ class AccessSummary:
             self._slot_access(op.a, tid, True, held, marked=True)
             if op.a in lay.generation_iter:
                 self._access(GSTATE, tid, False, ())
-        elif k is Kind.CSS_NEXT_CHILD or k is Kind.CSS_ONLINE_TEST:
+        elif k in (Kind.CSS_NEXT_CHILD, Kind.CSS_ONLINE_TEST, Kind.RECLAIM_DONE):
             self._access(GSTATE, tid, False, ())
         elif k is Kind.LOCK:
             self.acquirers.setdefault(op.a, set()).add(tid)
@@ -246,7 +247,7 @@ def op_objects(op: Op, layout: Layout) -> tuple[int, ...] | None:
         return (layout.refcnt[op.a],)
     if k is Kind.CSS_GET_NEXT:
         return (IDR,)
-    if k is Kind.CLAIM or k is Kind.CSS_NEXT_CHILD or k is Kind.CSS_ONLINE_TEST:
+    if k in (Kind.CLAIM, Kind.CSS_NEXT_CHILD, Kind.CSS_ONLINE_TEST, Kind.RECLAIM_DONE):
         return (GSTATE,)
     if k in (Kind.RCU_LOCK, Kind.RCU_UNLOCK):
         return (RCU,)

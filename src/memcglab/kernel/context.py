@@ -42,6 +42,9 @@ class KernelContext:
         # between two operations.
         self.mm: Any = None
         self.mem: Any = None
+        # memcglab check: groups with nothing to reclaim ([reclaim] empty); their claim
+        # counts nothing towards a goal.
+        self.empty: frozenset[int] = frozenset()
 
     def iter(self, root: int, zone: int, priority: int) -> IterSlots:
         """``&mem_cgroup_zoneinfo(root, nid, zid)->reclaim_iter[priority]``."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from memcglab.kernel.context import KernelContext
 from memcglab.model.constants import DEF_PRIORITY
-from memcglab.runtime.ops import Op, note
+from memcglab.runtime.ops import Kind, Op, note
 
 Thread = Generator[Op, Any, None]
 
@@ -56,6 +56,14 @@ def zonelist_nodes(k: KernelContext, zones: tuple[int, ...]) -> tuple[int, ...]:
         if nid not in out:
             out.append(nid)
     return tuple(out)
+
+
+def reclaim_done(k: KernelContext, target: int | None, nr_reclaimed: int) -> Op:
+    """The premature-OOM monitor's view of a reclaim call that ends (explorer only, where
+    a configuration has empty groups)."""
+    return Op(Kind.RECLAIM_DONE, target, nr_reclaimed,
+              f"reclaim of {k.name(k.root_mem_cgroup if target is None else target)} ends: "
+              f"{nr_reclaimed} reclaimed" if k.notes else "")
 
 
 def run_admin(k: KernelContext, actions: tuple[AdminAction, ...],

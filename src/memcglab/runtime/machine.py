@@ -107,6 +107,7 @@ REFERENCE_SAFETY = "reference_safety"
 NO_DEADLOCK = "no_deadlock"
 GENERATION_MONOTONIC = "generation_monotonic"
 UNIQUE_PER_LAP = "unique_per_lap"
+NO_PREMATURE_OOM = "no_premature_oom"
 
 PROPERTY_DOCS: dict[str, str] = {
     UNIQUE_CLAIM: "within one generation of one iterator no group is handed out twice",
@@ -119,6 +120,9 @@ PROPERTY_DOCS: dict[str, str] = {
     UNIQUE_PER_LAP: "between two consecutive resets of an iterator's position to NULL, no "
                     "group is stored into it twice (cmpxchg-based iterators: a successful "
                     "cmpxchg is the hand-out)",
+    NO_PREMATURE_OOM: "a reclaim call does not give up with nothing reclaimed while a group "
+                      "under its target has pages to reclaim (a false OOM; configurations "
+                      "with [reclaim] empty groups, v3.9+ callers)",
 }
 
 
@@ -220,7 +224,10 @@ class Machine:
             Kind.CSS_LINK: self._css_link,
             Kind.CSS_ONLINE: self._css_online,
             Kind.CSS_ONLINE_TEST: self._css_online_test,
+            Kind.RECLAIM_DONE: self._reclaim_done,
         }
+        # Groups with nothing to reclaim ([reclaim] empty): set by the system.
+        self.empty: frozenset[int] = frozenset()
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -837,6 +844,24 @@ class Machine:
         if ref == 0:
             self._last_put(shared, threads, g)
         return None, None
+
+    def _reclaim_done(self, shared: list[Any], threads: list[ThreadComp], tid: int,
+                      op: Op) -> tuple[Any, Violation | None]:
+        """The premature-OOM monitor: a call that gives up with nothing reclaimed while a
+        live group under its target has pages (is not one of the empty groups)."""
+        target, reclaimed = op.a, op.b
+        if reclaimed or NO_PREMATURE_OOM not in self.props:
+            return None, None
+        lay = self.layout
+        root = 0 if target is None else target
+        full = [g for g in lay.topology.subtree(root) if g not in self.empty
+                and shared[lay.gstate[g]] in (GroupState.ONLINE, GroupState.OFFLINE)]
+        if not full:
+            return None, None
+        return None, Violation(NO_PREMATURE_OOM,
+                               f"CPU{tid}'s reclaim of {self._name(root)} gave up with "
+                               f"nothing reclaimed while {self._name(full[0])} had pages "
+                               "to reclaim (a premature OOM)")
 
     def _css_online_test(self, shared: list[Any], threads: list[ThreadComp], tid: int,
                          op: Op) -> tuple[Any, Violation | None]:

@@ -80,6 +80,8 @@ class Kind(IntEnum):
     CSS_LINK = 45  # css linked into its parent's children (walkers see it), count 1, css id;
     # not yet through ss->css_online()
     CSS_ONLINE = 46  # ss->css_online() done: the memcg is initialised
+    RECLAIM_DONE = 48  # monitor: a reclaim call gives up; a = its target (None: global),
+    # b = what it reclaimed (explorer units)
     CSS_ONLINE_TEST = 47  # css->flags & CSS_ONLINE (v3.12-v3.18): yields whether the group is
     # online (created, initialised and not killed)
 

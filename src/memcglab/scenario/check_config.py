@@ -89,6 +89,7 @@ class ReclaimSection(_Strict):
     walks: int = Field(default=1, ge=1, le=16)
     goal: int = Field(default=0, ge=0, le=64)
     outside: bool = False
+    empty: list[str] = []
     priorities: list[int] = [DEF_PRIORITY]
     zones: list[int] | None = None
 
@@ -281,11 +282,21 @@ def build(f: CheckFile, where: str) -> Loaded:
                           "is created by a [[change]] mkdir while reclaim runs: limit reclaim "
                           "runs in a task charged to an existing group; pick a group present "
                           "from the start")
+    empty: list[int] = []
+    for i, name in enumerate(r.empty):
+        if name not in names:
+            raise ConfigError(f"{at('reclaim', 'empty', i)}: [reclaim] empty: no group "
+                              f"{name!r}; groups: {', '.join(names)}")
+        if names[name] in empty:
+            raise ConfigError(f"{at('reclaim', 'empty', i)}: [reclaim] empty: {name!r} "
+                              "given twice")
+        empty.append(names[name])
     spec = ReclaimerSpec(target, zones, prios, r.walks, r.goal, r.outside)
     model = ModelConfig(variant=f.variant, topology=topo, nodes=f.machine.nodes,
                         zones_per_node=f.machine.zones,
                         reclaimers=tuple(spec for _ in range(r.reclaimers)),
-                        admin=tuple(actions), properties=tuple(sorted(f.properties)))
+                        admin=tuple(actions), properties=tuple(sorted(f.properties)),
+                        empty=tuple(sorted(empty)))
     try:
         checked_properties(resolve_variant(f.variant), model.properties)
     except ConfigError as err:

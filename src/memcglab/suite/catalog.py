@@ -79,6 +79,29 @@ op = "rmdir"
 group = "A"
 """
 
+# Limit reclaim of T by two reclaimers, two calls each at two priorities, a goal of one
+# group's pages; only B has pages.
+_OOM = """
+[hierarchy]
+shape = "nested"
+[[hierarchy.group]]
+name = "T"
+[[hierarchy.group]]
+name = "A"
+parent = "T"
+[[hierarchy.group]]
+name = "B"
+parent = "T"
+[reclaim]
+mode = "limit"
+target = "T"
+empty = ["T", "A"]
+goal = 1
+reclaimers = 2
+walks = 2
+priorities = [1, 0]
+"""
+
 ENTRIES: tuple[Entry, ...] = (
     Entry("seed-race-1", "seed race 1: two reclaimers read the same position",
           "v3.3-v3.9 (css-id iterator)", "the seed spinlock (v2 1/6, in 542f85f9ae4a)",
@@ -259,6 +282,17 @@ walks = 2
 op = "rmdir"
 group = "A"
 """),
+    Entry("premature-oom-shared-walks",
+          "more reclaimers than groups: each partial walk of the shared cursor sees too few "
+          "groups, and a call gives up with pages left (premature OOM)",
+          "v3.9-v5.4 (shared cookie for limit reclaim)",
+          "1ba6fc9af35b (full walks without a cookie, v5.5)", "no_premature_oom",
+          "weak-cursor:version=4.8", "weak-cursor:version=5.5", _OOM),
+    Entry("premature-oom-partial-walks",
+          "the same premature OOM once partial walks came back, without the full-walk "
+          "retry before giving up", "6be5e186fd65 without its retry (never released so)",
+          "6be5e186fd65's memcg_full_walk retry (v6.11)", "no_premature_oom",
+          "current:full_walk_retry=off", "current", _OOM),
     Entry("cas-loser-reclaims",
           "2024: the loser of the cmpxchg reclaims the winner's group too",
           "v3.19-v6.11", "Kinsey Ho 2024 (v6.12): restart on a lost cmpxchg",

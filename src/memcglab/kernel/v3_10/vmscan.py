@@ -25,7 +25,7 @@ from memcglab.kernel.context import NO_TARGET, KernelContext, ReclaimCookie, Sca
 from memcglab.kernel.iterator import MemcgIter
 from memcglab.kernel.v3_7 import vmscan as vmscan_3_7
 from memcglab.kernel.v3_10.cgroup import cgroup_mkdir, cgroup_rmdir
-from memcglab.kernel.vmscan import AdminAction, ReclaimerSpec, Thread, run_admin
+from memcglab.kernel.vmscan import AdminAction, ReclaimerSpec, Thread, reclaim_done, run_admin
 from memcglab.model.layout import IterSlots
 from memcglab.runtime.ops import Kind, Op
 
@@ -42,7 +42,7 @@ def shrink_lruvec(k: KernelContext, it: IterSlots, memcg: int, reclaim: ReclaimC
     lru_cookie = reclaim if reclaim.zone == zone and type(reclaim) is ReclaimCookie else \
         ReclaimCookie(zone, reclaim.priority, reclaim.generation)
     yield from vmscan_3_7.shrink_lruvec(k, it, memcg, lru_cookie, sc)
-    if not k.simulating and sc.nr_to_reclaim != NO_TARGET:
+    if not k.simulating and sc.nr_to_reclaim != NO_TARGET and memcg not in k.empty:
         sc.nr_reclaimed += 1
 
 
@@ -98,6 +98,8 @@ def reclaim_call(k: KernelContext, variant: MemcgIter, spec: ReclaimerSpec,
         return  # the target is gone: nothing to reclaim
     sc = ScanControl(target, spec.priorities[0], spec.goal or NO_TARGET)
     yield from do_try_to_free_pages(k, variant, spec.zones, sc, spec.priorities, shrink)
+    if k.empty:
+        yield reclaim_done(k, target, sc.nr_reclaimed)
     if spec.outside and target is not None:
         yield css_put(k, target)
 

@@ -91,10 +91,15 @@ class CurrentIter(MemcgIter):
         "restart_on_lost_cas": Setting("on", ("on", "off"), "the loser of the cmpxchg puts "
                                        "its group and restarts (off: it reclaims the "
                                        "winner's group too)"),
+        "full_walk_retry": Setting("on", ("on", "off"), "the callers' retry with a full walk "
+                                   "before giving up (6be5e186fd65, v6.11; off: partial walks "
+                                   "alone, where many reclaimers can each see too few "
+                                   "groups and OOM)"),
     }
     atomic_generation: ClassVar[bool] = True
     bump_before_restart: ClassVar[bool] = True
     restart_on_lost_cas: ClassVar[bool] = True
+    full_walk_retry: ClassVar[bool] = True  # read by kernel.v6_18.vmscan
 
     @classmethod
     def configured(cls, values: dict[str, str]) -> dict[str, Any]:

@@ -75,6 +75,7 @@ from memcglab.kernel.vmscan import (
     ALL_PRIORITIES,
     AdminAction,
     ReclaimerSpec,
+    reclaim_done,
     run_admin,
     zonelist_nodes,
 )
@@ -456,8 +457,9 @@ def shrink_lruvec(k: KernelContext, it: IterSlots, memcg: int,
              else f"shrink_lruvec({k.name(memcg)}) [full walk]")
     if not k.simulating:
         # One unit per group towards a goal; else some pages, never enough (module
-        # docstring).
-        sc.nr_reclaimed = sc.nr_reclaimed + 1 if sc.nr_to_reclaim != NO_TARGET else 1
+        # docstring). A group of [reclaim] empty gives nothing.
+        if memcg not in k.empty:
+            sc.nr_reclaimed = sc.nr_reclaimed + 1 if sc.nr_to_reclaim != NO_TARGET else 1
         return
     nr = get_scan_count(k, memcg, pgdat, sc)
     targets = list(nr)
@@ -620,7 +622,7 @@ def do_try_to_free_pages(k: KernelContext, variant: MemcgIter, zones: tuple[int,
         #
         # High concurrency can leave a thread without enough cgroups to make progress
         # through partial walks: avoid false OOMs with one full walk first.
-        if not sc.memcg_full_walk:
+        if not sc.memcg_full_walk and getattr(variant, "full_walk_retry", True):
             sc.memcg_full_walk = True
             continue
         if sc.skipped_deactivate:
@@ -783,6 +785,8 @@ def reclaimer(k: KernelContext, variant: MemcgIter, spec: ReclaimerSpec) -> Thre
     for _ in range(spec.walks):
         sc = ScanControl(spec.target, spec.priorities[0], spec.goal or NO_TARGET)
         yield from do_try_to_free_pages(k, variant, spec.zones, sc, spec.priorities)
+        if k.empty:
+            yield reclaim_done(k, spec.target, sc.nr_reclaimed)
 
 
 def admin(k: KernelContext, actions: tuple[AdminAction, ...]) -> Thread:
