@@ -102,6 +102,17 @@ def run_suite_cmd(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitSta
     return ExitStatus.SUCCESS if ok else ExitStatus.VIOLATION_FOUND
 
 
+def _clipped(text: str, head: int = 80, tail: int = 30) -> str:
+    """A run that loops until the step bound draws thousands of lines: its start (where the
+    loop begins) and its end are what tell the story."""
+    lines = text.splitlines()
+    if len(lines) <= head + tail + 20:
+        return text
+    cut = len(lines) - head - tail
+    return "\n".join([*lines[:head], f"  ... ({cut:,} lines of the same loop left out; "
+                       "memcglab check --config prints them all) ...", *lines[-tail:]]) + "\n"
+
+
 def _show(e: Entry, bounds: Bounds, out: TextIO) -> ExitStatus:
     from memcglab.report.check_report import finding_text
     from memcglab.suite.runner import matching
@@ -115,7 +126,7 @@ def _show(e: Entry, bounds: Bounds, out: TextIO) -> ExitStatus:
         out.write(f"before ({e.before}): NOT found: {before.exit_reason}\n")
     else:
         out.write(f"before ({e.before}): ")
-        out.write(finding_text(system, f, cmd))
+        out.write(_clipped(finding_text(system, f, cmd)))
     after = run_one(e, "after", "exhaustive", bounds)[0]
     verdict = ("PROVED within the bounds" if after.proved else
                f"broken ({after.named})" if after.found else

@@ -629,14 +629,16 @@ class Machine:
             return None, Violation(REFERENCE_SAFETY,
                                    f"CPU{tid} reclaims {self._name(g)} before css_online() "
                                    "initialised it (a group only linked into the tree)")
-        claims = shared[it.claims]
-        if not shared_walk or not self._claims_on:
-            return None, None
-        if (gen, g) in claims and UNIQUE_CLAIM in self.props:
-            return None, Violation(UNIQUE_CLAIM,
-                                   f"{self._name(g)} handed out twice in generation {gen} of "
-                                   f"{self._iter_name(it)}")
-        shared[it.claims] = claims | {(gen, g)}
+        if shared_walk and self._claims_on:
+            claims = shared[it.claims]
+            if (gen, g) in claims and UNIQUE_CLAIM in self.props:
+                return None, Violation(UNIQUE_CLAIM,
+                                       f"{self._name(g)} handed out twice in generation {gen} "
+                                       f"of {self._iter_name(it)}")
+            shared[it.claims] = claims | {(gen, g)}
+        # The walk bound holds for every walk, whatever else is monitored (a walk that
+        # hands out its root for ever, checked for termination alone, must not run on
+        # until max_steps).
         if walk_len > self.walk_bound:
             return None, Violation(TERMINATION,
                                    f"CPU{tid}'s walk handed out {walk_len} groups, more than "

@@ -16,7 +16,8 @@ def cell(o: Outcome) -> str:
                  else f"in run {o.effort:,}")
         return f"found {where}, {o.seconds:.2f} s"
     if o.proved:
-        return f"proved, {o.effort:,} states, {o.seconds:.2f} s"
+        also = f" (still broken another way: {'; '.join(o.others)})" if o.others else ""
+        return f"proved, {o.effort:,} states, {o.seconds:.2f} s{also}"
     return f"not found in {o.effort:,} {unit}, {o.seconds:.2f} s"
 
 
@@ -88,6 +89,7 @@ def json_report(entries: tuple[Entry, ...], outcomes: list[Outcome], bounds: Bou
                       "effort": o.effort, "effort_unit": "states" if o.strategy ==
                       "exhaustive" else "runs", "proved": o.proved,
                       "seconds": round(o.seconds, 3), "expected": o.expected,
-                      "exit_reason": o.exit_reason} for o in outcomes],
+                      "exit_reason": o.exit_reason, "other_violations": list(o.others)}
+                     for o in outcomes],
     }
     return json.dumps(doc, indent=2) + "\n"

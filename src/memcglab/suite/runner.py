@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from memcglab.explore.config import ExploreConfig, ModelConfig, Strategy
-from memcglab.explore.result import CheckResult, Finding
+from memcglab.explore.result import CheckResult, ExitReason, Finding
 from memcglab.explore.search import check
 from memcglab.explore.system import System
 from memcglab.scenario.check_config import build, validate
@@ -47,9 +47,11 @@ class Outcome:
     named: str  # how the explorer named the violation ("" when none)
     effort: int  # states (exhaustive) or executions (random, PCT) to the first violation,
     # or explored in all when none was found
-    proved: bool  # exhaustive, nothing found, every reachable state explored
+    proved: bool  # exhaustive, every reachable state explored without the entry's violation
     seconds: float
     exit_reason: str
+    others: tuple[str, ...] = ()  # violations of other kinds met on the way (an entry that
+    # names a race: the same invariant broken another way)
 
     @property
     def expected(self) -> bool:
@@ -103,9 +105,11 @@ def run_one(e: Entry, side: str, strategy: str, bounds: Bounds, shrink: bool = F
     else:
         effort = result.states if strategy == "exhaustive" else result.executions
     named = f.title if f is not None else ""
+    exhausted = result.exit_reason is ExitReason.EXHAUSTED
     out = Outcome(e.id, side, variant, strategy, f is not None, named, effort,
-                  strategy == "exhaustive" and result.proved, seconds,
-                  result.exit_reason.value)
+                  strategy == "exhaustive" and exhausted and f is None, seconds,
+                  result.exit_reason.value,
+                  tuple(x.title for x in result.findings if x is not f))
     return out, result, system
 
 
