@@ -207,3 +207,15 @@ def test_memcglab_run_and_compare_accept_every_variant() -> None:
     assert code == 0, err
     doc = json.loads(out)
     assert list(doc) == variants.split(",")
+
+
+def test_compare_kernel_takes_the_historical_designs() -> None:
+    # The recorded v6.18 kernel run against a v6.11 and a v5.5 design and today's.
+    code, out, err = cli("compare", "--kernel", "scenarios/validation/flat.toml",
+                         "--variants", "weak-cursor,weak-cursor:version=5.5,current",
+                         "--kernel-result", "tests/fixtures/kernel-runs/validation/flat",
+                         "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    text = json.dumps(doc)
+    assert "weak-cursor:version=5.5" in text and "goals" in text

@@ -130,6 +130,33 @@ def mem_cgroup_iter_break(k: KernelContext, root: int | None,
         yield css_put(k, prev)
 
 
+def mem_cgroup_iter_start(k: KernelContext, root: int | None, prev: int | None,
+                          reclaim: object) -> Generator[Op, Any, tuple[int, int | None, bool,
+                                                                        int | None]]:
+    """The opening every ``mem_cgroup_iter()`` from v3.10 to v5.10 shares: ``if (!root)
+    root = root_mem_cgroup; if (prev && !reclaim) pos = prev;`` and the ``use_hierarchy``
+    shortcut. Returns (root, the cookie-less walk's start, taken, result)."""
+    if root is None:
+        root = k.root_mem_cgroup
+    if k.notes:
+        yield note(f"mem_cgroup_iter({k.name(root)}, prev={k.name(prev)})")
+    pos = prev if prev is not None and reclaim is None else None
+    taken, result = yield from use_hierarchy_shortcut(k, root, prev)
+    return root, pos, taken, result
+
+
+def mem_cgroup_iter_out(k: KernelContext, root: int, prev: int | None,
+                        memcg: int | None) -> Generator[Op, Any, int | None]:
+    """The closing they share: ``out_unlock: rcu_read_unlock(); out: if (prev && prev !=
+    root) css_put(&prev->css); return memcg;``."""
+    yield RCU_READ_UNLOCK
+    if prev is not None and prev != root:
+        yield css_put(k, prev)
+    if k.notes:
+        yield note(f"return {k.name(memcg)}")
+    return memcg
+
+
 def use_hierarchy_shortcut(k: KernelContext, root: int, prev: int | None
                            ) -> Generator[Op, Any, tuple[bool, int | None]]:
     """v3.10-v5.10 ``if (!root->use_hierarchy && root != root_mem_cgroup) { if (prev) goto

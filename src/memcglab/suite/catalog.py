@@ -25,82 +25,55 @@ class Entry:
     race: str = ""  # the race a "before" counterexample must be named as (explore.races)
 
 
-_FLAT4_GLOBAL = """
-[hierarchy]
-shape = "flat"
-groups = 4
-[reclaim]
-mode = "global"
-reclaimers = 2
-"""
+def _value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return str(v)
 
-_FLAT3_GLOBAL = """
-[hierarchy]
-shape = "flat"
-groups = 3
-[reclaim]
-mode = "global"
-reclaimers = 2
-"""
 
-_ROOT_REMOVED = """
-[hierarchy]
-shape = "nested"
-[[hierarchy.group]]
-name = "A"
-[reclaim]
-mode = "limit"
-target = "A"
-outside = true
-reclaimers = 1
-[[change]]
-op = "rmdir"
-group = "A"
-"""
+def config(tree: int | str, *, use_hierarchy: bool = True, changes: str = "",
+           **reclaim: object) -> str:
+    """A ``memcglab check`` configuration in its TOML form (what ``memcglab suite --config``
+    prints). ``tree``: a flat hierarchy's group count, or nested groups as ``"A B:A"``
+    (``name`` or ``name:parent``); ``changes``: ``"rmdir:A mkdir:B"``; the keywords are the
+    ``[reclaim]`` fields."""
+    lines = ["", "[hierarchy]"]
+    if isinstance(tree, int):
+        lines += ['shape = "flat"', f"groups = {tree}"]
+    else:
+        lines.append('shape = "nested"')
+        for g in tree.split():
+            name, _, parent = g.partition(":")
+            lines += ["[[hierarchy.group]]", f'name = "{name}"']
+            if parent:
+                lines.append(f'parent = "{parent}"')
+    if not use_hierarchy:
+        lines.append("use_hierarchy = false")
+    lines.append("[reclaim]")
+    lines += [f"{k} = {_value(v)}" for k, v in reclaim.items()]
+    for c in changes.split():
+        op, _, group = c.partition(":")
+        lines += ["[[change]]", f'op = "{op}"', f'group = "{group}"']
+    return "\n".join(lines) + "\n"
 
+
+_FLAT4_GLOBAL = config(4, mode="global", reclaimers=2)
+_FLAT3_GLOBAL = config(3, mode="global", reclaimers=2)
+# Limit reclaim of A from outside it while A itself is removed.
+_ROOT_REMOVED = config("A", mode="limit", target="A", outside=True, reclaimers=1,
+                       changes="rmdir:A")
 # Limit reclaim of T from outside by two walkers that bail after two groups, while T's
 # child A is removed.
-_TWO_WALKERS_REMOVE = """
-[hierarchy]
-shape = "nested"
-[[hierarchy.group]]
-name = "T"
-[[hierarchy.group]]
-name = "A"
-parent = "T"
-[reclaim]
-mode = "limit"
-target = "T"
-outside = true
-goal = 2
-reclaimers = 2
-[[change]]
-op = "rmdir"
-group = "A"
-"""
-
+_TWO_WALKERS_REMOVE = config("T A:T", mode="limit", target="T", outside=True, goal=2,
+                             reclaimers=2, changes="rmdir:A")
 # Limit reclaim of T by two reclaimers, two calls each at two priorities, a goal of one
 # group's pages; only B has pages.
-_OOM = """
-[hierarchy]
-shape = "nested"
-[[hierarchy.group]]
-name = "T"
-[[hierarchy.group]]
-name = "A"
-parent = "T"
-[[hierarchy.group]]
-name = "B"
-parent = "T"
-[reclaim]
-mode = "limit"
-target = "T"
-empty = ["T", "A"]
-goal = 1
-reclaimers = 2
-walks = 2
-priorities = [1, 0]
-"""
+_OOM = config("T A:T B:T", mode="limit", target="T", empty=["T", "A"], goal=1, reclaimers=2,
+              walks=2, priorities=[1, 0])
 
 ENTRIES: tuple[Entry, ...] = (
     Entry("seed-race-1", "seed race 1: two reclaimers read the same position",
@@ -119,71 +92,23 @@ ENTRIES: tuple[Entry, ...] = (
           "hang on the 3.7 core; a leak on the 3.8+ core 542f85f9ae4a landed on)",
           "the seed series v2 3/6 and 542f85f9ae4a (v3.10 merge window)",
           "5f5781619718 (dead_count, v3.10)", "reference_safety", "pointer-ref-lock",
-          "dead-count:version=3.10", race="pinned", config="""
-[hierarchy]
-shape = "nested"
-[[hierarchy.group]]
-name = "A"
-[[hierarchy.group]]
-name = "B"
-parent = "A"
-[reclaim]
-mode = "limit"
-target = "A"
-reclaimers = 1
-goal = 2
-[[change]]
-op = "rmdir"
-group = "B"
-"""),
+          "dead-count:version=3.10", race="pinned",
+          config=config("A B:A", mode="limit", target="A", reclaimers=1, goal=2,
+                        changes="rmdir:B")),
     Entry("dead-count-double-put",
           "a restarted loop keeps the group the previous pass put, and puts it again "
           "(Wenwei Tao, 2017: kernel BUG at kernel/cgroup.c:893 on 3.10.107)",
           "v3.10.y (until 2017)", "519ebea3bf6d (v3.11; backported to 3.10.y in 2017)",
           "reference_safety", "dead-count:version=3.10,loop_reset=off",
-          "dead-count:version=3.10", """
-[hierarchy]
-shape = "nested"
-[[hierarchy.group]]
-name = "T"
-[[hierarchy.group]]
-name = "A"
-parent = "T"
-[[hierarchy.group]]
-name = "B"
-parent = "T"
-[reclaim]
-mode = "limit"
-target = "T"
-outside = true
-reclaimers = 2
-[[change]]
-op = "rmdir"
-group = "B"
-"""),
+          "dead-count:version=3.10",
+          config("T A:T B:T", mode="limit", target="T", outside=True, reclaimers=2,
+                 changes="rmdir:B")),
     Entry("dead-count-rmb",
           "misplaced read barrier: a stale last_visited passes the dead_count check",
           "v3.10-rc", "Johannes Weiner 2013 (stable 3.10+)", "reference_safety",
           "dead-count:version=3.10,rmb_fix=off", "dead-count:version=3.10", race="stale-pointer",
-          config="""
-[hierarchy]
-shape = "nested"
-[[hierarchy.group]]
-name = "T"
-[[hierarchy.group]]
-name = "A"
-parent = "T"
-[reclaim]
-mode = "limit"
-target = "T"
-outside = true
-goal = 2
-reclaimers = 2
-walks = 2
-[[change]]
-op = "rmdir"
-group = "A"
-"""),
+          config=config("T A:T", mode="limit", target="T", outside=True, goal=2,
+                        reclaimers=2, walks=2, changes="rmdir:A")),
     Entry("dead-count-torn-update",
           "two walkers' updates interleave: one's pointer with the other's count (found by "
           "memcglab; no kernel report known)",
@@ -206,19 +131,8 @@ group = "A"
     Entry("root-css-leak",
           "the walk takes a reference on its root that nobody puts",
           "v3.12-v3.13", "0eef615665ed (2014)", "reference_safety",
-          "dead-count:root_leak_fix=off", "dead-count", """
-[hierarchy]
-shape = "nested"
-[[hierarchy.group]]
-name = "A"
-[[hierarchy.group]]
-name = "B"
-parent = "A"
-[reclaim]
-mode = "limit"
-target = "A"
-reclaimers = 1
-"""),
+          "dead-count:root_leak_fix=off", "dead-count",
+          config("A B:A", mode="limit", target="A", reclaimers=1)),
     Entry("offline-root-loop",
           "endless loop from the order of the CSS_ONLINE and root tests (offline root)",
           "v3.14-rc", "Hugh Dickins 2014-02-12 (Fixes 0eef615665ed)", "termination",
@@ -226,62 +140,21 @@ reclaimers = 1
     Entry("uninitialised-group",
           "a group linked but not yet through css_online() is returned",
           "v3.10-v3.13", "d8ad30559715 (CSS_ONLINE test)", "reference_safety",
-          "dead-count:online_check=off", "dead-count", """
-[hierarchy]
-shape = "nested"
-[[hierarchy.group]]
-name = "A"
-[[hierarchy.group]]
-name = "B"
-[reclaim]
-mode = "global"
-reclaimers = 1
-[[change]]
-op = "mkdir"
-group = "B"
-"""),
+          "dead-count:online_check=off", "dead-count",
+          config("A B", mode="global", reclaimers=1, changes="mkdir:B")),
     Entry("interrupted-walk-leak",
           "the cursor's reference pins a removed group after a walk stops early",
           "v3.19-v4.3 (strong cursor)", "6df38689e0e9 (weak cursor, v4.4)",
           "reference_safety", "strong-cursor", "weak-cursor:version=4.4", race="pinned",
-          config="""
-[hierarchy]
-shape = "nested"
-[[hierarchy.group]]
-name = "R"
-[[hierarchy.group]]
-name = "A"
-parent = "R"
-[[hierarchy.group]]
-name = "B"
-parent = "R"
-[reclaim]
-mode = "limit"
-target = "R"
-reclaimers = 1
-goal = 2
-[[change]]
-op = "rmdir"
-group = "A"
-"""),
+          config=config("R A:R B:R", mode="limit", target="R", reclaimers=1, goal=2,
+                        changes="rmdir:A")),
     Entry("v1-nonhierarchical-uaf",
           "cgroup v1 non-hierarchical: the root's iterator keeps a freed group",
           "v4.4-v5.3", "Miles Chen 2019 (invalidate the root's iterators too; with "
           "be2657752e9e, 2018, the dead group's own)",
           "reference_safety", "weak-cursor:version=4.8", "weak-cursor:version=4.8,uaf_fix=on",
-          """
-[hierarchy]
-shape = "flat"
-groups = 3
-use_hierarchy = false
-[reclaim]
-mode = "global"
-reclaimers = 2
-walks = 2
-[[change]]
-op = "rmdir"
-group = "A"
-"""),
+          config(3, use_hierarchy=False, mode="global", reclaimers=2, walks=2,
+                 changes="rmdir:A")),
     Entry("premature-oom-shared-walks",
           "more reclaimers than groups: each partial walk of the shared cursor sees too few "
           "groups, and a call gives up with pages left (premature OOM)",
@@ -296,15 +169,8 @@ group = "A"
     Entry("cas-loser-reclaims",
           "2024: the loser of the cmpxchg reclaims the winner's group too",
           "v3.19-v6.11", "Kinsey Ho 2024 (v6.12): restart on a lost cmpxchg",
-          "unique_claim", "current:restart_on_lost_cas=off", "current", """
-[hierarchy]
-shape = "flat"
-groups = 3
-[reclaim]
-mode = "global"
-reclaimers = 2
-goal = 1
-"""),
+          "unique_claim", "current:restart_on_lost_cas=off", "current",
+          config(3, mode="global", reclaimers=2, goal=1)),
     Entry("wrap-without-bump",
           "2024: a new walker wraps without a generation bump: two traversals in one",
           "v3.19-v6.11", "Kinsey Ho 2024 (v6.12): bump the generation before restarting",

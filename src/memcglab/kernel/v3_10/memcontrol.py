@@ -53,7 +53,11 @@ from typing import Any, ClassVar
 
 from memcglab.kernel.cgroup import css_get, css_put, css_tryget
 from memcglab.kernel.context import KernelContext, ReclaimCookie
-from memcglab.kernel.iter_css_id import mem_cgroup_iter_break, use_hierarchy_shortcut
+from memcglab.kernel.iter_css_id import (
+    mem_cgroup_iter_break,
+    mem_cgroup_iter_out,
+    mem_cgroup_iter_start,
+)
 from memcglab.kernel.iterator import Cookie, IterGen, MemcgIter, Setting
 from memcglab.kernel.v3_10.cgroup import cgroup_next_descendant_pre, css_online_test
 from memcglab.kernel.v6_18.cgroup import css_next_descendant_pre
@@ -61,11 +65,9 @@ from memcglab.model.layout import NULL, IterSlots, memcg_ptr, ptr_memcg
 from memcglab.runtime.machine import Semantics
 from memcglab.runtime.ops import (
     RCU_READ_LOCK,
-    RCU_READ_UNLOCK,
     Op,
     atomic_inc,
     load,
-    note,
     read_once,
     spin_lock,
     spin_unlock,
@@ -121,14 +123,7 @@ class PointerRefLockIter(MemcgIter):
                         reclaim: Cookie | None) -> IterGen:
         k = self.k
         memcg: int | None = None
-        last_visited: int | None = None
-        if root is None:
-            root = k.root_mem_cgroup
-        if k.notes:
-            yield note(f"mem_cgroup_iter({k.name(root)}, prev={k.name(prev)})")
-        if prev is not None and reclaim is None:
-            last_visited = prev
-        taken, result = yield from use_hierarchy_shortcut(k, root, prev)
+        root, last_visited, taken, result = yield from mem_cgroup_iter_start(k, root, prev, reclaim)
         if taken:
             return result
         assert reclaim is None or isinstance(reclaim, ReclaimCookie)
@@ -182,14 +177,8 @@ class PointerRefLockIter(MemcgIter):
                 last_visited = css
             if prev is not None and css is None:
                 break  # goto out_unlock
-        # out_unlock:
-        yield RCU_READ_UNLOCK
-        # out_css_put:
-        if prev is not None and prev != root:
-            yield css_put(k, prev)
-        if k.notes:
-            yield note(f"return {k.name(memcg)}")
-        return memcg
+        # out_unlock: / out_css_put:
+        return (yield from mem_cgroup_iter_out(k, root, prev, memcg))
 
     def mem_cgroup_iter_break(self, root: int | None,
                               prev: int | None) -> Generator[Op, Any, None]:
@@ -342,14 +331,7 @@ class DeadCountIter(MemcgIter):
                         reclaim: Cookie | None) -> IterGen:
         k = self.k
         memcg: int | None = None
-        last_visited: int | None = None
-        if root is None:
-            root = k.root_mem_cgroup
-        if k.notes:
-            yield note(f"mem_cgroup_iter({k.name(root)}, prev={k.name(prev)})")
-        if prev is not None and reclaim is None:
-            last_visited = prev
-        taken, result = yield from use_hierarchy_shortcut(k, root, prev)
+        root, last_visited, taken, result = yield from mem_cgroup_iter_start(k, root, prev, reclaim)
         if taken:
             return result
         assert reclaim is None or isinstance(reclaim, ReclaimCookie)
@@ -383,14 +365,8 @@ class DeadCountIter(MemcgIter):
                                                     "cookie->generation = iter->generation")
             if prev is not None and memcg is None:
                 break  # goto out_unlock
-        # out_unlock:
-        yield RCU_READ_UNLOCK
-        # out_css_put:
-        if prev is not None and prev != root:
-            yield css_put(k, prev)
-        if k.notes:
-            yield note(f"return {k.name(memcg)}")
-        return memcg
+        # out_unlock: / out_css_put:
+        return (yield from mem_cgroup_iter_out(k, root, prev, memcg))
 
     def mem_cgroup_iter_break(self, root: int | None,
                               prev: int | None) -> Generator[Op, Any, None]:

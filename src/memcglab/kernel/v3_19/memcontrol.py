@@ -32,18 +32,20 @@ from typing import Any, ClassVar
 
 from memcglab.kernel.cgroup import css_get, css_put, css_tryget
 from memcglab.kernel.context import ReclaimCookie
-from memcglab.kernel.iter_css_id import mem_cgroup_iter_break, use_hierarchy_shortcut
+from memcglab.kernel.iter_css_id import (
+    mem_cgroup_iter_break,
+    mem_cgroup_iter_out,
+    mem_cgroup_iter_start,
+)
 from memcglab.kernel.iterator import Cookie, IterGen, MemcgIter
 from memcglab.kernel.v6_18.cgroup import css_next_descendant_pre
 from memcglab.model.layout import memcg_ptr, ptr_memcg
 from memcglab.runtime.machine import Semantics
 from memcglab.runtime.ops import (
     RCU_READ_LOCK,
-    RCU_READ_UNLOCK,
     Op,
     cmpxchg,
     load,
-    note,
     read_once,
     store,
 )
@@ -69,14 +71,7 @@ class StrongCursorIter(MemcgIter):
                         reclaim: Cookie | None) -> IterGen:
         k = self.k
         memcg: int | None = None
-        pos: int | None = None
-        if root is None:
-            root = k.root_mem_cgroup
-        if k.notes:
-            yield note(f"mem_cgroup_iter({k.name(root)}, prev={k.name(prev)})")
-        if prev is not None and reclaim is None:
-            pos = prev
-        taken, result = yield from use_hierarchy_shortcut(k, root, prev)
+        root, pos, taken, result = yield from mem_cgroup_iter_start(k, root, prev, reclaim)
         if taken:
             return result
         assert reclaim is None or isinstance(reclaim, ReclaimCookie)
@@ -85,10 +80,7 @@ class StrongCursorIter(MemcgIter):
         if it is not None and reclaim is not None:
             if prev is not None and reclaim.generation != (
                     yield load(it.generation, "iter->generation")):
-                yield RCU_READ_UNLOCK  # goto out_unlock
-                if prev != root:
-                    yield css_put(k, prev)
-                return None
+                return (yield from mem_cgroup_iter_out(k, root, prev, None))  # out_unlock
             while True:
                 pos = ptr_memcg((yield read_once(it.position,
                                                  "pos = ACCESS_ONCE(iter->position)")))
@@ -128,14 +120,8 @@ class StrongCursorIter(MemcgIter):
             elif prev is None:
                 reclaim.generation = yield load(it.generation,
                                                 "cookie->generation = iter->generation")
-        # out_unlock:
-        yield RCU_READ_UNLOCK
-        # out:
-        if prev is not None and prev != root:
-            yield css_put(k, prev)
-        if k.notes:
-            yield note(f"return {k.name(memcg)}")
-        return memcg
+        # out_unlock: / out:
+        return (yield from mem_cgroup_iter_out(k, root, prev, memcg))
 
     def mem_cgroup_iter_break(self, root: int | None,
                               prev: int | None) -> Generator[Op, Any, None]:

@@ -36,7 +36,11 @@ from typing import Any, ClassVar
 
 from memcglab.kernel.cgroup import css_put, css_tryget
 from memcglab.kernel.context import KernelContext, NodeReclaimCookie, ReclaimCookie
-from memcglab.kernel.iter_css_id import mem_cgroup_iter_break, use_hierarchy_shortcut
+from memcglab.kernel.iter_css_id import (
+    mem_cgroup_iter_break,
+    mem_cgroup_iter_out,
+    use_hierarchy_shortcut,
+)
 from memcglab.kernel.iterator import Cookie, IterGen, MemcgIter, Setting
 from memcglab.kernel.v3_10.memcontrol import parent_mem_cgroup
 from memcglab.kernel.v6_18.cgroup import css_next_descendant_pre
@@ -45,7 +49,6 @@ from memcglab.model.layout import NULL, IterSlots, memcg_ptr, ptr_memcg
 from memcglab.runtime.machine import Semantics
 from memcglab.runtime.ops import (
     RCU_READ_LOCK,
-    RCU_READ_UNLOCK,
     Op,
     cmpxchg,
     load,
@@ -177,13 +180,7 @@ class WeakCursorIter(MemcgIter):
 
     def _out_unlock(self, root: int, prev: int | None,
                     memcg: int | None) -> Generator[Op, Any, int | None]:
-        k = self.k
-        yield RCU_READ_UNLOCK
-        if prev is not None and prev != root:
-            yield css_put(k, prev)
-        if k.notes:
-            yield note(f"return {k.name(memcg)}")
-        return memcg
+        return (yield from mem_cgroup_iter_out(self.k, root, prev, memcg))
 
     def mem_cgroup_iter_break(self, root: int | None,
                               prev: int | None) -> Generator[Op, Any, None]:
