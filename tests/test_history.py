@@ -219,3 +219,49 @@ def test_compare_kernel_takes_the_historical_designs() -> None:
     doc = json.loads(out)
     text = json.dumps(doc)
     assert "weak-cursor:version=5.5" in text and "goals" in text
+
+
+def test_variants_with_several_settings_in_a_list() -> None:
+    from memcglab.kernel.registry import split_variants
+
+    assert split_variants("current,current:full_walk_retry=off,restart_on_lost_cas=off,"
+                          "css-id") == ["current",
+                                        "current:full_walk_retry=off,restart_on_lost_cas=off",
+                                        "css-id"]
+
+
+def test_a_stuck_rmdir_is_reported_by_memcglab_run(tmp_path: Any) -> None:
+    # pointer-ref-lock on the v3.7 core: the iterator's reference keeps rmdir waiting for
+    # ever (Ying Han's hang); the run says so instead of ending quietly.
+    scenario = tmp_path / "hang.toml"
+    scenario.write_text("""seed = 11
+duration = "700ms"
+cpus = 2
+[machine]
+pages_per_zone = "256M"
+[[group]]
+name = "parent"
+limit = "16M"
+[[group]]
+name = "tmp1"
+parent = "parent"
+removed_at = "400ms"
+[[group]]
+name = "other"
+[[group]]
+name = "tmp2"
+parent = "other"
+created_at = "500ms"
+[[workload]]
+group = "tmp1"
+pattern = "stream"
+size = "64M"
+rate = "100M"
+stop = "350ms"
+""")
+    code, out, err = cli("run", str(scenario), "--variant", "pointer-ref-lock:core=3.7",
+                         "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc.get("cgroup_change_pending", "").startswith("rmdir"), doc.get(
+        "cgroup_change_pending")

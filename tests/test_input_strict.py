@@ -107,7 +107,7 @@ def test_a_union_mistake_is_one_message(tmp_path: Path) -> None:
     ('kernel = "3.7"\nmemory_recursiveprot = true\n' + GROUP_A + WORKLOAD,
      ":2: memory_recursiveprot is a mount option of cgroup v2; this scenario is cgroup v1"),
     ('kernel = "6.18"\nvariant = "css-id"\n' + GROUP_A + WORKLOAD,
-     ":2: variant 'css-id' is an iterator of kernel 3.7"),
+     ":2: variant 'css-id' runs on memcglab's kernel 3.7 page reclaim"),
     ('kernel = "5.4"\n' + GROUP_A + WORKLOAD,
      ":1: field 'kernel': Input should be '3.7' or '6.18'"),
     ('[machine]\nwatermarks = { min = "8M", low = "4M" }\n' + GROUP_A + WORKLOAD,

@@ -54,8 +54,10 @@ def add_check_args(p: argparse.ArgumentParser) -> None:
                      "Exit status: 0 proved or nothing found, 1 violation found, 2 bad "
                      "input, 3 internal error, 130 interrupted.")
     p.add_argument("--config", type=Path, help="a TOML file (flags override it)")
-    p.add_argument("--variant", help="css-id (default), seed-spinlock, current, or "
-                                     "path/to/file.py:ClassName")
+    p.add_argument("--variant", help="css-id (default), seed-spinlock, pointer-ref-lock, "
+                                     "dead-count, strong-cursor, weak-cursor, current, "
+                                     "any of them with settings (NAME:setting=value,...; "
+                                     "docs/twelve-years.md), or path/to/file.py:ClassName")
     p.add_argument("--property", dest="properties", action="append", default=None,
                    metavar="NAME", help="check only this invariant (repeatable; default: "
                                         "every one that applies), e.g. unique_per_lap")

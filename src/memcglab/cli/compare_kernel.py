@@ -27,7 +27,7 @@ from rich.text import Text
 
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError
-from memcglab.kernel.registry import resolve_variant
+from memcglab.kernel.registry import resolve_variant, split_variants
 from memcglab.live.measure import aggregate
 from memcglab.metrics.summary import summarize
 from memcglab.metrics.validation import goals
@@ -116,7 +116,7 @@ def _row(label: str, kernel: Any, models: list[Any]) -> list[str]:
 
 
 def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = split_variants(args.variants)
     if not variants:
         raise ConfigError(f"--variants: expected at least one, got {args.variants!r}")
     if len(set(variants)) != len(variants):

@@ -18,7 +18,7 @@ from memcglab.cli import resources
 from memcglab.cli.live_args import add_live_args
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError
-from memcglab.kernel.registry import plugin_path, resolve_variant
+from memcglab.kernel.registry import plugin_path, resolve_variant, split_variants
 from memcglab.metrics.summary import summarize
 from memcglab.report.outdir import MARKER, OutDir, check_out
 from memcglab.report.sim_report import (
@@ -40,10 +40,12 @@ def add_run_args(p: argparse.ArgumentParser, compare: bool) -> None:
     if compare:
         p.add_argument("--variants", required=True, metavar="V1,V2,...",
                        help="two or more variants (one or more with --kernel), "
-                            "comma-separated: css-id, seed-spinlock (kernel 3.7), current "
-                            "(kernel 6.18) or path/to/file.py:ClassName (relative to the "
-                            "current folder); each runs its own kernel's reclaim unless the "
-                            "scenario names a kernel")
+                            "comma-separated: any registered variant (css-id, seed-spinlock, "
+                            "pointer-ref-lock, dead-count, strong-cursor, weak-cursor, "
+                            "current), with settings (dead-count:version=3.10,rmb_fix=off; "
+                            "docs/twelve-years.md), or path/to/file.py:ClassName (relative "
+                            "to the current folder); each runs its own kernel's reclaim "
+                            "unless the scenario names a kernel")
         p.add_argument("--kernel", action="store_true",
                        help="compare the variants with this machine's kernel: run the "
                             "scenario on it ('memcglab kernel run', root) and show model "
@@ -58,10 +60,10 @@ def add_run_args(p: argparse.ArgumentParser, compare: bool) -> None:
                             "kernel's mean over its repetitions (default 1)")
         add_live_args(p, max_memory=False)
     else:
-        p.add_argument("--variant", help="override the scenario's variant: css-id, "
-                                         "seed-spinlock (kernel 3.7), current (kernel "
-                                         "6.18) or path/to/file.py:ClassName (relative to "
-                                         "the current folder); it runs its own kernel's "
+        p.add_argument("--variant", help="override the scenario's variant: any registered "
+                                         "one, with settings (docs/twelve-years.md), or "
+                                         "path/to/file.py:ClassName (relative to the "
+                                         "current folder); it runs its own kernel's "
                                          "reclaim unless the scenario names a kernel")
     p.add_argument("--seed", type=int,
                    help="override the scenario's seed (the scheduler and random workloads)")
@@ -202,7 +204,7 @@ def run_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatu
             if getattr(args, f[2:].replace("-", "_")) != default]
     if live:
         raise ConfigError(f"{live[0]}: only with --kernel")
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    variants = split_variants(args.variants)
     if len(variants) < 2:
         raise ConfigError(f"--variants: expected at least two, comma-separated; got "
                           f"{args.variants!r}")

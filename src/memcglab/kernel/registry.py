@@ -63,6 +63,22 @@ def is_builtin(spec: str) -> bool:
     return spec.split(":", 1)[0] in ITERATORS
 
 
+def split_variants(text: str) -> list[str]:
+    """A comma-separated list of variants (``--variants``), where a variant with several
+    settings keeps its own commas: ``current,current:a=off,b=off`` is two variants. A
+    piece of the form ``setting=value`` after a variant with settings belongs to it."""
+    out: list[str] = []
+    for piece in (x.strip() for x in text.split(",")):
+        if not piece:
+            continue
+        if out and "=" in piece and ":" not in piece and ":" in out[-1] and \
+                is_builtin(out[-1]):
+            out[-1] = f"{out[-1]},{piece}"
+        else:
+            out.append(piece)
+    return out
+
+
 # Built-in variants with settings chosen, by canonical spec.
 _CONFIGURED: dict[str, type[MemcgIter]] = {}
 

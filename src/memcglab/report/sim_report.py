@@ -90,6 +90,10 @@ def summary_lines(m: dict[str, Any]) -> list[str]:
                + (f", OOM kills {m['oom_kills']:,}, memory.high throttling "
                   f"{m['high_throttled_ms']:,} ms" if m["scenario"].get("kernel") == "6.18"
                   else ""))
+    if m.get("cgroup_change_pending"):
+        out.append(f"!! the cgroup changes did not finish: at the end the admin still waits "
+                   f"on '{m['cgroup_change_pending']}' (a reference nobody puts: the later "
+                   "changes never happened)")
     return out
 
 

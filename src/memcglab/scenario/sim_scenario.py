@@ -350,10 +350,11 @@ def _kernel_and_variant(f: ScenarioFile, loc: Locator, base: Path | None
         kernel = era
     elif era != kernel:
         raise ConfigError(
-            f"{at('variant')}: variant {variant!r} is an iterator of kernel {era} and runs "
-            f"with that kernel's reclaim callers; kernel = {kernel!r} expects a variant of "
-            f"its own era (its iterator: {KERNEL_ITERATOR[kernel]!r}), or set kernel = "
-            f"{era!r} (kernels: {', '.join(repr(x) for x in KERNEL_ITERATOR)})")
+            f"{at('variant')}: variant {variant!r} runs on memcglab's kernel {era} page "
+            f"reclaim (with its own era's walk: docs/twelve-years.md); kernel = {kernel!r} "
+            f"expects a variant of that model (its iterator: {KERNEL_ITERATOR[kernel]!r}), "
+            f"or set kernel = {era!r} (kernels: "
+            f"{', '.join(repr(x) for x in KERNEL_ITERATOR)})")
     cgroup: str = f.cgroup or ("v1" if kernel == "3.7" else "v2")
     if kernel == "3.7" and cgroup == "v2":
         raise ConfigError(f"{at('cgroup')}: cgroup \"v2\": kernel 3.7 has cgroup v1 only "

@@ -23,7 +23,12 @@ from typing import Any
 
 from memcglab.errors import ConfigError, MemcglabError, ModelError
 from memcglab.kernel.context import KernelContext
-from memcglab.kernel.registry import instantiate_variant, resolve_variant, variant_invariants
+from memcglab.kernel.registry import (
+    instantiate_variant,
+    is_builtin,
+    resolve_variant,
+    variant_invariants,
+)
 from memcglab.metrics.visits import Visit
 from memcglab.model.layout import Zone
 from memcglab.runtime.ops import Kind, Op
@@ -146,6 +151,11 @@ class Simulation:
             raise ConfigError(f"variant {plan.variant} is an iterator of kernel "
                               f"{getattr(variant_cls, 'era', '3.7')}, the plan runs kernel "
                               f"{plan.kernel}")
+        walks = {"3.7": ("3.7", "3.10", "4.8"), "6.18": ("5.5", "6.18")}[plan.kernel]
+        if variant_cls.caller_era() not in walks:
+            raise ConfigError(f"variant {plan.variant}: callers {variant_cls.caller_era()!r} "
+                              f"do not run on memcglab's kernel {plan.kernel} page reclaim "
+                              f"(its walks: {', '.join(walks)})")
         # Reclaim roots: every group a limit (or v2 memory.high) can make a target.
         roots = tuple(sorted({0} | {g for g, lim in enumerate(plan.limits) if lim is not None}
                              | {g for g, s in enumerate(plan.soft_limits) if s is not None}
@@ -472,7 +482,8 @@ def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None,
     except (MemcglabError, MemoryError):
         raise  # already says what went wrong (MemoryError: reported as a resource limit)
     except Exception as e:
-        if ":" in plan.variant:  # a user-written variant failed: the user's error
+        if not is_builtin(plan.variant_spec or plan.variant):
+            # a user-written variant failed: the user's error
             hint = ""
             if isinstance(e, AttributeError) and "'kind'" in str(e):
                 hint = " (did the variant yield something that is not a " \

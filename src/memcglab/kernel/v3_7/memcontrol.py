@@ -241,7 +241,10 @@ def mem_cgroup_soft_reclaim(k: KernelContext, variant: MemcgIter, root_memcg: in
     total = 0
     loop = 0
     reclaim = ReclaimCookie(zone, 0)
-    it = k.iter(root_memcg, zone, 0)
+    # The iterator the variant will use, for the claims (a v4.8-v5.4 design keeps one per
+    # node and priority: memcglab run of such a variant on this page model).
+    it = (k.layout.iter_node_prio(root_memcg, k.layout.zones[zone].nid, 0)
+          if k.layout.node_priority else k.iter(root_memcg, zone, 0))
     excess = res_counter_soft_limit_excess(mm, root_memcg)
     while True:
         if victim is None:

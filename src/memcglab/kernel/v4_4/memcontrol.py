@@ -86,11 +86,16 @@ class WeakCursorIter(MemcgIter):
     }
     version: ClassVar[str] = "6.11"
     uaf_fix: ClassVar[str] = "auto"
+    full_walk_retry: ClassVar[bool] = True  # v6.11 (read by kernel.v6_18.vmscan)
 
     @classmethod
     def configured(cls, values: dict[str, str]) -> dict[str, Any]:
         scope, callers, era = _FORMS[values["version"]]
-        return {"iter_scope": scope, "callers": callers, "era": era}
+        # memcg_full_walk and its retry came with 6be5e186fd65 (v6.11): the v5.5-v6.10
+        # callers give up after the priority loop and their own retries (memcglab run's
+        # v6.18 do_try_to_free_pages reads this).
+        return {"iter_scope": scope, "callers": callers, "era": era,
+                "full_walk_retry": values["version"] == "6.11"}
 
     def _uaf_fixed(self) -> bool:
         return self.uaf_fix == "on" or (self.uaf_fix == "auto"

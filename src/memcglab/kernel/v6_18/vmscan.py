@@ -531,7 +531,8 @@ def shrink_node_memcgs(k: KernelContext, variant: MemcgIter, pgdat: int,
         partial = None
     if variant.caller_era() == "5.5":
         # memcglab run of a v5.5-v6.10 variant: 1ba6fc9af35b's full walks for every
-        # reclaimer, no cookie (kernel.v5_5.vmscan; its retry below then changes nothing).
+        # reclaimer, no cookie (kernel.v5_5.vmscan); such a variant also has no
+        # memcg_full_walk retry (its full_walk_retry is off).
         partial = None
     it = k.iter_node(k.root_mem_cgroup if target_memcg is None else target_memcg, pgdat)
     yield Op(Kind.WALK_START, None, None,
