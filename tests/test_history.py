@@ -265,3 +265,16 @@ stop = "350ms"
     doc = json.loads(out)
     assert doc.get("cgroup_change_pending", "").startswith("rmdir"), doc.get(
         "cgroup_change_pending")
+
+
+def test_a_revived_css_is_a_violation_not_an_internal_error() -> None:
+    # strong-cursor-publish-before-get with termination alone: the css_get on a count that
+    # reached zero is not monitored, and the release work then finds references again.
+    from memcglab.suite.catalog import entry
+
+    cfg = __import__("tomllib").loads(entry("strong-cursor-publish-before-get").config)
+    result, _ = check({**cfg, "variant": "strong-cursor", "properties": ["termination"]})
+    assert result.proved
+    result, _ = check({**cfg, "variant": "strong-cursor",
+                       "properties": ["reference_safety"]}, stop_on_first=True)
+    assert result.findings and result.findings[0].prop == "reference_safety"

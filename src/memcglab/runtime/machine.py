@@ -909,8 +909,16 @@ class Machine:
         css unlinked from its parent's children (``list_del_rcu``: its own next pointer
         stays, readers inside a read section may still walk from it)."""
         lay, g = self.layout, op.a
-        if shared[lay.gstate[g]] != GroupState.OFFLINE or shared[lay.refcnt[g]]:
-            raise InternalError(f"css_release_work_fn() of {self._name(g)}, which still "
-                                "has references or is not offline")
+        if shared[lay.gstate[g]] != GroupState.OFFLINE:
+            raise InternalError(f"css_release_work_fn() of {self._name(g)}, which is not "
+                                "offline")
         shared[lay.gstate[g]] = GroupState.RELEASED
+        if shared[lay.refcnt[g]]:
+            # Its count reached zero (the work was queued) and went up again: a css_get()
+            # on a dying css, reported where it happened when reference_safety is checked;
+            # the release goes on as the kernel's would, under the holder's feet.
+            return None, Violation(REFERENCE_SAFETY,
+                                   f"css_release_work_fn({self._name(g)}) runs while "
+                                   f"{shared[lay.refcnt[g]]} reference(s) were taken after "
+                                   "its count reached zero")
         return None, None
