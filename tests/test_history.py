@@ -278,3 +278,9 @@ def test_a_revived_css_is_a_violation_not_an_internal_error() -> None:
     result, _ = check({**cfg, "variant": "strong-cursor",
                        "properties": ["reference_safety"]}, stop_on_first=True)
     assert result.findings and result.findings[0].prop == "reference_safety"
+
+
+def test_compare_refuses_one_variant_spelled_twice() -> None:
+    code, _, err = cli("compare", "scenarios/flat-limit.toml", "--variants",
+                       "current:full_walk_retry=off,current: full_walk_retry=off")
+    assert code == 2 and "names one variant twice (spelled differently)" in err

@@ -27,7 +27,7 @@ from rich.text import Text
 
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError
-from memcglab.kernel.registry import resolve_variant, split_variants
+from memcglab.kernel.registry import split_variants, variant_list
 from memcglab.live.measure import aggregate
 from memcglab.metrics.summary import summarize
 from memcglab.metrics.validation import goals
@@ -116,13 +116,9 @@ def _row(label: str, kernel: Any, models: list[Any]) -> list[str]:
 
 
 def run_compare_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
-    variants = split_variants(args.variants)
-    if not variants:
+    if not split_variants(args.variants):
         raise ConfigError(f"--variants: expected at least one, got {args.variants!r}")
-    if len(set(variants)) != len(variants):
-        raise ConfigError(f"--variants: {args.variants!r} names a variant twice")
-    for v in variants:
-        resolve_variant(v)
+    variants = variant_list(args.variants)
     nseeds = getattr(args, "model_seeds", 1)
     if nseeds < 1 or nseeds > 100:
         raise ConfigError(f"--model-seeds: expected 1 to 100, got {nseeds}")

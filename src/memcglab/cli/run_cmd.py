@@ -18,7 +18,7 @@ from memcglab.cli import resources
 from memcglab.cli.live_args import add_live_args
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError
-from memcglab.kernel.registry import plugin_path, resolve_variant, split_variants
+from memcglab.kernel.registry import plugin_path, split_variants, variant_list
 from memcglab.metrics.summary import summarize
 from memcglab.report.outdir import MARKER, OutDir, check_out
 from memcglab.report.sim_report import (
@@ -204,14 +204,10 @@ def run_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatu
             if getattr(args, f[2:].replace("-", "_")) != default]
     if live:
         raise ConfigError(f"{live[0]}: only with --kernel")
-    variants = split_variants(args.variants)
-    if len(variants) < 2:
+    if len(split_variants(args.variants)) < 2:
         raise ConfigError(f"--variants: expected at least two, comma-separated; got "
                           f"{args.variants!r}")
-    if len(set(variants)) != len(variants):
-        raise ConfigError(f"--variants: {args.variants!r} names a variant twice")
-    for v in variants:
-        resolve_variant(v)
+    variants = variant_list(args.variants)
     plans = {v: load(args.scenario, _overrides(args, v)) for v in variants}
     specs = [p.variant_spec for p in plans.values()]
     if len(set(specs)) != len(specs):

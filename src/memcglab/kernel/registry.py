@@ -79,6 +79,18 @@ def split_variants(text: str) -> list[str]:
     return out
 
 
+def variant_list(text: str, flag: str = "--variants") -> list[str]:
+    """``--variants``: the list, each variant resolved (a bad one says why), none twice
+    however it is spelled (``current:a=off`` and ``current: a=off`` are one variant)."""
+    variants = split_variants(text)
+    if len(set(variants)) != len(variants):
+        raise ConfigError(f"{flag}: {text!r} names a variant twice")
+    classes = [resolve_variant(v) for v in variants]
+    if len(set(classes)) != len(classes):
+        raise ConfigError(f"{flag}: {text!r} names one variant twice (spelled differently)")
+    return variants
+
+
 # Built-in variants with settings chosen, by canonical spec.
 _CONFIGURED: dict[str, type[MemcgIter]] = {}
 
