@@ -217,8 +217,8 @@ class System:
         prios = tuple(sorted({p for r in config.reclaimers for p in r.priorities},
                              reverse=True))
         cls = self.variant_cls
-        era = getattr(cls, "era", "3.7")
-        callers = cls.caller_era() if hasattr(cls, "caller_era") else era
+        era = cls.era
+        callers = cls.caller_era()
         if callers not in ERAS:
             raise ConfigError(f"variant {config.variant}: callers {callers!r} is not one of "
                               f"{', '.join(ERAS)}")
@@ -238,7 +238,7 @@ class System:
         self.machine = Machine(self.layout, self.variant_cls.semantics,
                                creation_order(config), self.properties)
         self.machine.empty = frozenset(config.empty)
-        if not getattr(cls, "generation_names", True):
+        if not cls.generation_names:
             self.machine.gen_slots = frozenset()  # a plain generation++: no renaming
         self.invariants = variant_invariants(self.variant)
 

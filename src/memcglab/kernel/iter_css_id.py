@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from memcglab.kernel.cgroup import css_get_next, css_put, css_tryget
 from memcglab.kernel.context import KernelContext, ReclaimCookie
 from memcglab.kernel.iterator import Cookie, IterGen, MemcgIter
+from memcglab.model.layout import IterSlots
 from memcglab.runtime.ops import (
     RCU_READ_LOCK,
     RCU_READ_UNLOCK,
@@ -99,6 +100,9 @@ class CssIdIter(MemcgIter):
             if it is not None and reclaim is not None:
                 yield store(it.position, id, "iter->position")
                 if css is None:
+                    # iter_generation_inc(it), inline: the 3.x variants' states keep their
+                    # dead locals (no dead-variable reduction), so a helper frame would
+                    # change the published state counts of css-id and seed-spinlock.
                     g = yield load(it.generation, "g = iter->generation")
                     yield store(it.generation, g + 1, "iter->generation")
                 elif prev is None and memcg is not None:
@@ -118,6 +122,13 @@ class CssIdIter(MemcgIter):
     def mem_cgroup_iter_break(self, root: int | None,
                               prev: int | None) -> Generator[Op, Any, None]:
         yield from mem_cgroup_iter_break(self.k, root, prev)
+
+
+def iter_generation_inc(it: IterSlots) -> Generator[Op, Any, None]:
+    """``iter->generation++`` on a plain ``unsigned int`` (v3.3-v6.11): a load and a store,
+    two steps another walker can come between (the 2024 lost bump)."""
+    g = yield load(it.generation, "g = iter->generation")
+    yield store(it.generation, g + 1, "iter->generation")
 
 
 def mem_cgroup_iter_break(k: KernelContext, root: int | None,

@@ -298,7 +298,7 @@ def build(f: CheckFile, where: str) -> Loaded:
                         admin=tuple(actions), properties=tuple(sorted(f.properties)),
                         empty=tuple(sorted(empty)))
     try:
-        checked_properties(resolve_variant(f.variant), model.properties)
+        checked_properties(variant_cls, model.properties)
     except ConfigError as err:
         raise ConfigError(f"{at('properties')}: {err}") from None
     e = f.explore

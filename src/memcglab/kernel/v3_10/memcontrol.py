@@ -54,6 +54,7 @@ from typing import Any, ClassVar
 from memcglab.kernel.cgroup import css_get, css_put, css_tryget
 from memcglab.kernel.context import KernelContext, ReclaimCookie
 from memcglab.kernel.iter_css_id import (
+    iter_generation_inc,
     mem_cgroup_iter_break,
     mem_cgroup_iter_out,
     mem_cgroup_iter_start,
@@ -166,8 +167,7 @@ class PointerRefLockIter(MemcgIter):
                     yield css_get(k, curr)
                 yield store(it["last_visited"], memcg_ptr(curr), "iter->last_visited")
                 if css is None:
-                    g = yield load(it.generation, "g = iter->generation")
-                    yield store(it.generation, g + 1, "iter->generation")
+                    yield from iter_generation_inc(it)
                 elif prev is None and memcg is not None:
                     reclaim.generation = yield load(it.generation,
                                                     "cookie->generation = iter->generation")
@@ -358,8 +358,7 @@ class DeadCountIter(MemcgIter):
             if it is not None and reclaim is not None:
                 yield from self.mem_cgroup_iter_update(it, last_visited, memcg, root, seq)
                 if memcg is None:
-                    g = yield load(it.generation, "g = iter->generation")
-                    yield store(it.generation, g + 1, "iter->generation")
+                    yield from iter_generation_inc(it)
                 elif prev is None:
                     reclaim.generation = yield load(it.generation,
                                                     "cookie->generation = iter->generation")

@@ -31,8 +31,9 @@ from collections.abc import Generator
 from typing import Any, ClassVar
 
 from memcglab.kernel.cgroup import css_get, css_put, css_tryget
-from memcglab.kernel.context import ReclaimCookie
+from memcglab.kernel.context import KernelContext, ReclaimCookie
 from memcglab.kernel.iter_css_id import (
+    iter_generation_inc,
     mem_cgroup_iter_break,
     mem_cgroup_iter_out,
     mem_cgroup_iter_start,
@@ -47,8 +48,31 @@ from memcglab.runtime.ops import (
     cmpxchg,
     load,
     read_once,
-    store,
 )
+
+
+def cursor_walk(k: KernelContext, pos: int | None, root: int,
+                prev: int | None) -> Generator[Op, Any, int | None]:
+    """The search of v3.19-v6.11 ``mem_cgroup_iter()`` from ``pos``: the first group after
+    it in pre-order whose ``css_tryget`` succeeds (the root without a reference); a
+    starting walker (no ``prev``) that reaches the end wraps to the root without touching
+    the iterator (v3.19.8 :1097-1134, v4.4.1 :928-960, v6.11.11 :1043-1064). The
+    ``initialized`` test of v3.19-v4.7 is always true here: the model's v3.19+ core makes a
+    group in one step."""
+    css = pos
+    while True:
+        css = yield from css_next_descendant_pre(k, css, root)
+        if css is None:
+            # Reclaimers share the hierarchy walk, and a new one might jump in right at the
+            # end of the hierarchy - make sure they see at least one group and restart from
+            # the beginning.
+            if prev is None:
+                continue
+            return None
+        # Verify the css and acquire a reference. The root is provided by the caller, so
+        # we know it's alive and kicking, and don't take an extra reference.
+        if css == root or (yield css_tryget(k, css)):
+            return css
 
 
 class StrongCursorIter(MemcgIter):
@@ -86,24 +110,7 @@ class StrongCursorIter(MemcgIter):
                                                  "pos = ACCESS_ONCE(iter->position)")))
                 if pos is None or (yield css_tryget(k, pos)):
                     break
-        css = pos
-        while True:
-            css = yield from css_next_descendant_pre(k, css, root)
-            if css is None:
-                # Reclaimers share the hierarchy walk, and a new one might jump in right at
-                # the end of the hierarchy - make sure they see at least one group and
-                # restart from the beginning.
-                if prev is None:
-                    continue
-                break
-            # Verify the css and acquire a reference. The root is provided by the caller,
-            # so we know it's alive and kicking, and don't take an extra reference.
-            memcg = css
-            if css == root:
-                break
-            if (yield css_tryget(k, css)):
-                break  # smp_load_acquire(&memcg->initialized): always set here
-            memcg = None
+        memcg = yield from cursor_walk(k, pos, root, prev)
         if it is not None and reclaim is not None:
             found = yield cmpxchg(it.position, memcg_ptr(pos), memcg_ptr(memcg),
                                   "cmpxchg(&iter->position, pos, memcg)")
@@ -115,8 +122,7 @@ class StrongCursorIter(MemcgIter):
             if pos is not None:
                 yield css_put(k, pos)
             if memcg is None:
-                g = yield load(it.generation, "g = iter->generation")
-                yield store(it.generation, g + 1, "iter->generation")
+                yield from iter_generation_inc(it)
             elif prev is None:
                 reclaim.generation = yield load(it.generation,
                                                 "cookie->generation = iter->generation")

@@ -37,13 +37,14 @@ from typing import Any, ClassVar
 from memcglab.kernel.cgroup import css_put, css_tryget
 from memcglab.kernel.context import KernelContext, NodeReclaimCookie, ReclaimCookie
 from memcglab.kernel.iter_css_id import (
+    iter_generation_inc,
     mem_cgroup_iter_break,
     mem_cgroup_iter_out,
     use_hierarchy_shortcut,
 )
 from memcglab.kernel.iterator import Cookie, IterGen, MemcgIter, Setting
 from memcglab.kernel.v3_10.memcontrol import parent_mem_cgroup
-from memcglab.kernel.v6_18.cgroup import css_next_descendant_pre
+from memcglab.kernel.v3_19.memcontrol import cursor_walk
 from memcglab.kernel.v6_18.context import ReclaimCookie as NodeCookie
 from memcglab.model.layout import NULL, IterSlots, memcg_ptr, ptr_memcg
 from memcglab.runtime.machine import Semantics
@@ -54,7 +55,6 @@ from memcglab.runtime.ops import (
     load,
     note,
     read_once,
-    store,
 )
 
 # version -> (iterator scope, reclaim callers, simulator era)
@@ -150,23 +150,7 @@ class WeakCursorIter(MemcgIter):
                 # we might block it. So we clear iter->position right away.
                 yield cmpxchg(it.position, memcg_ptr(pos), NULL,
                               "(void)cmpxchg(&iter->position, pos, NULL)")
-        css = pos
-        while True:
-            css = yield from css_next_descendant_pre(k, css, root)
-            if css is None:
-                # Reclaimers share the hierarchy walk, and a new one might jump in right at
-                # the end of the hierarchy - make sure they see at least one group and
-                # restart from the beginning.
-                if prev is None:
-                    continue
-                break
-            # Verify the css and acquire a reference. The root is provided by the caller,
-            # so we know it's alive and kicking, and don't take an extra reference.
-            if css == root or (yield css_tryget(k, css)):
-                # (v4.4: smp_load_acquire(&memcg->initialized), always set in the model's
-                # one-step mkdir)
-                memcg = css
-                break
+        memcg = yield from cursor_walk(k, pos, root, prev)
         if it is not None and reclaim is not None:
             # The position could have already been updated by a competing thread, so check
             # that the value hasn't changed since we read it to avoid reclaiming from the
@@ -176,8 +160,7 @@ class WeakCursorIter(MemcgIter):
             if pos is not None:
                 yield css_put(k, pos)
             if memcg is None:
-                g = yield load(it.generation, "g = iter->generation")
-                yield store(it.generation, g + 1, "iter->generation")
+                yield from iter_generation_inc(it)
             elif prev is None and self.version != "6.11":
                 reclaim.generation = yield load(it.generation,
                                                 "reclaim->generation = iter->generation")

@@ -34,7 +34,7 @@ from collections.abc import Generator
 from typing import Any, ClassVar
 
 from memcglab.kernel.context import KernelContext
-from memcglab.kernel.iter_css_id import mem_cgroup_iter_break
+from memcglab.kernel.iter_css_id import iter_generation_inc, mem_cgroup_iter_break
 from memcglab.kernel.iterator import Cookie, IterGen, MemcgIter, Setting
 from memcglab.kernel.v6_18.cgroup import css_next_descendant_pre, css_put, css_tryget
 from memcglab.kernel.v6_18.context import ReclaimCookie, TaskStruct
@@ -59,7 +59,6 @@ from memcglab.runtime.ops import (
     load,
     note,
     read_once,
-    store,
 )
 
 
@@ -118,8 +117,7 @@ class CurrentIter(MemcgIter):
         if self.atomic_generation:
             yield atomic_inc(it.generation, "atomic_inc(&iter->generation)")
         else:
-            g = yield load(it.generation, "g = iter->generation")
-            yield store(it.generation, g + 1, "iter->generation")
+            yield from iter_generation_inc(it)
 
     def mem_cgroup_iter(self, root: int | None, prev: int | None,
                         reclaim: Cookie | None) -> IterGen:
