@@ -36,3 +36,17 @@ def cli(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def run_cli():  # type: ignore[no-untyped-def]
     return cli
+
+
+# Tests that touch the live kernel (cgroups, tracefs, bpftrace, zram, a kernel run) share
+# this machine's global state: with pytest-xdist they all run on one worker, one after
+# another (--dist loadgroup), while the pure tests spread over the others.
+_LIVE_MODULES = ("test_kernel_run", "test_kernel_probe", "test_live_", "test_validation",
+                 "test_data_safety", "test_selftest_protection")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        name = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if name.startswith(_LIVE_MODULES) or "kernel_cells" in item.name:
+            item.add_marker(pytest.mark.xdist_group("live"))

@@ -51,6 +51,16 @@ DESCRIPTIONS = {
              "search. Prints the table (bug x strategy: found or not, states or runs to the "
              "first failure, time) or --json; --show ID draws one counterexample "
              "(docs/race-suite.md).",
+    "sweep": "Run a grid of simulations: a base scenario with axes over any of its fields, "
+             "variants, kernels and seeds (a sweep file: docs/sweep.md), on a local process "
+             "pool or on Ray (--ray), into a resumable results folder (one Parquet row per "
+             "cell); prints means with 95% confidence intervals over seeds and writes "
+             "summary.csv, plots faceted by variant and report.html. Run it again to resume; "
+             "--status shows progress.",
+    "import": "Read a live cgroup hierarchy (v1 memory or v2; read-only) and write a "
+              "scenario: groups, limits and protections, each group's current usage as "
+              "workloads of that size, with a comment block saying what was approximated "
+              "(docs/import.md).",
     "kernel": "The live kernel. 'probe' reports what this machine offers (it only reads "
               "files). 'run' runs a scenario (the same files as 'memcglab run') on this "
               "machine's kernel: real memcgs under a parent of its own, real processes, "
@@ -97,6 +107,15 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     if wants("suite"):
         from memcglab.cli.suite_cmd import add_suite_args
         add_suite_args(p_suite)
+    p_sweep = add("sweep", "a grid of scenarios x variants x kernels x seeds: local pool or "
+                           "Ray, resumable Parquet results, CIs, plots, report")
+    if wants("sweep"):
+        from memcglab.cli.sweep_cmd import add_sweep_args
+        add_sweep_args(p_sweep)
+    p_import = add("import", "write a scenario from a live cgroup hierarchy (read-only)")
+    if wants("import"):
+        from memcglab.cli.import_cmd import add_import_args
+        add_import_args(p_import)
     p_kernel = add("kernel", "the live kernel: probe the machine, run a scenario on it with "
                              "recording, clean up")
     if wants("kernel"):
@@ -165,6 +184,12 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
             if args.command == "kernel":
                 from memcglab.cli.kernel_cmd import run_kernel
                 return run_kernel(args, out, err)
+            if args.command == "sweep":
+                from memcglab.cli.sweep_cmd import run_sweep_cmd
+                return run_sweep_cmd(args, out, err)
+            if args.command == "import":
+                from memcglab.cli.import_cmd import run_import
+                return run_import(args, out, err)
             if args.command == "suite":
                 from memcglab.cli.suite_cmd import run_suite_cmd
                 return run_suite_cmd(args, out, err)

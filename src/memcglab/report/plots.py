@@ -84,3 +84,38 @@ def shares(labels: Sequence[str], series: dict[str, Sequence[float]],
     ax.set_title("reclaim share against usage share")
     ax.legend(fontsize=7)
     return _png(fig)
+
+
+Line = tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]]
+
+
+def sweep_metric(metric: str, x_label: str, facets: Mapping[str, Mapping[str, Line]],
+                 x_ticks: Sequence[str] | None = None) -> bytes:
+    """One sweep metric against one axis: a panel per facet (variant), a line per other
+    point (the other axes' values), each mean with its confidence interval as error bars.
+    ``facets[variant][line] = (x, mean, ci_low, ci_high)``; ``x_ticks`` names categorical
+    x positions 0, 1, ..."""
+    plt = _plt()
+    n = max(1, len(facets))
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False,
+                             sharey=True)
+    for ax, (facet, lines) in zip(axes.flat, facets.items(), strict=False):
+        for label, (xs, mean, lo, hi) in lines.items():
+            err = [[max(0.0, m - a) for m, a in zip(mean, lo, strict=True)],
+                   [max(0.0, b - m) for m, b in zip(mean, hi, strict=True)]]
+            ax.errorbar(xs, mean, yerr=err, marker="o", ms=3, capsize=3, label=label or None)
+        ax.set_title(facet, fontsize=9)
+        ax.set_xlabel(x_label)
+        if x_ticks is not None:
+            ax.set_xticks(range(len(x_ticks)), list(x_ticks), rotation=30, ha="right")
+        if any(label for label in lines):
+            ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    axes[0][0].set_ylabel(metric)
+    fig.suptitle(f"{metric} (mean and 95% CI over seeds)", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)

@@ -122,16 +122,19 @@ class Locator:
 
     ``raw`` is the input as validated (the file's tables with the flags applied); a value that
     differs from the file's own is blamed on the command line, with its flag from
-    ``flags`` (location -> flag) when known.
+    ``flags`` (location -> flag) when known, or on the place ``places`` names for it (a
+    sweep's axis: ``sweep.toml:12 (axis group.0.limit = '32M')``).
     """
 
     def __init__(self, where: str, text: str = "", raw: Mapping[str, Any] | None = None,
                  flags: Mapping[Loc, str] | None = None,
-                 file: Mapping[str, Any] | None = None) -> None:
+                 file: Mapping[str, Any] | None = None,
+                 places: Mapping[Loc, str] | None = None) -> None:
         self.where = where
         self.text = text
         self.raw = raw
         self.flags = dict(flags or {})
+        self.places = dict(places or {})
         self._index: dict[Loc, int] | None = None
         self._file: Any = file  # the file's own tables (parsed from text when not given)
 
@@ -158,6 +161,13 @@ class Locator:
                 return self.flags[loc[:n]]
         return None
 
+    def place(self, loc: Loc) -> str | None:
+        """Where a value that is not the file's own was given, when it was not a flag."""
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in self.places:
+                return self.places[loc[:n]]
+        return None
+
     def line(self, loc: Loc) -> int | None:
         if not self.text:
             return None
@@ -171,6 +181,9 @@ class Locator:
     def at(self, *loc: str | int) -> str:
         """``file:LINE`` of the key (or of its table), or ``command line (--flag)``."""
         if self.from_command_line(loc):
+            place = self.place(loc)
+            if place:
+                return place
             flag = self.flag(loc)
             return f"command line ({flag})" if flag else "command line"
         line = self.line(loc)
@@ -227,7 +240,10 @@ def validate_model(cls: type[M], raw: dict[str, Any], locator: Locator) -> M:
         for err in e.errors():
             loc = tuple(err["loc"])
             field = ".".join(str(x) for x in loc)
-            if locator.from_command_line(loc):
+            place = locator.place(loc)
+            if place and locator.from_command_line(loc):
+                at = place
+            elif locator.from_command_line(loc):
                 at = "command line"
                 field = locator.flag(loc) or field
             else:

@@ -1,0 +1,1 @@
+"""Sweeps as work: cells, their results store, the executors that run them."""

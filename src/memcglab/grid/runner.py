@@ -1,0 +1,158 @@
+"""Running a sweep into its store: the cells not finished yet, on the chosen executor, each
+result written as it arrives; and the store's progress (``memcglab sweep --status``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from memcglab.errors import ConfigError
+from memcglab.grid.cells import (
+    SCHEMA_VERSION,
+    Job,
+    Outcome,
+    cell_id,
+    code_fingerprint,
+    flatten,
+    identity,
+    run_job,
+)
+from memcglab.grid.executors import run_pool, run_ray, run_serial
+from memcglab.grid.store import Store
+from memcglab.kernel.registry import plugin_path
+from memcglab.scenario.sweep_spec import Cell, Sweep
+
+
+def cell_ids(sweep: Sweep) -> list[str]:
+    """Each cell's id; two cells that are one simulation (``"1s"`` and ``"1000ms"``) are
+    refused: one row could not carry both axis values."""
+    ids: list[str] = []
+    first: dict[str, Cell] = {}
+    for c in sweep.cells:
+        cid = cell_id(c)
+        if cid in first:
+            raise ConfigError(f"{sweep.path}: the cells ({first[cid].label()}) and "
+                              f"({c.label()}) are the same simulation (the values differ only "
+                              "in spelling); list each value once")
+        first[cid] = c
+        ids.append(cid)
+    return ids
+
+
+def describe(sweep: Sweep, ids: list[str]) -> dict[str, Any]:
+    """sweep.json: the resolved sweep, with every cell's id (what --status reads)."""
+    return {
+        "memcglab_sweep": SCHEMA_VERSION, "name": sweep.name,
+        "description": sweep.description, "file": sweep.path, "bases": list(sweep.bases),
+        "axes": [{"paths": list(a.names), "values": [list(p) for p in a.points]}
+                 for a in sweep.axes],
+        "variants": list(sweep.variants), "kernels": list(sweep.kernels),
+        "seeds": list(sweep.seeds), "live_kernel": sweep.live_kernel,
+        "code": code_fingerprint(),
+        "cells": [{"id": i, "source": c.source, "scenario": c.scenario, "variant": c.variant,
+                   "seed": c.seed, "axes": dict(c.axes)} for c, i in zip(sweep.cells, ids,
+                                                                         strict=True)],
+        "skipped": [{"cell": label, "why": why} for label, why in sweep.skipped],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    total: int
+    already_done: int
+    computed: int
+    wall_s: float
+    executor: str
+
+
+def run_sweep(sweep: Sweep, store: Store, *, executor: str = "pool", workers: int = 1,
+              ray_address: str | None = None, batch_seconds: float = 1.0,
+              progress: Callable[[int, int], None] = lambda done, total: None,
+              say: Callable[[str], None] = lambda msg: None) -> RunReport:
+    """Run the cells not in the store yet and write each as it finishes. ``executor``:
+    "serial", "pool" (``workers`` processes) or "ray" (``ray_address``: None starts a local
+    instance with ``workers`` CPUs). Raises KeyboardInterrupt / Terminated after writing
+    what finished (the sweep then resumes from there)."""
+    ids = cell_ids(sweep)
+    if executor == "ray" and ray_address is not None:
+        plugins = sorted({str(p) for c in sweep.cells
+                          if (p := plugin_path(c.plan.variant_spec)) is not None})
+        if plugins:
+            raise ConfigError(f"--ray {ray_address}: the variant file {plugins[0]} exists on "
+                              "this machine only; run plugin variants with the local pool or "
+                              "a local Ray instance (--ray without an address)")
+    store.write_json("sweep.json", describe(sweep, ids))
+    done_ids = store.done()
+    by_id = dict(zip(ids, sweep.cells, strict=True))
+    todo = [Job(i, c.source, c.plan) for i, c in zip(ids, sweep.cells, strict=True)
+            if i not in done_ids]
+    total = len(ids)
+    finished = total - len(todo)
+    progress(finished, total)
+    start = time.monotonic()
+    computed = 0
+
+    def done(out: Outcome) -> None:
+        nonlocal finished, computed
+        if out.code != code_fingerprint():
+            raise ConfigError(f"host {out.host} runs another memcglab (sources "
+                              f"{out.code[:12]}, here {code_fingerprint()[:12]}): install the "
+                              "same memcglab on every node; its result was not written")
+        cell = by_id[out.cell_id]
+        store.write_cell(out.cell_id, {**identity(cell, out.cell_id, sweep, out),
+                                       **flatten(out.metrics)})
+        finished += 1
+        computed += 1
+        progress(finished, total)
+
+    model = [j for j in todo if j.source == "model"]
+    live = [j for j in todo if j.source == "kernel"]
+    if executor == "ray":
+        run_ray(model + live, done, say, ray_address, workers, batch_seconds)
+    else:
+        if executor == "pool" and workers > 1 and len(model) > 1:
+            run_pool(model, done, say, workers)
+        else:
+            run_serial(model, done, say)
+        # Live-kernel cells run here, one after another: they own the machine while they
+        # run, and this process tears their groups down on Ctrl-C or SIGTERM.
+        for job in live:
+            done(run_job(job))
+    return RunReport(total, total - len(todo), computed, time.monotonic() - start, executor)
+
+
+def status(sweep: Sweep, store: Store) -> dict[str, Any]:
+    """What is finished, what is left (per variant), what is stale, and an estimate of the
+    time left at the mean cell time so far."""
+    ids = cell_ids(sweep)
+    done_ids = store.done()
+    mine = set(ids)
+    per: dict[str, Counter[str]] = {}
+    for c, i in zip(sweep.cells, ids, strict=True):
+        key = c.variant or ("live kernel" if c.source == "kernel" else
+                            c.plan.variant_spec or c.plan.variant)
+        per.setdefault(key, Counter())["total"] += 1
+        if i in done_ids:
+            per[key]["done"] += 1
+    finished = [i for i in ids if i in done_ids]
+    walls: list[float] = []
+    if finished:
+        table = store.load(finished)
+        if "wall_s" in table.column_names:
+            walls = [w for w in table.column("wall_s").to_pylist() if w is not None]
+    mean = sum(walls) / len(walls) if walls else None
+    left = len(ids) - len(finished)
+    return {
+        "sweep": sweep.name, "folder": str(store.folder), "total": len(ids),
+        "done": len(finished), "left": left, "skipped_invalid": len(sweep.skipped),
+        "stale": len(done_ids - mine),
+        "by_variant": {k: {"done": v["done"], "total": v["total"]} for k, v in per.items()},
+        "mean_cell_s": round(mean, 4) if mean is not None else None,
+        "left_cpu_s": round(mean * left, 1) if mean is not None else None,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else (os.cpu_count() or 1),
+    }
