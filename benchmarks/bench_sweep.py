@@ -34,7 +34,9 @@ from memcglab.grid.executors import (  # noqa: E402
 )
 from memcglab.grid.runner import cell_ids  # noqa: E402
 from memcglab.grid.store import Store  # noqa: E402
+from memcglab.metrics import summary as _summary  # noqa: E402, F401  (imported before timing)
 from memcglab.scenario.sweep_spec import expand  # noqa: E402
+from memcglab.sim import engine as _engine  # noqa: E402, F401
 
 
 def jobs(cells: int, duration: str) -> list[Job]:

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
 from memcglab.errors import ConfigError
-from memcglab.grid.cells import cell_id, flatten
+from memcglab.grid.cells import cell_id, flatten, plan_key
 from memcglab.grid.runner import cell_ids
 from memcglab.grid.store import Store
 from memcglab.scenario.sweep_spec import load_sweep, parse_path
@@ -118,7 +118,7 @@ def test_a_bad_value_names_the_axis_line_and_value(tmp_path: Path) -> None:
     p = sweep_file(tmp_path, '\n[[axis]]\npath = "group.0.limit"\nvalues = ["32M", "12Q"]\n')
     code, _, err = cli("sweep", str(p), "--out", str(tmp_path / "o"))
     assert code == 2
-    assert (f"{p}:4 (axis group.0.limit = '12Q'): field 'group.0.limit': expected a size "
+    assert (f"{p}:6 (axis group.0.limit = '12Q'): field 'group.0.limit': expected a size "
             "like 4K, 32M or 2G") in err, err
     assert "in the sweep's cell group.0.limit=12Q" in err
 
@@ -141,15 +141,19 @@ def test_kernels_alone_run_each_kernels_own_iterator(tmp_path: Path) -> None:
                                                                     ("6.18", "current")]
 
 
-def test_cell_ids_follow_the_plan_not_the_spelling(tmp_path: Path) -> None:
+def test_cells_are_keyed_by_plan_and_named_by_plan_and_labels(tmp_path: Path) -> None:
     a = load_sweep(sweep_file(tmp_path, '[[axis]]\npath = "duration"\nvalues = ["1s"]\n'))
     b = load_sweep(sweep_file(tmp_path, '[[axis]]\npath = "duration"\nvalues = [1000000000]'
                                         "\n"))
-    assert cell_id(a.cells[0]) == cell_id(b.cells[0])
-    dup = load_sweep(sweep_file(tmp_path, '[[axis]]\npath = "duration"\n'
-                                          'values = ["1s", "1000ms"]\n'))
-    with pytest.raises(ConfigError, match="are the same simulation"):
-        cell_ids(dup)
+    # one simulation (the plan), two rows (the labels differ: a row keeps its own)
+    assert plan_key(a.cells[0]) == plan_key(b.cells[0])
+    assert cell_id(a.cells[0]) != cell_id(b.cells[0])
+    dup = sweep_file(tmp_path, '[[axis]]\npath = "duration"\nvalues = ["1s", "1000ms"]\n')
+    with pytest.raises(ConfigError, match="are one simulation"):
+        cell_ids(load_sweep(dup))
+    code, _, err = cli("sweep", str(dup), "--out", str(tmp_path / "o"))
+    assert code == 2 and "are one simulation" in err
+    assert not (tmp_path / "o").exists()  # refused before the folder is made
     other = load_sweep(sweep_file(tmp_path, 'seeds = [7]\n'))
     assert cell_id(other.cells[0]) != cell_id(a.cells[0])
 
@@ -229,7 +233,9 @@ def test_pool_and_serial_give_the_same_rows_and_a_rerun_computes_nothing(
     assert {"cell_id", "variant", "seed", "group[parent].limit", "group[parent].limit:value",
             "fairness.jain_index_reclaim_per_usage", "groups.a.reclaimed",
             "iterator.duplicate_claims"} <= set(row)
-    code, out, _ = cli("sweep", str(p), "--out", str(tmp_path / "pool"), "--json")
+    code, out, err = cli("sweep", str(p), "--out", str(tmp_path / "pool"), "--json",
+                         "--plot-y", "groups.a.reclaimed,iterator.duplicate_claims,jain")
+    assert "'jain' is not a column of these cells" in err, err
     doc = json.loads(out)
     assert code == 0 and doc["computed"] == 0 and doc["already_done"] == 8
     assert doc["status"]["done"] == 8 and doc["status"]["left"] == 0
@@ -239,7 +245,12 @@ def test_pool_and_serial_give_the_same_rows_and_a_rerun_computes_nothing(
                                for r in s)
     folder = tmp_path / "pool"
     assert (folder / "report.html").is_file() and (folder / "summary.csv").is_file()
-    assert len(list((folder / "plots").glob("*.png"))) == 5
+    # the rerun only redrew: the two metrics asked for (jain is not one)
+    assert sorted(p.name for p in (folder / "plots").glob("*.png")) == [
+        "01-groups.a.reclaimed.png", "02-iterator.duplicate_claims.png"]
+    code, _, err = cli("sweep", str(p), "--out", str(folder), "--plot-x", "limit")
+    assert code == 2 and "--plot-x 'limit': not an axis of this sweep; valid: " \
+        "variant, group[parent].limit, duration" in err
     sweep_json = json.loads((folder / "sweep.json").read_text())
     assert sorted(c["id"] + ".parquet" for c in sweep_json["cells"]) == sorted(pool)
 
@@ -270,15 +281,16 @@ def _signal_after(proc: subprocess.Popen[str], out: Path, cells: int,
     return proc.communicate(timeout=120)
 
 
+@pytest.mark.parametrize("jobs", ["2", "1"])
 def test_resume_after_sigint_loses_nothing_and_computes_nothing_twice(
-        tmp_path: Path) -> None:
+        tmp_path: Path, jobs: str) -> None:
     p = sweep_file(tmp_path, """seeds = 8
 [[axis]]
 path = "duration"
-values = ["400ms"]
+values = ["300ms"]
 """)
     out = tmp_path / "o"
-    cmd = [sys.executable, "-m", "memcglab", "sweep", str(p), "--out", str(out), "--jobs", "2",
+    cmd = [sys.executable, "-m", "memcglab", "sweep", str(p), "--out", str(out), "--jobs", jobs,
            "--json"]
     with subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as proc:
@@ -289,7 +301,10 @@ values = ["400ms"]
     assert proc.returncode == 130, err
     k = len(list((out / "cells").glob("*.parquet")))
     assert 2 <= k < 8, err
-    assert "interrupted: finishing the" in err and f"{k} of 8 cells written" in err
+    # the first Ctrl-C drains: the running cells are finished and written, not killed
+    assert ("interrupted: finishing the" in err if jobs == "2" else
+            "interrupted: the running cell was finished and written" in err), err
+    assert f"interrupted with {k} of 8 cells written" in err
     assert not list((out / "cells").glob(".*"))  # no temporary file left
     done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -336,7 +351,9 @@ def test_sweep_report_renders_its_plots_in_chromium(tmp_path: Path) -> None:
     out = tmp_path / "o"
     assert cli("sweep", str(sweep_file(tmp_path, SMALL)), "--out", str(out))[0] == 0
     dom = _rendered(out / "report.html")
-    assert 'data-plots-rendered="5/5"' in dom
+    n = len(list((out / "plots").glob("*.png")))  # 30 ms: no reclaim yet, so no Jain plot
+    assert n == 3 and f'data-plots-rendered="{n}/{n}"' in dom
+    assert "No plot for: fairness.jain_index_reclaim_per_usage" in dom
     assert "memcglab sweep: s" in dom and "seed-spinlock" in dom
 
 
@@ -470,3 +487,76 @@ def test_the_notebook_is_the_script_twin() -> None:
     assert len(cells) >= 4
     for cell in cells:
         assert cell.strip() in script, cell
+
+
+def test_two_axes_on_one_field_and_a_huge_range_are_refused(tmp_path: Path) -> None:
+    p = sweep_file(tmp_path, '[[axis]]\npath = "group.0.limit"\nvalues = ["16M"]\n'
+                             '[[axis]]\npath = "group[parent].limit"\nvalues = ["32M"]\n')
+    code, _, err = cli("sweep", str(p))
+    assert code == 2, err
+    assert f"{p}:6: axis 'group[parent].limit' moves the field axis 'group.0.limit' already " \
+        "moves (line 3); one axis per field" in err
+    p = sweep_file(tmp_path, '[[axis]]\npath = "cpus"\nrange = {from = 1, to = 1000000000000}\n')
+    code, _, err = cli("sweep", str(p))
+    assert code == 2 and "range: 1,000,000,000,000 values; at most 100,000" in err
+
+
+def test_a_renamed_axis_is_computed_again_not_shown_under_old_labels(tmp_path: Path) -> None:
+    import memcglab
+
+    p = sweep_file(tmp_path, SMALL)
+    out = tmp_path / "o"
+    assert cli("sweep", str(p), "--out", str(out), "--jobs", "1")[0] == 0
+    p.write_text(p.read_text().replace("group[parent].limit", "group.0.limit"))
+    code, text, err = cli("sweep", str(p), "--out", str(out), "--jobs", "1", "--json")
+    assert code == 0, err
+    doc = json.loads(text)
+    assert doc["computed"] == 8 and doc["status"]["stale"] == 8
+    assert all(r["group.0.limit"] in ("16M", "32M") for r in doc["summary"])
+    cells = memcglab.results(out)  # the sweep last run there, not the stale files
+    assert len(cells) == 8 and "group[parent].limit" not in cells.columns
+
+
+def test_plot_axes(tmp_path: Path) -> None:
+    body = ('kernels = ["3.7", "6.18"]\n[[axis]]\npath = "duration"\nvalues = ["20ms"]\n'
+            '[[axis]]\npath = "kswapd"\nvalues = [true, false]\n[plot]\nx = "kernel"\n')
+    code, _, err = cli("sweep", str(sweep_file(tmp_path, body)), "--out",
+                       str(tmp_path / "o"), "--jobs", "1", "--plot-y",
+                       "iterator.walks_completed")
+    assert code == 0, err
+    assert len(list((tmp_path / "o" / "plots").glob("*.png"))) == 1
+    rows = _rows(tmp_path / "o")
+    assert {r["kswapd"] for r in rows.values()} == {"true", "false"}
+    assert {r["kswapd:value"] for r in rows.values()} == {None}  # categories, not a scale
+    code, _, err = cli("sweep", str(sweep_file(tmp_path, '[plot]\nx = "seed"\n')))
+    assert code == 2 and "plot.x 'seed': not an axis of this sweep; valid: variant" in err
+
+
+def test_a_results_folder_that_cannot_hold_cells(tmp_path: Path) -> None:
+    p = sweep_file(tmp_path, SMALL)
+    out = tmp_path / "o"
+    assert cli("sweep", str(p), "--out", str(out), "--jobs", "1")[0] == 0
+    __import__("shutil").rmtree(out / "cells")
+    (out / "cells").write_text("in the way")
+    code, _, err = cli("sweep", str(p), "--out", str(out), "--status")
+    assert code == 2 and "cannot read cells/" in err, err
+    code, _, err = cli("sweep", str(p), "--out", str(out))
+    assert code == 2 and "cannot make cells/ in it" in err, err
+    assert (out / "cells").read_text() == "in the way"
+
+
+def test_api_input_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import memcglab
+
+    with pytest.raises(ConfigError, match="expected a scenario file's path, TOML text, a dict"):
+        memcglab.run(5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"memcglab.run\(variant=...\): unknown variant"):
+        memcglab.run(FLAT, variant="nope")
+    monkeypatch.chdir(tmp_path)
+    spec = {"sweep": {"base": str(FLAT)}, "axis": [{"path": "duration", "values": ["20ms"]}]}
+    with pytest.raises(ConfigError, match="--jobs: expected 1 to 1024, got -3"):
+        memcglab.sweep(spec, jobs=-3)
+    with pytest.raises(ConfigError, match="ray: expected True, False or a cluster's address"):
+        memcglab.sweep(spec, ray=1)  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())
+    assert memcglab.sweep(spec, jobs=1).path == tmp_path / "sweep-sweep"

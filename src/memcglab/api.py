@@ -33,6 +33,8 @@ Scenario = str | os.PathLike[str] | dict[str, Any] | Plan
 
 
 def _plan(scenario: Scenario, overrides: dict[str, Any]) -> Plan:
+    places: dict[tuple[str | int, ...], str] = {(k,): f"memcglab.run({k}=...)"
+                                                for k in overrides}
     if isinstance(scenario, Plan):
         if overrides:
             raise ConfigError(f"memcglab.run: {', '.join(overrides)}: a built Plan is run as "
@@ -46,9 +48,11 @@ def _plan(scenario: Scenario, overrides: dict[str, Any]) -> Plan:
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"<toml text>: malformed TOML: {e}") from None
         raw, text, where = {**file, **overrides}, scenario, "<toml text>"
+    elif isinstance(scenario, str | os.PathLike):
+        return load(Path(scenario), overrides, places)
     else:
-        return load(Path(scenario), overrides)
-    places: dict[tuple[str | int, ...], str] = {(k,): f"memcglab.run({k}=...)" for k in overrides}
+        raise ConfigError(f"memcglab.run: expected a scenario file's path, TOML text, a dict "
+                          f"of its tables or a Plan, got {type(scenario).__name__}")
     locator = Locator(where, text, raw, {}, {k: v for k, v in raw.items()
                                              if k not in overrides}, places)
     f = validate_model(ScenarioFile, raw, locator)
@@ -125,8 +129,11 @@ class SweepResult:
 
 
 def results(folder: str | os.PathLike[str]) -> Any:
-    """Every finished cell of a sweep folder as a pandas DataFrame (columns of all cells,
-    null where a cell has none), without the sweep file: for queries after the fact."""
+    """The finished cells of the sweep last run in a folder (those its sweep.json lists,
+    not the stale files of an earlier sweep there) as a pandas DataFrame with the columns
+    of all of them (null where a cell has none): for queries without the sweep file."""
+    import json
+
     from memcglab.grid.store import Store
     from memcglab.report.outdir import read_marker
 
@@ -135,15 +142,23 @@ def results(folder: str | os.PathLike[str]) -> Any:
     if marker is None or "`memcglab sweep`" not in marker[0]:
         raise ConfigError(f"{folder}: not a memcglab sweep folder (no .memcglab-output "
                           "written by `memcglab sweep`)")
-    return Store(path, str(folder)).load_all().to_pandas()
+    try:
+        cells = json.loads((path / "sweep.json").read_text())["cells"]
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"{folder}/sweep.json: cannot read the sweep's cells: {e}") from None
+    return Store(path, str(folder)).load([c["id"] for c in cells]).to_pandas()
 
 
 def sweep(spec: str | os.PathLike[str] | dict[str, Any], out: str | os.PathLike[str] | None
-          = None, *, jobs: int | None = None, ray: str | bool = False) -> SweepResult:
+          = None, *, jobs: int | None = None, ray: str | bool = False,
+          max_memory: str | None = None) -> SweepResult:
     """Run a sweep (a sweep file, or a dict of its tables with paths relative to the current
     folder) into ``out`` (default ``sweep-NAME``), resuming what is there. ``jobs``: local
-    workers (default: the cores); ``ray``: True for a local Ray instance, or an address."""
-    from memcglab.grid.runner import run_sweep
+    workers (default: the cores, fewer when ``max_memory`` would not hold them); ``ray``:
+    True for a local Ray instance, or a cluster's address."""
+    import sys
+
+    from memcglab.grid.runner import cell_ids, check_executor, plan_workers, run_sweep
     from memcglab.grid.store import Store
     from memcglab.report.sweep_report import finish
     from memcglab.scenario.sweep_spec import expand, load_sweep
@@ -151,15 +166,22 @@ def sweep(spec: str | os.PathLike[str] | dict[str, Any], out: str | os.PathLike[
     if isinstance(spec, dict):
         sw = expand(spec, "<dict>", "", Path.cwd())
         inputs = [Path(b) for b in sw.bases]
-    else:
+    elif isinstance(spec, str | os.PathLike):
         sw = load_sweep(Path(spec))
         inputs = [Path(spec), *(Path(b) for b in sw.bases)]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-    workers = jobs or cores
-    store = Store.open(str(out) if out is not None else f"sweep-{sw.name}", inputs)
+    else:
+        raise ConfigError(f"memcglab.sweep: expected a sweep file's path or a dict of its "
+                          f"tables, got {type(spec).__name__}")
+    if not isinstance(ray, bool | str) or ray == "":
+        raise ConfigError(f"memcglab.sweep: ray: expected True, False or a cluster's address, "
+                          f"got {ray!r}")
+    workers = plan_workers(sw, jobs, max_memory,
+                           lambda note: print(f"memcglab.sweep: {note}", file=sys.stderr))
     executor = "ray" if ray else ("pool" if workers > 1 else "serial")
     address = ray if isinstance(ray, str) else None
+    cell_ids(sw)
+    check_executor(sw, executor, address)
+    store = Store.open(str(out) if out is not None else f"sweep-{sw.name}", inputs)
     report = run_sweep(sw, store, executor=executor, workers=workers, ray_address=address)
     frame, table, imgs, st = finish(sw, store)
     return SweepResult(store.folder, frame, table, st, imgs, report.computed)

@@ -580,7 +580,8 @@ def run_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus
         out.write(text)
         return ExitStatus.SUCCESS
     write_file(target, text, args.out)
-    out.write(f"wrote {args.out}: {len(tree.groups)} groups, {len(plan.workloads)} workloads "
+    out.write(f"wrote {args.out}: {plan.topology.size - 1} groups under the root, "
+              f"{len(plan.workloads)} workloads "
               f"(cgroup {tree.interface}, kernel {plan.kernel}); run it with: memcglab run "
               f"{args.out}\n")
     return ExitStatus.SUCCESS

@@ -4,8 +4,9 @@ or Ray, into a resumable Parquet store, summarised with confidence intervals and
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import json
-import os
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,7 +23,7 @@ from rich.progress import (
 from memcglab.cli import resources
 from memcglab.cli.status import ExitStatus
 from memcglab.errors import ConfigError, Terminated
-from memcglab.scenario.sweep_spec import Sweep, load_sweep
+from memcglab.scenario.sweep_spec import Sweep, check_plot_x, load_sweep
 
 
 def add_sweep_args(p: argparse.ArgumentParser) -> None:
@@ -41,6 +42,13 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
                         "(host:port or 'auto'); needs pip install 'memcglab[ray]'")
     p.add_argument("--batch-seconds", type=float, default=1.0, metavar="S",
                    help="with --ray: about how much work one task holds (default 1.0)")
+    p.add_argument("--plot-x", metavar="AXIS",
+                   help="the x axis of the plots (overrides [plot] x): an axis path of the "
+                        "sweep, seed, variant or kernel")
+    p.add_argument("--plot-y", metavar="M1,M2,...",
+                   help="the metrics plotted and summarised (overrides [plot] y): any column "
+                        "of the cells, e.g. groups.a.reclaimed (docs/sweep.md, \"Columns\"); "
+                        "running a finished sweep again with other metrics only redraws")
     p.add_argument("--status", action="store_true",
                    help="show what is finished and what is left (runs nothing)")
     p.add_argument("--json", action="store_true",
@@ -57,41 +65,23 @@ def _out(args: argparse.Namespace, sweep: Sweep) -> str:
     return args.out if args.out is not None else f"sweep-{sweep.name}"
 
 
-def _workers(args: argparse.Namespace, sweep: Sweep, err: TextIO) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-    if args.jobs is not None and not 1 <= args.jobs <= 1024:
-        raise ConfigError(f"--jobs: expected 1 to 1024, got {args.jobs}")
-    want = args.jobs or cores
-    limit = resources.memory_budget(args.max_memory)
-    if limit is None or not sweep.cells:
-        return want
-    from memcglab.sim.budget import estimate
-
-    biggest = max(estimate(c.plan, outputs=False).total for c in sweep.cells
-                  if c.source == "model") if any(c.source == "model"
-                                                 for c in sweep.cells) else 0
-    if biggest > limit:
-        raise ConfigError(f"{args.sweep}: one cell may need about {resources.text(biggest)} "
-                          f"of memory, more than the limit of {resources.text(limit)}; "
-                          "lower the scenario's sizes or raise --max-memory")
-    fit = max(1, limit // max(biggest, 1))
-    if fit < want:
-        err.write(f"memcglab sweep: note: {fit} workers instead of {want}: each cell may "
-                  f"need {resources.text(biggest)} and the limit is {resources.text(limit)}\n")
-        return int(fit)
-    return want
-
-
 def run_sweep_cmd(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
-    from memcglab.grid.runner import run_sweep, status
+    from memcglab.grid.runner import cell_ids, check_executor, plan_workers, run_sweep, status
     from memcglab.grid.store import Store
 
     sweep = load_sweep(args.sweep)
+    if args.plot_x is not None or args.plot_y is not None:
+        ys = tuple(y.strip() for y in (args.plot_y or "").split(",") if y.strip())
+        if args.plot_y is not None and not ys:
+            raise ConfigError(f"--plot-y: expected metric names, comma-separated; got "
+                              f"{args.plot_y!r}")
+        sweep = dataclasses.replace(
+            sweep, plot_x=check_plot_x(args.plot_x, sweep.points(), "--plot-x")
+            if args.plot_x is not None else sweep.plot_x, plot_y=ys or sweep.plot_y)
     inputs = [args.sweep, *(Path(b) for b in sweep.bases)]
     given = _out(args, sweep)
     if args.status:
-        store = Store.open(given, inputs, create=False)
+        store = Store.read(given)
         st = status(sweep, store)
         out.write(json.dumps(st, indent=2) + "\n" if args.json else _status_text(st))
         return ExitStatus.SUCCESS
@@ -105,10 +95,15 @@ def run_sweep_cmd(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitSta
             raise ConfigError("--ray: Ray is not installed; install memcglab's Ray extra: "
                               "pip install 'memcglab[ray]' (or run without --ray: the local "
                               "pool)")
-    workers = _workers(args, sweep, err)
-    store = Store.open(given, inputs)
+    def note(msg: str) -> None:
+        err.write(f"memcglab sweep: note: {msg}\n")
+
+    workers = plan_workers(sweep, args.jobs, args.max_memory, note)
     executor = "ray" if args.ray is not None else ("pool" if workers > 1 else "serial")
     address = None if args.ray in (None, "local") else args.ray
+    cell_ids(sweep)  # every refusal before the folder is made
+    check_executor(sweep, executor, address)
+    store = Store.open(given, inputs)
     console = Console(file=err)
     show = not args.no_progress and err.isatty()
     for label, why in sweep.skipped:
@@ -144,9 +139,14 @@ def run_sweep_cmd(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitSta
         err.write(f"memcglab sweep: {what} with {n} of {len(sweep.cells)} cells "
                   f"written in {given}/; run the same command again to resume\n")
         raise
-    from memcglab.report.sweep_report import finish, print_summary
+    from memcglab.report.sweep_report import finish, metrics_of, print_summary
 
     frame, table, _, st = finish(sweep, store)
+    for m in metrics_of(sweep):
+        if m not in frame.columns:
+            close = difflib.get_close_matches(m, [str(c) for c in frame.columns], n=3)
+            err.write(f"memcglab sweep: note: {m!r} is not a column of these cells"
+                      + (f"; did you mean {', '.join(close)}?" if close else "") + "\n")
     if args.json:
         doc: dict[str, Any] = {"status": st, "computed": report.computed,
                                "already_done": report.already_done,

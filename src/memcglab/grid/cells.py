@@ -2,10 +2,8 @@
 (in the local pool, on Ray, or in this process), and a result flattened into one row.
 
 A cell's result depends only on its plan (the simulator is deterministic: no clock, no
-global state; tests/test_layering.py), so the id is a hash of the built plan (units
-normalised: ``"1s"`` and ``1000000000`` are one cell) and of memcglab's own source files
-(a changed model is a new result). The scenario's name, description and spelling are not in
-it. A ``path.py:Class`` variant is hashed by its file's bytes, not its path.
+global state; tests/test_layering.py), so the id hashes the built plan and the code that
+computes it (:func:`plan_key`), and the labels its row carries (:func:`cell_id`).
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -28,19 +27,32 @@ SCHEMA_VERSION = 1  # of the rows below: a new version recomputes every cell
 LIVE_VARIANT = "live-kernel"
 
 
+# The code a row's numbers come from: the model, the kernel mirror, the simulator, the
+# metrics, the scenario builder and the live-kernel runner, and this module. The command
+# line, the reports and the explorer are not in it: editing them recomputes nothing.
+RESULT_CODE = ("model", "runtime", "kernel", "sim", "metrics", "scenario", "live",
+               "grid/cells.py")
+
+
 @functools.cache
 def code_fingerprint() -> str:
-    """sha256 of memcglab's Python sources (names and bytes): which model computed a row."""
+    """sha256 of the sources that compute a row (names and bytes)."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    for p in sorted(root.rglob("*.py")):
+    files = sorted(p for part in RESULT_CODE
+                   for p in ((root / part).rglob("*.py") if (root / part).is_dir()
+                             else [root / part]))
+    for p in files:
         h.update(p.relative_to(root).as_posix().encode() + b"\0")
         h.update(p.read_bytes() + b"\0")
     return h.hexdigest()
 
 
-def cell_id(cell: Cell) -> str:
-    """32 hex digits naming this cell's result (module docstring)."""
+def plan_key(cell: Cell) -> str:
+    """What the cell computes: the built plan (units normalised, so ``"1s"`` and
+    ``1000000000`` are one plan; the scenario's name, description and spelling left out),
+    a variant file by its bytes (not its path), model or kernel (a kernel cell: on which
+    machine and kernel), and the code. Two cells of one sweep with one key are refused."""
     key = dataclasses.asdict(cell.plan)
     for k in ("name", "description", "digest"):
         key.pop(k)
@@ -49,9 +61,22 @@ def cell_id(cell: Cell) -> str:
         key["variant_spec"] = (hashlib.sha256(path.read_bytes()).hexdigest() + ":"
                                + cell.plan.variant_spec.rsplit(":", 1)[1])
     key["source"] = cell.source
+    if cell.source == "kernel":
+        key["machine"] = [socket.gethostname(), os.uname().release]
     key["schema"] = SCHEMA_VERSION
     key["code"] = code_fingerprint()
     text = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cell_id(cell: Cell) -> str:
+    """32 hex digits naming this cell's row: its plan key and the labels the row carries
+    (the base's name, the variant and kernel as the sweep names them, each axis's name
+    and value as written). A row is never reused under other labels: renaming an axis or
+    respelling a value computes the cell again; adding values or seeds does not."""
+    labels = [cell.scenario, cell.variant, cell.kernel,
+              [[name, repr(value)] for name, value in cell.axes]]
+    text = json.dumps([plan_key(cell), labels], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -154,7 +179,7 @@ def identity(cell: Cell, cid: str, sweep: Sweep, out: Outcome) -> dict[str, Any]
     live = cell.source == "kernel"
     kernel = str(out.metrics.get("scenario", {}).get("kernel", "")) if live else plan.kernel
     row: dict[str, Any] = {
-        "cell_id": cid, "sweep": sweep.name, "source": cell.source, "scenario": cell.scenario,
+        "cell_id": cid, "source": cell.source, "scenario": cell.scenario,
         "variant": LIVE_VARIANT if live else (cell.variant or plan.variant_spec or plan.variant),
         "kernel": kernel, "cgroup": plan.cgroup, "seed": cell.seed}
     kinds = {n: k for a in sweep.axes for n, k in zip(a.names, a.kinds, strict=True)}

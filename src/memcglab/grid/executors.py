@@ -1,11 +1,13 @@
 """Where a sweep's cells run: in this process, in a local process pool, or as Ray tasks.
 
 Every executor hands each finished cell to ``done`` in the driver (this process), which is
-the only writer of the results store. Ctrl-C is drained, not dropped: the first one stops
-new cells from starting and waits for those running, so their results are written and
-nothing is computed twice when the sweep is resumed; a second one abandons them. SIGTERM
-(memcglab's ``Terminated``) abandons at once. Workers ignore SIGINT: a terminal's Ctrl-C
-reaches the whole process group, and the driver decides.
+the only writer of the results store. Ctrl-C is drained, not dropped: while a sweep runs,
+the first SIGINT only sets a flag (:func:`sigint_drains`; raised as KeyboardInterrupt it
+could land anywhere, in the middle of writing a result), the executors stop starting cells
+and wait for those running, so their results are written and nothing is computed twice
+when the sweep is resumed; a second SIGINT raises KeyboardInterrupt and abandons them.
+SIGTERM (memcglab's ``Terminated``) abandons at once. Workers ignore SIGINT: a terminal's
+Ctrl-C reaches the whole process group, and the driver decides.
 
 Ray (an optional extra, ``pip install 'memcglab[ray]'``): ``address=None`` starts a local
 instance for the run and stops it at the end; an address joins an existing cluster. Cells
@@ -23,33 +25,76 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from memcglab.errors import ConfigError, Terminated
+from memcglab.errors import ConfigError, MemcglabError
 from memcglab.grid.cells import Job, Outcome, run_batch, run_job
+from memcglab.report.outdir import signals_deferred
 
 Done = Callable[[Outcome], None]
 Say = Callable[[str], None]
+
+
+POLL_S = 0.2  # how soon a waiting driver notices the first Ctrl-C
+
+
+class Stop:
+    """The first Ctrl-C of a sweep: stop starting cells, finish the running ones."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+
+@contextlib.contextmanager
+def sigint_drains() -> Iterator[Stop]:
+    """While the block runs (in the main thread), the first SIGINT sets ``requested`` and
+    the second raises KeyboardInterrupt."""
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def run_serial(jobs: Sequence[Job], done: Done, say: Say) -> None:
+def run_serial(jobs: Sequence[Job], done: Done, say: Say, stop: Stop | None = None) -> None:
+    """In this process, one after another; a Ctrl-C lets the running cell finish."""
     for job in jobs:
+        if stop is not None and stop.requested:
+            say("interrupted: the running cell was finished and written")
+            raise KeyboardInterrupt
         done(run_job(job))
+    if stop is not None and stop.requested:
+        raise KeyboardInterrupt
 
 
-def run_pool(jobs: Sequence[Job], done: Done, say: Say, workers: int) -> None:
+def run_pool(jobs: Sequence[Job], done: Done, say: Say, workers: int,
+             stop: Stop | None = None) -> None:
     """A local process pool. Forked: a spawned or forkserver worker imports the main
     module again, which re-runs a user's script that has no ``if __name__ ==
     "__main__":`` guard; a fork does not, and memcglab's driver runs no thread of its own
     at that moment (its progress bar refreshes from the callbacks, not from a thread), so
     no lock is copied held. A fork pool starts all its workers at the first submit. At most
-    2 x ``workers`` cells are submitted at a time, so a drain waits for at most one cell
-    per worker."""
+    2 x ``workers`` cells are submitted at a time; a drain cancels those not handed to a
+    worker yet and waits for the others (one per worker, and the one the pool has queued
+    for the next free worker)."""
+    stop = stop or Stop()
     ctx = multiprocessing.get_context("fork")
     pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
     queue = list(reversed(jobs))
@@ -59,21 +104,18 @@ def run_pool(jobs: Sequence[Job], done: Done, say: Say, workers: int) -> None:
         while running or (queue and not draining):
             while queue and not draining and len(running) < 2 * workers:
                 running.add(pool.submit(run_job, queue.pop()))
-            try:
-                finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-            except KeyboardInterrupt as e:
-                if draining or isinstance(e, Terminated):  # SIGTERM: abandon at once
-                    raise
+            finished, running = cf.wait(running, timeout=POLL_S,
+                                        return_when=cf.FIRST_COMPLETED)
+            if stop.requested and not draining:
                 draining = True
-                running = {f for f in running if not f.cancel()}
+                running = {f for f in running if not f.cancel()} - finished
                 say(f"interrupted: finishing the {len(running)} running cells (Ctrl-C again "
                     "to abandon them)")
-                continue
             for f in finished:
                 done(f.result())  # a cell that raised ends the sweep (cells done are kept)
         if draining:
             raise KeyboardInterrupt
-    except (KeyboardInterrupt, Terminated):
+    except BaseException:  # a second Ctrl-C, SIGTERM, a failed cell: abandon the rest
         _kill(pool)
         raise
     finally:
@@ -94,10 +136,15 @@ def ray_available() -> bool:
 
 
 def run_ray(jobs: Sequence[Job], done: Done, say: Say, address: str | None, cpus: int,
-            batch_seconds: float = 1.0) -> None:
+            batch_seconds: float = 1.0, stop: Stop | None = None) -> None:
+    """Model cells first, then live-kernel cells (so these have their machine to
+    themselves: one at a time per node, by a lock file, and after the simulations)."""
     with ray_session(address, cpus) as ray:
         total_cpus = int(ray.cluster_resources().get("CPU", cpus)) or 1
-        ray_cells(ray, jobs, done, say, total_cpus, batch_seconds)
+        for part in ([j for j in jobs if j.source != "kernel"],
+                     [j for j in jobs if j.source == "kernel"]):
+            if part:
+                ray_cells(ray, part, done, say, total_cpus, batch_seconds, stop)
 
 
 @contextlib.contextmanager
@@ -137,10 +184,20 @@ def ray_session(address: str | None, cpus: int) -> Iterator[Any]:
     finally:
         for s, h in handlers.items():
             signal.signal(s, h)
-        if started:
-            ray.shutdown()
-        if temp is not None:
-            shutil.rmtree(temp, ignore_errors=True)
+        with signals_deferred():  # a Ctrl-C here would leave Ray's processes and files
+            if started:
+                ray.shutdown()
+            if temp is not None:
+                _remove(temp)
+
+
+def _remove(folder: str) -> None:
+    """Remove Ray's folder; its processes may still write their last logs for a moment."""
+    for _ in range(20):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not os.path.exists(folder):
+            return
+        time.sleep(0.1)
 
 
 def _ray_batch(jobs: list[Job]) -> Any:
@@ -151,7 +208,8 @@ def _ray_batch(jobs: list[Job]) -> Any:
 
 
 def ray_cells(ray: Any, jobs: Sequence[Job], done: Done, say: Say, cpus: int,
-              batch_seconds: float) -> None:
+              batch_seconds: float, stop: Stop | None = None) -> None:
+    stop = stop or Stop()
     task = ray.remote(num_cpus=1)(_ray_batch)
     queue = list(reversed(jobs))
     walls: list[float] = []
@@ -169,22 +227,30 @@ def ray_cells(ray: Any, jobs: Sequence[Job], done: Done, say: Say, cpus: int,
             batch = next_batch()
             running[task.remote(batch)] = len(batch)
         try:
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=None)
-        except KeyboardInterrupt as e:
-            if draining or isinstance(e, Terminated):
-                for g in running:
-                    ray.cancel(g, force=True)
-                raise
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+        except KeyboardInterrupt:  # the second Ctrl-C, or SIGTERM
+            for g in running:
+                ray.cancel(g, force=True)
+            raise
+        if stop.requested and not draining:
             draining = True
             say(f"interrupted: finishing the {sum(running.values())} cells of the "
                 f"{len(running)} running tasks (Ctrl-C again to abandon them)")
-            continue
         for gen in ready:
             try:
                 out = ray.get(next(gen))
             except StopIteration:
                 running.pop(gen, None)
                 continue
+            except ray.exceptions.RayError as e:
+                # Ray already retried the task (a lost node, a killed worker): give up with
+                # what is written kept, rather than as a memcglab bug.
+                for g in running:
+                    ray.cancel(g, force=True)
+                raise MemcglabError(
+                    f"--ray: a task failed after Ray's retries ({type(e).__name__}: "
+                    f"{str(e).splitlines()[0] if str(e) else ''}); the cells finished so far "
+                    "are written: run the same command again to resume") from None
             walls.append(out.wall_s)
             done(out)
             running[gen] -= 1
@@ -194,5 +260,5 @@ def ray_cells(ray: Any, jobs: Sequence[Job], done: Done, say: Say, cpus: int,
         raise KeyboardInterrupt
 
 
-__all__ = ["Done", "ray_available", "ray_cells", "ray_session", "run_batch", "run_pool",
-           "run_ray", "run_serial"]
+__all__ = ["Done", "Stop", "ray_available", "ray_cells", "ray_session", "run_batch",
+           "run_pool", "run_ray", "run_serial", "sigint_drains"]

@@ -19,28 +19,70 @@ from memcglab.grid.cells import (
     code_fingerprint,
     flatten,
     identity,
-    run_job,
+    plan_key,
 )
-from memcglab.grid.executors import run_pool, run_ray, run_serial
+from memcglab.grid.executors import run_pool, run_ray, run_serial, sigint_drains
 from memcglab.grid.store import Store
 from memcglab.kernel.registry import plugin_path
 from memcglab.scenario.sweep_spec import Cell, Sweep
 
 
 def cell_ids(sweep: Sweep) -> list[str]:
-    """Each cell's id; two cells that are one simulation (``"1s"`` and ``"1000ms"``) are
-    refused: one row could not carry both axis values."""
-    ids: list[str] = []
+    """Each cell's id; two cells that are one simulation are refused (values that differ
+    only in spelling, ``"1s"`` and ``"1000ms"``; base scenarios that differ only in their
+    name or description): the sweep would compute one thing twice under two labels."""
     first: dict[str, Cell] = {}
     for c in sweep.cells:
-        cid = cell_id(c)
-        if cid in first:
-            raise ConfigError(f"{sweep.path}: the cells ({first[cid].label()}) and "
-                              f"({c.label()}) are the same simulation (the values differ only "
-                              "in spelling); list each value once")
-        first[cid] = c
-        ids.append(cid)
-    return ids
+        key = plan_key(c)
+        if key in first:
+            raise ConfigError(f"{sweep.path}: the cells ({first[key].label()}) and "
+                              f"({c.label()}) are one simulation (values that differ only in "
+                              "spelling, or base scenarios that differ only in name or "
+                              "description); list each once")
+        first[key] = c
+    return [cell_id(c) for c in sweep.cells]
+
+
+def plan_workers(sweep: Sweep, jobs: int | None, max_memory: str | None,
+                 note: Callable[[str], None]) -> int:
+    """How many local workers: ``jobs`` (default: the cores this process may use), fewer
+    when the cells would not fit in the memory bound together (``max_memory``, default
+    a share of MemAvailable; sim/budget.py estimates a cell)."""
+    from memcglab.cli import resources
+    from memcglab.sim.budget import estimate
+
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int)
+                             or not 1 <= jobs <= 1024):
+        raise ConfigError(f"--jobs: expected 1 to 1024, got {jobs!r}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    want = jobs or cores
+    limit = resources.memory_budget(max_memory)
+    model = [c for c in sweep.cells if c.source == "model"]
+    if limit is None or not model:
+        return want
+    biggest = max(estimate(c.plan, outputs=False).total for c in model)
+    if biggest > limit:
+        raise ConfigError(f"{sweep.path}: one cell may need about {resources.text(biggest)} "
+                          f"of memory, more than the limit of {resources.text(limit)}; lower "
+                          "the scenario's sizes or raise the bound (--max-memory)")
+    fit = max(1, limit // max(biggest, 1))
+    if fit < want:
+        note(f"{fit} workers instead of {want}: each cell may need "
+             f"{resources.text(biggest)} and the bound is {resources.text(limit)}")
+        return int(fit)
+    return want
+
+
+def check_executor(sweep: Sweep, executor: str, ray_address: str | None) -> None:
+    """What an executor cannot run, refused before anything is written."""
+    if executor == "ray" and ray_address is not None:
+        plugins = sorted({str(p) for c in sweep.cells
+                          if (p := plugin_path(c.plan.variant_spec)) is not None})
+        if plugins:
+            raise ConfigError(f"--ray {ray_address}: the variant file {plugins[0]} exists on "
+                              "this machine only; run plugin variants with the local pool or "
+                              "a local Ray instance (--ray without an address)")
 
 
 def describe(sweep: Sweep, ids: list[str]) -> dict[str, Any]:
@@ -78,13 +120,7 @@ def run_sweep(sweep: Sweep, store: Store, *, executor: str = "pool", workers: in
     instance with ``workers`` CPUs). Raises KeyboardInterrupt / Terminated after writing
     what finished (the sweep then resumes from there)."""
     ids = cell_ids(sweep)
-    if executor == "ray" and ray_address is not None:
-        plugins = sorted({str(p) for c in sweep.cells
-                          if (p := plugin_path(c.plan.variant_spec)) is not None})
-        if plugins:
-            raise ConfigError(f"--ray {ray_address}: the variant file {plugins[0]} exists on "
-                              "this machine only; run plugin variants with the local pool or "
-                              "a local Ray instance (--ray without an address)")
+    check_executor(sweep, executor, ray_address)
     store.write_json("sweep.json", describe(sweep, ids))
     done_ids = store.done()
     by_id = dict(zip(ids, sweep.cells, strict=True))
@@ -96,8 +132,12 @@ def run_sweep(sweep: Sweep, store: Store, *, executor: str = "pool", workers: in
     start = time.monotonic()
     computed = 0
 
+    written: set[str] = set()
+
     def done(out: Outcome) -> None:
         nonlocal finished, computed
+        if out.cell_id in written:  # a retried Ray task may yield a finished cell again
+            return
         if out.code != code_fingerprint():
             raise ConfigError(f"host {out.host} runs another memcglab (sources "
                               f"{out.code[:12]}, here {code_fingerprint()[:12]}): install the "
@@ -105,23 +145,25 @@ def run_sweep(sweep: Sweep, store: Store, *, executor: str = "pool", workers: in
         cell = by_id[out.cell_id]
         store.write_cell(out.cell_id, {**identity(cell, out.cell_id, sweep, out),
                                        **flatten(out.metrics)})
+        written.add(out.cell_id)
         finished += 1
         computed += 1
         progress(finished, total)
 
     model = [j for j in todo if j.source == "model"]
     live = [j for j in todo if j.source == "kernel"]
-    if executor == "ray":
-        run_ray(model + live, done, say, ray_address, workers, batch_seconds)
-    else:
-        if executor == "pool" and workers > 1 and len(model) > 1:
-            run_pool(model, done, say, workers)
+    with sigint_drains() as stop:
+        if executor == "ray":
+            run_ray(model + live, done, say, ray_address, workers, batch_seconds, stop)
         else:
-            run_serial(model, done, say)
-        # Live-kernel cells run here, one after another: they own the machine while they
-        # run, and this process tears their groups down on Ctrl-C or SIGTERM.
-        for job in live:
-            done(run_job(job))
+            if executor == "pool" and workers > 1 and len(model) > 1:
+                run_pool(model, done, say, workers, stop)
+            else:
+                run_serial(model, done, say, stop)
+            # Live-kernel cells run here, one after another: they own the machine while
+            # they run, and this process tears their groups down on a second Ctrl-C or
+            # SIGTERM.
+            run_serial(live, done, say, stop)
     return RunReport(total, total - len(todo), computed, time.monotonic() - start, executor)
 
 

@@ -47,32 +47,49 @@ from memcglab.report.outdir import (
 CELLS = "cells"
 
 
+def _check_marker(given: str, target: Path) -> None:
+    marker = read_marker(target)
+    if marker is not None and "`memcglab sweep`" not in marker[0]:
+        by = marker[0].split("`")[1] if marker[0].count("`") >= 2 else "memcglab"
+        raise ConfigError(f"--out {given}: holds the output of `{by}`, not of a sweep; "
+                          "choose a new folder (a sweep keeps its folder to resume in)")
+
+
 @dataclass(frozen=True, slots=True)
 class Store:
     folder: Path
     given: str  # as the user named it, for messages
 
     @staticmethod
-    def open(given: str, inputs: Sequence[Path] = (), create: bool = True) -> Store:
+    def open(given: str, inputs: Sequence[Path] = ()) -> Store:
         """Check ``--out`` (memcglab's rules: docs/scenarios.md, "Output folder"): a new or
         empty folder, or an earlier sweep's (resumed). Creates it and its marker."""
         out = check_out(given, "sweep", force=True, inputs=inputs)
         if out.exists:
-            marker = read_marker(out.target)
-            if marker is not None and "`memcglab sweep`" not in marker[0]:
-                by = marker[0].split("`")[1] if marker[0].count("`") >= 2 else "memcglab"
-                raise ConfigError(f"--out {given}: holds the output of `{by}`, not of a "
-                                  "sweep; choose a new folder (a sweep keeps its folder to "
-                                  "resume in)")
+            _check_marker(given, out.target)
         store = Store(out.target, given)
-        if create:
-            try:
-                (out.target / CELLS).mkdir(parents=True, exist_ok=True)
-                if read_marker(out.target) is None:
-                    store._write_atomic(MARKER, marker_text("sweep", ["sweep.json"]))
-            except OSError as e:
-                raise ConfigError(f"--out {given}: cannot write: {e.strerror}") from e
+        try:
+            (out.target / CELLS).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"--out {given}: cannot make {CELLS}/ in it: {e.strerror}") from e
+        if read_marker(out.target) is None:
+            store._write_atomic(MARKER, marker_text("sweep", ["sweep.json"]))
         return store
+
+    @staticmethod
+    def read(given: str) -> Store:
+        """A sweep folder to read (``--status``, ``memcglab.results``): checked, never
+        written to; a folder that does not exist yet reads as empty."""
+        target = Path(os.path.realpath(given))
+        if target.exists():
+            if not target.is_dir():
+                raise ConfigError(f"--out {given}: exists and is not a directory")
+            if os.listdir(target):
+                if read_marker(target) is None:
+                    raise ConfigError(f"--out {given}: not a memcglab sweep folder (it has "
+                                      f"no {MARKER})")
+                _check_marker(given, target)
+        return Store(target, given)
 
     def outdir(self) -> OutDir:
         """The folder as :func:`memcglab.report.outdir.write_folder` takes it (to replace
@@ -90,6 +107,8 @@ class Store:
             names = os.listdir(self.folder / CELLS)
         except FileNotFoundError:
             return set()
+        except OSError as e:
+            raise ConfigError(f"--out {self.given}: cannot read {CELLS}/: {e.strerror}") from e
         return {n[:-8] for n in names if n.endswith(".parquet") and not n.startswith(".")}
 
     def _write_atomic(self, rel: str, text: str | None = None, table: Any = None) -> None:
@@ -104,6 +123,9 @@ class Store:
                 os.fsync(fh.fileno())
             with signals_deferred():
                 os.replace(tmp, final)
+        except OSError as e:  # a full disk, a read-only folder: not a memcglab bug
+            raise ConfigError(f"--out {self.given}: cannot write {rel}: "
+                              f"{e.strerror or e}") from e
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -114,10 +136,6 @@ class Store:
 
     def write_json(self, rel: str, doc: Any) -> None:
         self._write_atomic(rel, json.dumps(doc, indent=1, sort_keys=True) + "\n")
-
-    def load_all(self) -> Any:
-        """Every finished cell in the folder (of any sweep written there), sorted by id."""
-        return self.load(sorted(self.done()))
 
     def load(self, ids: Iterable[str]) -> Any:
         """The rows of these cells (those finished), in the order given, as one pyarrow

@@ -90,11 +90,11 @@ Line = tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]]
 
 
 def sweep_metric(metric: str, x_label: str, facets: Mapping[str, Mapping[str, Line]],
-                 x_ticks: Sequence[str] | None = None) -> bytes:
+                 x_ticks: Sequence[str] | None = None, connect: bool = True) -> bytes:
     """One sweep metric against one axis: a panel per facet (variant), a line per other
     point (the other axes' values), each mean with its confidence interval as error bars.
     ``facets[variant][line] = (x, mean, ci_low, ci_high)``; ``x_ticks`` names categorical
-    x positions 0, 1, ..."""
+    x positions 0, 1, ... (``connect``: lines between the points, for a numeric x)."""
     plt = _plt()
     n = max(1, len(facets))
     cols = min(n, 3)
@@ -105,7 +105,8 @@ def sweep_metric(metric: str, x_label: str, facets: Mapping[str, Mapping[str, Li
         for label, (xs, mean, lo, hi) in lines.items():
             err = [[max(0.0, m - a) for m, a in zip(mean, lo, strict=True)],
                    [max(0.0, b - m) for m, b in zip(mean, hi, strict=True)]]
-            ax.errorbar(xs, mean, yerr=err, marker="o", ms=3, capsize=3, label=label or None)
+            ax.errorbar(xs, mean, yerr=err, marker="o", ms=3, capsize=3, label=label or None,
+                        linestyle="-" if connect else "none")
         ax.set_title(facet, fontsize=9)
         ax.set_xlabel(x_label)
         if x_ticks is not None:

@@ -32,10 +32,7 @@ def metrics_of(sweep: Sweep) -> list[str]:
 
 def point_columns(sweep: Sweep, frame: Any) -> list[str]:
     """What tells the points of the sweep apart (everything but the seed)."""
-    cols = ["variant"]
-    if "kernel" in frame.columns and frame["kernel"].nunique() > 1:
-        cols.append("kernel")
-    return cols + sweep.columns()
+    return [c for c in sweep.points() if c in frame.columns]
 
 
 def summary(sweep: Sweep, frame: Any) -> Any:
@@ -94,20 +91,18 @@ def images(sweep: Sweep, frame: Any, table: Any) -> dict[str, bytes]:
     others = [c for c in by if c not in (x, facet_col) and frame[c].nunique(dropna=False) > 1]
     order = list(dict.fromkeys(frame[x].tolist())) if x in frame.columns else []
     num_col = f"{x}:value"
-    numeric = (num_col in frame.columns and frame[num_col].notna().all()) or x == "seed"
+    numeric = num_col in frame.columns and bool(frame[num_col].notna().all())
     kind = _kind(sweep, x)
     scale, unit = ((1 << 20, " (MiB)") if kind == "size" else
                    (1_000_000, " (ms)") if kind == "duration" else (1, ""))
-    if x == "seed":
-        xnum = {v: float(v) for v in order}
-    elif numeric:
+    if numeric:
         xnum = {v: n / scale for v, n in zip(frame[x], frame[num_col], strict=True)}
-    else:
+    else:  # text (or mixed): the values in the sweep's order, not joined by lines
         xnum = {v: float(i) for i, v in enumerate(order)}
     out: dict[str, bytes] = {}
     for metric in metrics_of(sweep):
         t = table[table["metric"] == metric]
-        if t.empty:
+        if t.empty or bool(t["mean"].isna().all()):  # not a column, or no numbers in it
             continue
         facets: dict[str, dict[str, plots.Line]] = {}
         for _, r in t.iterrows():
@@ -125,7 +120,8 @@ def images(sweep: Sweep, frame: Any, table: Any) -> dict[str, bytes]:
                                      for s in (xs, ms, lo, hi))
         label = x + (unit if numeric else "")
         out[metric] = plots.sweep_metric(metric, label, facets,
-                                         None if numeric else [str(v) for v in order])
+                                         None if numeric else [str(v) for v in order],
+                                         connect=numeric)
     return out
 
 
@@ -150,8 +146,9 @@ def html_report(sweep: Sweep, frame: Any, table: Any, imgs: dict[str, bytes],
             + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
                       for r in rows) + "</table>"]
     missing = [m for m in metrics_of(sweep) if m not in imgs]
-    after = ([f"<p>No values for: {html.escape(', '.join(missing))} (not a metric of these "
-              "cells; the columns are listed in cells/*.parquet)</p>"] if missing else [])
+    after = ([f"<p>No plot for: {html.escape(', '.join(missing))} (not a column of these "
+              "cells, or no numbers in it; docs/sweep.md lists the columns)</p>"]
+             if missing else [])
     return page(f"memcglab sweep: {sweep.name}", body, imgs, after)
 
 

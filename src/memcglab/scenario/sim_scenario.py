@@ -148,12 +148,14 @@ V1_ONLY = (("soft_limit", "memory.soft_limit_in_bytes"),)
 V2_ONLY = (("high", "memory.high"), ("low", "memory.low"), ("min", "memory.min"))
 
 
-def load(path: Path, overrides: dict[str, Any] | None = None) -> Plan:
-    """Load a scenario; ``overrides`` are top-level fields given as flags (--seed, ...)."""
+def load(path: Path, overrides: dict[str, Any] | None = None,
+         places: dict[Loc, str] | None = None) -> Plan:
+    """Load a scenario; ``overrides`` are top-level fields given as flags (--seed, ...), or
+    given where ``places`` says (``memcglab.run(seed=...)``)."""
     file, text = read_toml(path)
     raw = {**file, **(overrides or {})}
     flags: dict[Loc, str] = {(k,): "--" + k.replace("_", "-") for k in overrides or {}}
-    locator = Locator(str(path), text, raw, flags, file)
+    locator = Locator(str(path), text, raw, flags, file, places)
     f = validate_model(ScenarioFile, raw, locator)
     return build(f, str(path), path.stem, locator, base=path.parent)
 

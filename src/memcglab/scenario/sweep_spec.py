@@ -113,10 +113,13 @@ class Axis:
     """One axis: its paths (several when zipped) and its points (one value per path)."""
 
     names: tuple[str, ...]  # the paths as written: the dataset's column names
-    locs: tuple[Loc, ...]  # the same, resolved (``group[web]`` -> ("group", 2, ...))
+    # The same, resolved in each base scenario (``group[web]`` may sit at another index in
+    # each): locs[base][path].
+    locs: tuple[tuple[Loc, ...], ...]
     kinds: tuple[str, ...]  # "size", "duration" or "plain": how a value becomes a number
     points: tuple[tuple[Any, ...], ...]
     line: int | None  # of its [[axis]] table in the sweep file
+    values_line: int | None  # of its values (or range)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,11 @@ class Sweep:
         """The axis columns, in order (kernels and variants are identity columns)."""
         cols = ["scenario"] if len(self.bases) > 1 else []
         return cols + [n for a in self.axes for n in a.names]
+
+    def points(self) -> list[str]:
+        """What tells the points apart: the variant, the kernel (when several), the axes."""
+        kernel = ["kernel"] if len(self.kernels) > 1 or self.live_kernel else []
+        return ["variant", *kernel, *self.columns()]
 
 
 # --- paths ------------------------------------------------------------------------------
@@ -292,8 +300,8 @@ def numeric(kind: str, value: Any) -> float | None:
             return float(duration_ns(value))
     except (ValueError, TypeError):
         return None
-    if isinstance(value, bool):
-        return float(value)
+    if isinstance(value, bool):  # true/false are categories, not a scale
+        return None
     if isinstance(value, int | float):
         return float(value)
     return None
@@ -345,45 +353,59 @@ def expand(raw: dict[str, Any], where: str, text: str = "", folder: Path | None 
     if len(set(kernels)) != len(kernels):
         raise ConfigError(f"{line('sweep', 'kernels')}: sweep.kernels: a kernel is named twice")
     axes = tuple(_axis(i, a, bases, line) for i, a in enumerate(f.axis))
-    seen: dict[str, int] = {}
+    seen: dict[Loc, tuple[str, int | None]] = {}
     for ax in axes:
-        for n in ax.names:
-            if n in seen:
-                raise ConfigError(f"{where}:{ax.line}: axis {n!r} is already moved by the "
-                                  f"axis at line {seen[n]}")
-            seen[n] = ax.line or 0
+        for n, loc in zip(ax.names, ax.locs[0], strict=True):
+            if loc in seen:
+                other, at = seen[loc]
+                raise ConfigError(f"{_at(where, ax.line)}: axis {n!r} moves the field axis "
+                                  f"{other!r} already moves"
+                                  + (f" (line {at})" if at else "") + "; one axis per field")
+            seen[loc] = (n, ax.line)
     n_model = (len(bases) * _product_size(axes) * max(1, len(variants)) * max(1, len(kernels))
                * len(seeds))
     n_kernel = len(bases) * _product_size(axes) * len(seeds) if s.kernel else 0
     if n_model + n_kernel > MAX_CELLS:
-        raise ConfigError(f"{where}: the sweep has {n_model + n_kernel:,} cells; at most "
+        raise ConfigError(f"{line('sweep')}: the sweep has {n_model + n_kernel:,} cells; at most "
                           f"{MAX_CELLS:,} (split it into several sweeps)")
     cells: list[Cell] = []
     skipped: list[tuple[str, str]] = []
     # Variant-major: the summary lists a variant's points together.
-    for (bpath, braw, btext), variant, kernel, point, seed in itertools.product(
-            bases, variants or ("",), kernels or ("",),
+    for (bi, (bpath, braw, btext)), variant, kernel, point, seed in itertools.product(
+            enumerate(bases), variants or ("",), kernels or ("",),
             itertools.product(*(a.points for a in axes)), seeds):
-        _add_cell(cells, skipped, "model", bpath, braw, btext, axes, point, variant, kernel,
-                  seed, line, s.skip_invalid)
+        _add_cell(cells, skipped, "model", bi, bpath, braw, btext, axes, point, variant,
+                  kernel, seed, line, s.skip_invalid)
     if s.kernel:
-        for (bpath, braw, btext), point, seed in itertools.product(
-                bases, itertools.product(*(a.points for a in axes)), seeds):
-            _add_cell(cells, skipped, "kernel", bpath, braw, btext, axes, point, "", "",
+        for (bi, (bpath, braw, btext)), point, seed in itertools.product(
+                enumerate(bases), itertools.product(*(a.points for a in axes)), seeds):
+            _add_cell(cells, skipped, "kernel", bi, bpath, braw, btext, axes, point, "", "",
                       seed, line, s.skip_invalid)
     if not cells:
         raise ConfigError(f"{where}: no cell of the sweep can run (skip_invalid = true "
                           f"skipped all {len(skipped)}; the first: {skipped[0][1]})")
-    name = s.name or Path(where).stem
-    plot_x = f.plot.x
-    columns = (["scenario"] if len(bases) > 1 else []) + [n for a in axes for n in a.names]
-    if plot_x is not None and plot_x not in [*columns, "seed", "variant", "kernel"]:
-        raise ConfigError(f"{line('plot', 'x')}: plot.x {plot_x!r}: not an axis of this sweep; "
-                          f"axes: {', '.join(columns) or 'none'}")
+    name = s.name or (Path(where).stem if text else "sweep")
+    columns = (["variant"] + (["kernel"] if len(kernels) > 1 or s.kernel else [])
+               + (["scenario"] if len(bases) > 1 else []) + [n for a in axes for n in a.names])
+    plot_x = check_plot_x(f.plot.x, columns, f"{line('plot', 'x')}: plot.x")
     return Sweep(name=name, description=s.description, path=where,
                  bases=tuple(str(p) for p, _, _ in bases), axes=axes, variants=variants,
                  kernels=kernels, seeds=seeds, live_kernel=s.kernel, cells=tuple(cells),
                  skipped=tuple(skipped), plot_x=plot_x, plot_y=tuple(f.plot.y or ()))
+
+
+def check_plot_x(x: str | None, columns: list[str], what: str) -> str | None:
+    """The x axis of the plots: what tells the sweep's points apart (``columns``: its axes,
+    ``variant``, and ``kernel`` when the sweep has several); the seeds are what each point's
+    mean and interval are taken over, so they are no axis."""
+    if x is not None and x not in columns:
+        raise ConfigError(f"{what} {x!r}: not an axis of this sweep; valid: "
+                          f"{', '.join(columns)}")
+    return x
+
+
+def _at(where: str, line: int | None) -> str:
+    return f"{where}:{line}" if line else where
 
 
 def _product_size(axes: tuple[Axis, ...]) -> int:
@@ -446,24 +468,22 @@ def _axis(i: int, a: AxisEntry, bases: list[tuple[Path, dict[str, Any], str]],
     names = [a.path] if a.path is not None else list(a.paths or [])
     if not names or len(set(names)) != len(names):
         raise ConfigError(f"{where}: [[axis]] {i}: paths: expected distinct field paths")
-    locs: list[Loc] = []
+    locs: list[list[Loc]] = [[] for _ in bases]
     kinds: list[str] = []
     for n in names:
-        found: set[tuple[Loc, str]] = set()
-        for bpath, braw, _ in bases:
+        for b, (bpath, braw, _) in enumerate(bases):
             try:
-                found.add(resolve_path(n, braw, bpath.name))
+                loc, kind = resolve_path(n, braw, bpath.name)
             except ValueError as e:
                 raise ConfigError(f"{where}: [[axis]] {i}: path {e}") from None
-        if len(found) != 1:
-            raise ConfigError(f"{where}: [[axis]] {i}: path {n!r} names different entries in "
-                              "the base scenarios (a [[group]] by name at different indices); "
-                              "give each base its own sweep")
-        loc, kind = found.pop()
-        locs.append(loc)
+            locs[b].append(loc)
         kinds.append(kind)
     if a.range is not None:
         r = a.range
+        count = (r.to - r.from_) // r.step + 1 if r.to >= r.from_ else 0
+        if count > MAX_CELLS:  # refused before a list of that length is built
+            raise ConfigError(f"{line('axis', i, 'range')}: [[axis]] {i}: range: {count:,} "
+                              f"values; at most {MAX_CELLS:,} cells in a sweep")
         if r.to < r.from_:
             raise ConfigError(f"{line('axis', i, 'range')}: [[axis]] {i}: range: expected "
                               f"from <= to, got from = {r.from_}, to = {r.to}")
@@ -490,11 +510,17 @@ def _axis(i: int, a: AxisEntry, bases: list[tuple[Path, dict[str, Any], str]],
                 points.append(tuple(v))
     if len(set(map(repr, points))) != len(points):
         raise ConfigError(f"{line('axis', i, 'values')}: [[axis]] {i}: a value is listed twice")
-    return Axis(tuple(names), tuple(locs), tuple(kinds), tuple(points),
-                int(where.rsplit(":", 1)[1]) if ":" in where else None)
+    def number(at: str) -> int | None:
+        tail = at.rsplit(":", 1)[-1]
+        return int(tail) if ":" in at and tail.isdigit() else None
+
+    return Axis(tuple(names), tuple(tuple(x) for x in locs), tuple(kinds), tuple(points),
+                number(where),
+                number(line("axis", i, "values" if a.values is not None else "range")))
 
 
-def _add_cell(cells: list[Cell], skipped: list[tuple[str, str]], source: str, bpath: Path,
+def _add_cell(cells: list[Cell], skipped: list[tuple[str, str]], source: str,
+              base_index: int, bpath: Path,
               braw: dict[str, Any], btext: str, axes: tuple[Axis, ...],
               point: tuple[tuple[Any, ...], ...], variant: str, kernel: str, seed: int,
               line: Any, skip_invalid: bool) -> None:
@@ -502,9 +528,9 @@ def _add_cell(cells: list[Cell], skipped: list[tuple[str, str]], source: str, bp
     places: dict[Loc, str] = {}
     values: list[tuple[str, Any]] = []
     for ax, vals in zip(axes, point, strict=True):
-        for name, loc, v in zip(ax.names, ax.locs, vals, strict=True):
+        for name, loc, v in zip(ax.names, ax.locs[base_index], vals, strict=True):
             _set(raw, loc, v)
-            places[loc] = f"{line('axis', axes.index(ax))} (axis {name} = {v!r})"
+            places[loc] = f"{line('axis', axes.index(ax), 'values')} (axis {name} = {v!r})"
             values.append((name, v))
     raw["seed"] = seed
     places[("seed",)] = f"{line('sweep', 'seeds')} (seeds)"

@@ -275,7 +275,8 @@ def _fields_at(cls: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         args = getattr(ann, "__args__", None)
         model = next((a for a in (args or (ann,)) if isinstance(a, type)
                       and issubclass(a, BaseModel)), ann)
-    return list(getattr(model, "model_fields", {}))
+    # A field's name in the file: its alias when it has one (a range's `from`).
+    return [f.alias or name for name, f in getattr(model, "model_fields", {}).items()]
 
 
 def declare_group(at: Callable[[str], str], name: str, parent: str, use_hierarchy: bool,
