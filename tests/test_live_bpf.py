@@ -570,8 +570,10 @@ def test_live_join_with_deferred_tracefs(tracefs: None) -> None:
                 assert r.position in (a, root, 0) and r.generation is not None
                 assert r.generation >= 0
             # one clock (tracefs "mono" = bpftrace nsecs): each joined pair within microseconds
-            # (only samples whose key is unique: many shrinks of one walk look alike, and a
-            # dict of them would pair a record with another shrink's stamp)
+            # (2 us on an idle machine, 7 us measured with the other test worker busy on the
+            # second core; another clock would be off by milliseconds or more). Only samples
+            # whose key is unique: many shrinks of one walk look alike, and a dict of them
+            # would pair a record with another shrink's stamp.
             keys = Counter((s.pid, s.generation, s.priority, s.scanned, s.reclaimed, s.nid)
                            for s in p.samples)
             by_t = {k: s.t_ns for s in p.samples
@@ -581,7 +583,7 @@ def test_live_join_with_deferred_tracefs(tracefs: None) -> None:
                     if (k := (r.pid, r.generation, r.priority, r.scanned, r.reclaimed, r.nid))
                     in by_t]
             near.sort()
-            assert near and -JOIN_FRESH_NS <= near[len(near) // 2] < 2_000
+            assert near and -JOIN_FRESH_NS <= near[len(near) // 2] < 50_000
         finally:
             rec.stop()
             inst.remove()

@@ -310,7 +310,7 @@ values = ["300ms"]
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["computed"] == 8 - k and doc["already_done"] == k
-    table = Store(out, str(out)).load(cell_ids(load_sweep(p)))
+    table = Store.read(str(out)).load(cell_ids(load_sweep(p)))
     ids = table.column("cell_id").to_pylist()
     assert len(ids) == 8 and len(set(ids)) == 8
     assert sorted(table.column("seed").to_pylist()) == list(range(42, 50))
@@ -541,7 +541,7 @@ def test_a_results_folder_that_cannot_hold_cells(tmp_path: Path) -> None:
     code, _, err = cli("sweep", str(p), "--out", str(out), "--status")
     assert code == 2 and "cannot read cells/" in err, err
     code, _, err = cli("sweep", str(p), "--out", str(out))
-    assert code == 2 and "cannot make cells/ in it" in err, err
+    assert code == 2 and "cannot write into cells/ there" in err, err
     assert (out / "cells").read_text() == "in the way"
 
 
@@ -554,9 +554,65 @@ def test_api_input_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         memcglab.run(FLAT, variant="nope")
     monkeypatch.chdir(tmp_path)
     spec = {"sweep": {"base": str(FLAT)}, "axis": [{"path": "duration", "values": ["20ms"]}]}
-    with pytest.raises(ConfigError, match="--jobs: expected 1 to 1024, got -3"):
+    with pytest.raises(ConfigError, match=r"memcglab.sweep\(jobs=...\): expected 1 to 1024, "
+                                          "got -3"):
         memcglab.sweep(spec, jobs=-3)
     with pytest.raises(ConfigError, match="ray: expected True, False or a cluster's address"):
         memcglab.sweep(spec, ray=1)  # type: ignore[arg-type]
     assert not list(tmp_path.iterdir())
     assert memcglab.sweep(spec, jobs=1).path == tmp_path / "sweep-sweep"
+
+
+def _die(job: Any) -> Any:
+    os._exit(9)  # a worker killed (as by the OOM killer) in the middle of a cell
+
+
+def test_a_dead_pool_worker_is_an_error_that_keeps_what_was_written(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from memcglab.errors import MemcglabError
+    from memcglab.grid import executors
+    from memcglab.grid.cells import Job
+
+    sw = load_sweep(ROOT / "examples" / "sweeps" / "limit-fairness.toml")
+    jobs = [Job(str(i), c.source, c.plan) for i, c in enumerate(sw.cells[:4])]
+    monkeypatch.setattr(executors, "run_job", _die)
+    written: list[Any] = []
+    with pytest.raises(MemcglabError, match="a worker of the local pool died"):
+        executors.run_pool(jobs, written.append, lambda m: None, 2)
+    assert written == []
+
+
+def test_bases_with_groups_in_other_orders(tmp_path: Path) -> None:
+    other = tmp_path / "other.toml"  # a group before "parent"
+    other.write_text('seed = 42\n[[group]]\nname = "x"\n[[group]]\nname = "parent"\n'
+                     'limit = "64M"\n'
+                     '[[group]]\nname = "a"\nparent = "parent"\n[[workload]]\ngroup = "a"\n'
+                     'pattern = "stream"\nsize = "8M"\nrate = "100M"\n')
+    p = tmp_path / "s.toml"
+    p.write_text(f'[sweep]\nbase = ["{FLAT}", "{other}"]\n'
+                 '[[axis]]\npath = "group[parent].limit"\nvalues = ["16M"]\n'
+                 '[[axis]]\npath = "duration"\nvalues = ["20ms"]\n')
+    sw = load_sweep(p)
+    # group "parent" is the first [[group]] of one base and the second of the other
+    names = [[c.plan.topology.name(g) for g in range(c.plan.topology.size)] for c in sw.cells]
+    assert names[0].index("parent") == 1 and names[1].index("parent") == 2
+    assert [c.plan.limits[n.index("parent")] for c, n in zip(sw.cells, names, strict=True)] \
+        == [4096, 4096]
+    p.write_text(p.read_text() + '[[axis]]\npath = "group.1.limit"\nvalues = ["8M"]\n')
+    code, _, err = cli("sweep", str(p))
+    assert code == 2 and "moves the field axis 'group[parent].limit' already moves (line 3) " \
+        "in other.toml" in err, err
+
+
+def test_size_and_duration_axes_are_numbers_and_zipped_paths_one_line(tmp_path: Path) -> None:
+    sw = load_sweep(sweep_file(tmp_path, '[[axis]]\npath = "duration"\nvalues = ["20ms"]\n'
+                                         '[[axis]]\npaths = ["workload.0.size", "workload.1.'
+                                         'size"]\nvalues = [["8M", "8M"], ["16M", "16M"]]\n'))
+    assert [a.kinds for a in sw.axes] == [("duration",), ("size", "size")]
+    code, _, err = cli("sweep", str(sweep_file(tmp_path, '[[axis]]\npath = "duration"\n'
+                                                         'values = ["20ms", "40ms"]\n')),
+                       "--out", str(tmp_path / "o"), "--jobs", "1")
+    assert code == 0, err
+    rows = _rows(tmp_path / "o")
+    assert {r["duration:value"] for r in rows.values()} == {20e6, 40e6}
+    assert all(r["code"] != "0.1.0" and len(r["code"]) == 12 for r in rows.values())

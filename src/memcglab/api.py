@@ -146,7 +146,8 @@ def results(folder: str | os.PathLike[str]) -> Any:
         cells = json.loads((path / "sweep.json").read_text())["cells"]
     except (OSError, ValueError, KeyError) as e:
         raise ConfigError(f"{folder}/sweep.json: cannot read the sweep's cells: {e}") from None
-    return Store(path, str(folder)).load([c["id"] for c in cells]).to_pandas()
+    return Store.read(str(folder), label=str(folder)).load(
+        [c["id"] for c in cells]).to_pandas()
 
 
 def sweep(spec: str | os.PathLike[str] | dict[str, Any], out: str | os.PathLike[str] | None
@@ -172,16 +173,21 @@ def sweep(spec: str | os.PathLike[str] | dict[str, Any], out: str | os.PathLike[
     else:
         raise ConfigError(f"memcglab.sweep: expected a sweep file's path or a dict of its "
                           f"tables, got {type(spec).__name__}")
+    if ray == "local":  # as the command line's --ray without an address
+        ray = True
     if not isinstance(ray, bool | str) or ray == "":
         raise ConfigError(f"memcglab.sweep: ray: expected True, False or a cluster's address, "
                           f"got {ray!r}")
     workers = plan_workers(sw, jobs, max_memory,
-                           lambda note: print(f"memcglab.sweep: {note}", file=sys.stderr))
+                           lambda note: print(f"memcglab.sweep: {note}", file=sys.stderr),
+                           flags=("memcglab.sweep(jobs=...)", "max_memory"))
     executor = "ray" if ray else ("pool" if workers > 1 else "serial")
     address = ray if isinstance(ray, str) else None
-    cell_ids(sw)
+    ids = cell_ids(sw)  # refusals before the folder is made
     check_executor(sw, executor, address)
-    store = Store.open(str(out) if out is not None else f"sweep-{sw.name}", inputs)
-    report = run_sweep(sw, store, executor=executor, workers=workers, ray_address=address)
-    frame, table, imgs, st = finish(sw, store)
+    folder = str(out) if out is not None else f"sweep-{sw.name}"
+    store = Store.open(folder, inputs, label=folder)
+    report = run_sweep(sw, store, executor=executor, workers=workers, ray_address=address,
+                       ids=ids)
+    frame, table, imgs, st = finish(sw, store, ids)
     return SweepResult(store.folder, frame, table, st, imgs, report.computed)

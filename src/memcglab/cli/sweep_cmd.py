@@ -44,7 +44,7 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
                    help="with --ray: about how much work one task holds (default 1.0)")
     p.add_argument("--plot-x", metavar="AXIS",
                    help="the x axis of the plots (overrides [plot] x): an axis path of the "
-                        "sweep, seed, variant or kernel")
+                        "sweep, variant, or kernel when the sweep has several")
     p.add_argument("--plot-y", metavar="M1,M2,...",
                    help="the metrics plotted and summarised (overrides [plot] y): any column "
                         "of the cells, e.g. groups.a.reclaimed (docs/sweep.md, \"Columns\"); "
@@ -95,13 +95,14 @@ def run_sweep_cmd(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitSta
             raise ConfigError("--ray: Ray is not installed; install memcglab's Ray extra: "
                               "pip install 'memcglab[ray]' (or run without --ray: the local "
                               "pool)")
+
     def note(msg: str) -> None:
         err.write(f"memcglab sweep: note: {msg}\n")
 
     workers = plan_workers(sweep, args.jobs, args.max_memory, note)
     executor = "ray" if args.ray is not None else ("pool" if workers > 1 else "serial")
     address = None if args.ray in (None, "local") else args.ray
-    cell_ids(sweep)  # every refusal before the folder is made
+    ids = cell_ids(sweep)  # every refusal before the folder is made
     check_executor(sweep, executor, address)
     store = Store.open(given, inputs)
     console = Console(file=err)
@@ -128,20 +129,20 @@ def run_sweep_cmd(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitSta
 
                 report = run_sweep(sweep, store, executor=executor, workers=workers,
                                    ray_address=address, batch_seconds=args.batch_seconds,
-                                   progress=progress, say=say)
+                                   progress=progress, say=say, ids=ids)
         else:
             report = run_sweep(sweep, store, executor=executor, workers=workers,
                                ray_address=address, batch_seconds=args.batch_seconds,
-                               say=say)
+                               say=say, ids=ids)
     except KeyboardInterrupt as e:
-        n = len(store.done() & set(_ids(sweep)))
+        n = len(store.done() & set(ids))
         what = "terminated" if isinstance(e, Terminated) else "interrupted"
         err.write(f"memcglab sweep: {what} with {n} of {len(sweep.cells)} cells "
                   f"written in {given}/; run the same command again to resume\n")
         raise
     from memcglab.report.sweep_report import finish, metrics_of, print_summary
 
-    frame, table, _, st = finish(sweep, store)
+    frame, table, imgs, st = finish(sweep, store, ids)
     for m in metrics_of(sweep):
         if m not in frame.columns:
             close = difflib.get_close_matches(m, [str(c) for c in frame.columns], n=3)
@@ -158,13 +159,9 @@ def run_sweep_cmd(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitSta
         print_summary(c, sweep, frame, table)
         c.print(f"{report.computed} cells computed, {report.already_done} already done, in "
                 f"{report.wall_s:.1f} s ({report.executor}); wrote {given}/: cells/*.parquet, "
-                "sweep.json, summary.csv, plots/, report.html", highlight=False)
+                "sweep.json, summary.csv, " + ("plots/, " if imgs else "") + "report.html",
+                highlight=False)
     return ExitStatus.SUCCESS
-
-
-def _ids(sweep: Sweep) -> list[str]:
-    from memcglab.grid.runner import cell_ids
-    return cell_ids(sweep)
 
 
 def _status_text(st: dict[str, Any]) -> str:
@@ -178,6 +175,8 @@ def _status_text(st: dict[str, Any]) -> str:
         lines.append(f"  {v}: {c['done']}/{c['total']}")
     if st["mean_cell_s"] is not None and st["left"]:
         eta = st["left_cpu_s"] / st["cores"]
-        lines.append(f"  mean cell {st['mean_cell_s']:.3g} s; about {eta:.0f} s left on "
-                     f"{st['cores']} cores")
+        lines.append(f"  mean cell {st['mean_cell_s']:.3g} s; about {eta:.1f} s left on "
+                     f"{st['cores']} cores" if eta < 99.5 else
+                     f"  mean cell {st['mean_cell_s']:.3g} s; about {eta / 60:.0f} min left "
+                     f"on {st['cores']} cores")
     return "\n".join(lines) + "\n"

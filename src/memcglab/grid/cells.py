@@ -188,5 +188,5 @@ def identity(cell: Cell, cid: str, sweep: Sweep, out: Outcome) -> dict[str, Any]
         row[f"{name}:value"] = numeric(kinds[name], value)
     row["wall_s"] = out.wall_s
     row["host"] = out.host
-    row["memcglab"] = code_fingerprint()[:12]
+    row["code"] = code_fingerprint()[:12]  # metrics.json's own "memcglab" is the version
     return row

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from memcglab.errors import ConfigError, MemcglabError
+from memcglab.errors import ConfigError, MemcglabError, Terminated
 from memcglab.grid.cells import Job, Outcome, run_batch, run_job
 from memcglab.report.outdir import signals_deferred
 
@@ -91,9 +91,8 @@ def run_pool(jobs: Sequence[Job], done: Done, say: Say, workers: int,
     "__main__":`` guard; a fork does not, and memcglab's driver runs no thread of its own
     at that moment (its progress bar refreshes from the callbacks, not from a thread), so
     no lock is copied held. A fork pool starts all its workers at the first submit. At most
-    2 x ``workers`` cells are submitted at a time; a drain cancels those not handed to a
-    worker yet and waits for the others (one per worker, and the one the pool has queued
-    for the next free worker)."""
+    ``workers`` cells are in flight at a time (the pool would start any more it holds, so a
+    drain could not stop them); a Ctrl-C stops submitting and waits for those."""
     stop = stop or Stop()
     ctx = multiprocessing.get_context("fork")
     pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
@@ -102,17 +101,27 @@ def run_pool(jobs: Sequence[Job], done: Done, say: Say, workers: int,
     draining = False
     try:
         while running or (queue and not draining):
-            while queue and not draining and len(running) < 2 * workers:
+            while queue and not stop.requested and len(running) < workers:
                 running.add(pool.submit(run_job, queue.pop()))
             finished, running = cf.wait(running, timeout=POLL_S,
                                         return_when=cf.FIRST_COMPLETED)
             if stop.requested and not draining:
                 draining = True
-                running = {f for f in running if not f.cancel()} - finished
                 say(f"interrupted: finishing the {len(running)} running cells (Ctrl-C again "
                     "to abandon them)")
+            failed = [f for f in finished if f.exception() is not None]
             for f in finished:
-                done(f.result())  # a cell that raised ends the sweep (cells done are kept)
+                if f.exception() is None:
+                    done(f.result())
+            if failed:  # after writing what did finish: the sweep ends, the cells are kept
+                e = failed[0].exception()
+                if isinstance(e, cf.process.BrokenProcessPool):
+                    raise MemcglabError(
+                        "a worker of the local pool died (killed by a signal or by the "
+                        "kernel's OOM killer: fewer --jobs or a lower --max-memory may help); "
+                        "the cells finished so far are written: run the same command again "
+                        "to resume") from None
+                failed[0].result()
         if draining:
             raise KeyboardInterrupt
     except BaseException:  # a second Ctrl-C, SIGTERM, a failed cell: abandon the rest
@@ -164,20 +173,26 @@ def ray_session(address: str | None, cpus: int) -> Iterator[Any]:
     temp: str | None = None
     started = False
     try:
-        if address is None:
-            # A short folder: Ray's sockets live under it and AF_UNIX paths are at most 107
-            # bytes; it is removed at the end (Ray leaves its session logs there).
-            temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, object_store_memory=80 << 20, _temp_dir=temp)
-        else:
-            try:
+        started = True  # from here on, shut Ray down whatever happens
+        try:
+            if address is None:
+                # A short folder: Ray's sockets live under it and AF_UNIX paths are at most
+                # 107 bytes; it is removed at the end (Ray leaves its session logs there).
+                temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False, object_store_memory=80 << 20,
+                         _temp_dir=temp)
+            else:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
-            except (ConnectionError, RuntimeError, ValueError) as e:
-                raise ConfigError(f"--ray {address}: cannot join the cluster: {e} (a cluster "
-                                  "with token authentication needs RAY_AUTH_MODE=token and "
-                                  "its token: docs/sweep.md, \"Executors\")") from None
-        started = True
+        except SystemExit as e:
+            # ray.init's own SIGTERM handler, installed while it starts, calls sys.exit.
+            if e.code == signal.SIGTERM:
+                raise Terminated("SIGTERM") from None
+            raise
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ConfigError(f"--ray {address or ''}: cannot start or join Ray: {e} (a "
+                              "cluster with token authentication needs RAY_AUTH_MODE=token "
+                              "and its token: docs/sweep.md, \"Executors\")") from None
         for s, h in handlers.items():
             signal.signal(s, h)
         yield ray
@@ -223,7 +238,8 @@ def ray_cells(ray: Any, jobs: Sequence[Job], done: Done, say: Say, cpus: int,
         return [queue.pop() for _ in range(min(size, len(queue)))]
 
     while running or (queue and not draining):
-        while queue and not draining and len(running) < 2 * cpus:
+        # At most one task per CPU: Ray would start any queued one, past a Ctrl-C.
+        while queue and not stop.requested and len(running) < cpus:
             batch = next_batch()
             running[task.remote(batch)] = len(batch)
         try:

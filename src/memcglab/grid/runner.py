@@ -44,7 +44,8 @@ def cell_ids(sweep: Sweep) -> list[str]:
 
 
 def plan_workers(sweep: Sweep, jobs: int | None, max_memory: str | None,
-                 note: Callable[[str], None]) -> int:
+                 note: Callable[[str], None],
+                 flags: tuple[str, str] = ("--jobs", "--max-memory")) -> int:
     """How many local workers: ``jobs`` (default: the cores this process may use), fewer
     when the cells would not fit in the memory bound together (``max_memory``, default
     a share of MemAvailable; sim/budget.py estimates a cell)."""
@@ -53,7 +54,7 @@ def plan_workers(sweep: Sweep, jobs: int | None, max_memory: str | None,
 
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int)
                              or not 1 <= jobs <= 1024):
-        raise ConfigError(f"--jobs: expected 1 to 1024, got {jobs!r}")
+        raise ConfigError(f"{flags[0]}: expected 1 to 1024, got {jobs!r}")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
     want = jobs or cores
@@ -65,7 +66,7 @@ def plan_workers(sweep: Sweep, jobs: int | None, max_memory: str | None,
     if biggest > limit:
         raise ConfigError(f"{sweep.path}: one cell may need about {resources.text(biggest)} "
                           f"of memory, more than the limit of {resources.text(limit)}; lower "
-                          "the scenario's sizes or raise the bound (--max-memory)")
+                          f"the scenario's sizes or raise the bound ({flags[1]})")
     fit = max(1, limit // max(biggest, 1))
     if fit < want:
         note(f"{fit} workers instead of {want}: each cell may need "
@@ -114,12 +115,13 @@ class RunReport:
 def run_sweep(sweep: Sweep, store: Store, *, executor: str = "pool", workers: int = 1,
               ray_address: str | None = None, batch_seconds: float = 1.0,
               progress: Callable[[int, int], None] = lambda done, total: None,
-              say: Callable[[str], None] = lambda msg: None) -> RunReport:
+              say: Callable[[str], None] = lambda msg: None,
+              ids: list[str] | None = None) -> RunReport:
     """Run the cells not in the store yet and write each as it finishes. ``executor``:
     "serial", "pool" (``workers`` processes) or "ray" (``ray_address``: None starts a local
     instance with ``workers`` CPUs). Raises KeyboardInterrupt / Terminated after writing
     what finished (the sweep then resumes from there)."""
-    ids = cell_ids(sweep)
+    ids = ids if ids is not None else cell_ids(sweep)  # (0.5 ms a cell: computed once)
     check_executor(sweep, executor, ray_address)
     store.write_json("sweep.json", describe(sweep, ids))
     done_ids = store.done()
@@ -167,10 +169,10 @@ def run_sweep(sweep: Sweep, store: Store, *, executor: str = "pool", workers: in
     return RunReport(total, total - len(todo), computed, time.monotonic() - start, executor)
 
 
-def status(sweep: Sweep, store: Store) -> dict[str, Any]:
+def status(sweep: Sweep, store: Store, ids: list[str] | None = None) -> dict[str, Any]:
     """What is finished, what is left (per variant), what is stale, and an estimate of the
     time left at the mean cell time so far."""
-    ids = cell_ids(sweep)
+    ids = ids if ids is not None else cell_ids(sweep)
     done_ids = store.done()
     mine = set(ids)
     per: dict[str, Counter[str]] = {}

@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,49 +49,68 @@ from memcglab.report.outdir import (
 CELLS = "cells"
 
 
-def _check_marker(given: str, target: Path) -> None:
+_TMP = re.compile(r"^\.[0-9a-f]{32}\.parquet\.tmp$")  # a cell being written (store.py)
+
+
+def _check_marker(label: str, target: Path) -> None:
+    """An existing, non-empty folder must be an earlier sweep's."""
+    if not os.listdir(target):
+        return
     marker = read_marker(target)
-    if marker is not None and "`memcglab sweep`" not in marker[0]:
+    if marker is None:
+        raise ConfigError(f"{label}: the folder is not empty and memcglab did not write it "
+                          f"(it has no {MARKER}); a sweep needs a new or empty folder, or "
+                          "one of an earlier sweep to resume in")
+    if "`memcglab sweep`" not in marker[0]:
         by = marker[0].split("`")[1] if marker[0].count("`") >= 2 else "memcglab"
-        raise ConfigError(f"--out {given}: holds the output of `{by}`, not of a sweep; "
-                          "choose a new folder (a sweep keeps its folder to resume in)")
+        raise ConfigError(f"{label}: holds the output of `{by}`, not of a sweep; choose a "
+                          "new folder (a sweep keeps its folder to resume in)")
 
 
 @dataclass(frozen=True, slots=True)
 class Store:
     folder: Path
-    given: str  # as the user named it, for messages
+    given: str  # the folder as the user named it
+    label: str  # how messages name it: "--out DIR", or the folder given to the API
 
     @staticmethod
-    def open(given: str, inputs: Sequence[Path] = ()) -> Store:
-        """Check ``--out`` (memcglab's rules: docs/scenarios.md, "Output folder"): a new or
-        empty folder, or an earlier sweep's (resumed). Creates it and its marker."""
+    def open(given: str, inputs: Sequence[Path] = (), label: str | None = None) -> Store:
+        """Check the folder (memcglab's rules: docs/scenarios.md, "Output folder"): new,
+        empty, or an earlier sweep's (resumed). Creates it, its marker and cells/, checks
+        that cells/ takes files, and removes the half-written cell files a killed run left
+        (its own: ``.<id>.parquet.tmp``)."""
+        label = label or f"--out {given}"
+        if os.path.isdir(given):
+            _check_marker(label, Path(given))
         out = check_out(given, "sweep", force=True, inputs=inputs)
-        if out.exists:
-            _check_marker(given, out.target)
-        store = Store(out.target, given)
+        store = Store(out.target, given, label)
+        cells = out.target / CELLS
         try:
-            (out.target / CELLS).mkdir(parents=True, exist_ok=True)
+            cells.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".probe.", dir=cells)
+            os.close(fd)
+            os.unlink(probe)
+            for name in os.listdir(cells):
+                if _TMP.match(name):
+                    (cells / name).unlink()
         except OSError as e:
-            raise ConfigError(f"--out {given}: cannot make {CELLS}/ in it: {e.strerror}") from e
+            raise ConfigError(f"{label}: cannot write into {CELLS}/ there: "
+                              f"{e.strerror or e}") from e
         if read_marker(out.target) is None:
             store._write_atomic(MARKER, marker_text("sweep", ["sweep.json"]))
         return store
 
     @staticmethod
-    def read(given: str) -> Store:
+    def read(given: str, label: str | None = None) -> Store:
         """A sweep folder to read (``--status``, ``memcglab.results``): checked, never
         written to; a folder that does not exist yet reads as empty."""
+        label = label or f"--out {given}"
         target = Path(os.path.realpath(given))
         if target.exists():
             if not target.is_dir():
-                raise ConfigError(f"--out {given}: exists and is not a directory")
-            if os.listdir(target):
-                if read_marker(target) is None:
-                    raise ConfigError(f"--out {given}: not a memcglab sweep folder (it has "
-                                      f"no {MARKER})")
-                _check_marker(given, target)
-        return Store(target, given)
+                raise ConfigError(f"{label}: exists and is not a directory")
+            _check_marker(label, target)
+        return Store(target, given, label)
 
     def outdir(self) -> OutDir:
         """The folder as :func:`memcglab.report.outdir.write_folder` takes it (to replace
@@ -108,7 +129,7 @@ class Store:
         except FileNotFoundError:
             return set()
         except OSError as e:
-            raise ConfigError(f"--out {self.given}: cannot read {CELLS}/: {e.strerror}") from e
+            raise ConfigError(f"{self.label}: cannot read {CELLS}/: {e.strerror}") from e
         return {n[:-8] for n in names if n.endswith(".parquet") and not n.startswith(".")}
 
     def _write_atomic(self, rel: str, text: str | None = None, table: Any = None) -> None:
@@ -124,7 +145,7 @@ class Store:
             with signals_deferred():
                 os.replace(tmp, final)
         except OSError as e:  # a full disk, a read-only folder: not a memcglab bug
-            raise ConfigError(f"--out {self.given}: cannot write {rel}: "
+            raise ConfigError(f"{self.label}: cannot write {rel}: "
                               f"{e.strerror or e}") from e
         finally:
             with contextlib.suppress(FileNotFoundError):

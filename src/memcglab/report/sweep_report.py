@@ -52,12 +52,13 @@ def wide(sweep: Sweep, frame: Any, table: Any) -> tuple[list[str], list[list[str
     by = point_columns(sweep, frame)
     metrics = [m for m in metrics_of(sweep) if m in set(table["metric"])]
     cols = [*by, "seeds", *metrics]
+    seeds = frame.groupby(by, sort=False, dropna=False).size()  # cells per point
     rows: list[list[str]] = []
     for keys, g in table.groupby(by, sort=False, dropna=False):
-        keys = keys if isinstance(keys, tuple) else (keys,)
         cells = {r["metric"]: _fmt(r["mean"], r["ci_low"], r["ci_high"], r["n"])
                  for _, r in g.iterrows()}
-        n = int(g["n"].max()) if len(g) else 0
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        n = int(seeds.get(keys if len(by) > 1 else keys[0], 0))
         rows.append([*(str(k) for k in keys), str(n), *(cells.get(m, "-") for m in metrics)])
     return cols, rows
 
@@ -87,8 +88,11 @@ def images(sweep: Sweep, frame: Any, table: Any) -> dict[str, bytes]:
     x = _x_column(sweep)
     by = point_columns(sweep, frame)
     facet_col = "variant" if x != "variant" else None
-    # Lines for the other axes that move (one that holds a single value is no distinction).
-    others = [c for c in by if c not in (x, facet_col) and frame[c].nunique(dropna=False) > 1]
+    # Lines for the other axes that move (one that holds a single value is no distinction,
+    # nor does a path moved together with x on one zipped axis).
+    partners = next((a.names for a in sweep.axes if x in a.names), (x,))
+    others = [c for c in by if c not in (*partners, facet_col)
+              and frame[c].nunique(dropna=False) > 1]
     order = list(dict.fromkeys(frame[x].tolist())) if x in frame.columns else []
     num_col = f"{x}:value"
     numeric = num_col in frame.columns and bool(frame[num_col].notna().all())
@@ -177,15 +181,16 @@ def _file_name(metric: str) -> str:
 __all__: Sequence[str] = ("print_summary", "summary", "write_report")
 
 
-def finish(sweep: Sweep, store: Store) -> tuple[Any, Any, dict[str, bytes], dict[str, Any]]:
+def finish(sweep: Sweep, store: Store, ids: list[str] | None = None
+           ) -> tuple[Any, Any, dict[str, bytes], dict[str, Any]]:
     """Read the finished cells, summarise them and rewrite the report files: (cells frame,
     summary table, plots by metric, status)."""
     from memcglab.grid.runner import cell_ids, describe, status
 
-    ids = cell_ids(sweep)
+    ids = ids if ids is not None else cell_ids(sweep)
     frame = store.load(ids).to_pandas()
     table = summary(sweep, frame)
     imgs = images(sweep, frame, table)
-    st = status(sweep, store)
+    st = status(sweep, store, ids)
     write_report(store, sweep, describe(sweep, ids), frame, table, imgs, st)
     return frame, table, imgs, st

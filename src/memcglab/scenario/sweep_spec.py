@@ -44,9 +44,9 @@ from memcglab.errors import ConfigError
 from memcglab.kernel.registry import plugin_path, resolve_variant
 from memcglab.scenario.sim_scenario import (
     KERNEL_ITERATOR,
-    Duration,
     ScenarioFile,
-    Size,
+    _duration,
+    _size,
     build,
 )
 from memcglab.scenario.units import duration_ns, size_to_bytes
@@ -210,11 +210,16 @@ def _unwrap(ann: Any) -> tuple[str, Any]:
     return "leaf", ann
 
 
-def _kind(ann: Any) -> str:
-    options = (ann, *typing.get_args(ann))
-    if any(a == Size for a in options):
+def _kind(field: Any) -> str:
+    """"size", "duration" or "plain": by the field's validator (pydantic keeps a required
+    field's Annotated validators in ``metadata``, an optional one's in its annotation)."""
+    options = (field.annotation, *typing.get_args(field.annotation))
+    validators = {getattr(m, "func", None) for m in field.metadata}
+    for a in options:
+        validators |= {getattr(m, "func", None) for m in getattr(a, "__metadata__", ())}
+    if _size in validators:
         return "size"
-    if any(a == Duration for a in options):
+    if _duration in validators:
         return "duration"
     return "plain"
 
@@ -248,7 +253,7 @@ def resolve_path(text: str, base: dict[str, Any], base_name: str) -> tuple[Loc, 
             generic = tuple(x for x in loc if isinstance(x, str))
             if generic in _NOT_AXES:
                 raise ValueError(f"{text!r}: not an axis: {_NOT_AXES[generic]}")
-            return tuple(loc), _kind(fields[part].annotation)
+            return tuple(loc), _kind(fields[part])
         if shape == "model":
             model = inner
             continue
@@ -353,15 +358,18 @@ def expand(raw: dict[str, Any], where: str, text: str = "", folder: Path | None 
     if len(set(kernels)) != len(kernels):
         raise ConfigError(f"{line('sweep', 'kernels')}: sweep.kernels: a kernel is named twice")
     axes = tuple(_axis(i, a, bases, line) for i, a in enumerate(f.axis))
-    seen: dict[Loc, tuple[str, int | None]] = {}
-    for ax in axes:
-        for n, loc in zip(ax.names, ax.locs[0], strict=True):
-            if loc in seen:
-                other, at = seen[loc]
-                raise ConfigError(f"{_at(where, ax.line)}: axis {n!r} moves the field axis "
-                                  f"{other!r} already moves"
-                                  + (f" (line {at})" if at else "") + "; one axis per field")
-            seen[loc] = (n, ax.line)
+    for bi, (bpath, _, _) in enumerate(bases):  # group[NAME] resolves per base
+        seen: dict[Loc, tuple[str, int | None]] = {}
+        for ax in axes:
+            for n, loc in zip(ax.names, ax.locs[bi], strict=True):
+                if loc in seen:
+                    other, at = seen[loc]
+                    raise ConfigError(
+                        f"{_at(where, ax.line)}: axis {n!r} moves the field axis {other!r} "
+                        f"already moves" + (f" (line {at})" if at else "")
+                        + (f" in {bpath.name}" if len(bases) > 1 else "")
+                        + "; one axis per field")
+                seen[loc] = (n, ax.line)
     n_model = (len(bases) * _product_size(axes) * max(1, len(variants)) * max(1, len(kernels))
                * len(seeds))
     n_kernel = len(bases) * _product_size(axes) * len(seeds) if s.kernel else 0
@@ -370,7 +378,7 @@ def expand(raw: dict[str, Any], where: str, text: str = "", folder: Path | None 
                           f"{MAX_CELLS:,} (split it into several sweeps)")
     cells: list[Cell] = []
     skipped: list[tuple[str, str]] = []
-    # Variant-major: the summary lists a variant's points together.
+    # Base-, then variant-major: the summary lists a variant's points together.
     for (bi, (bpath, braw, btext)), variant, kernel, point, seed in itertools.product(
             enumerate(bases), variants or ("",), kernels or ("",),
             itertools.product(*(a.points for a in axes)), seeds):
@@ -544,6 +552,8 @@ def _add_cell(cells: list[Cell], skipped: list[tuple[str, str]], source: str,
             # A kernel named with no variant runs that kernel's own iterator (a base's
             # variant belongs to its own kernel: the sweep asks for the other era).
             raw["variant"] = KERNEL_ITERATOR[kernel]
+            places[("variant",)] = (f"{line('sweep', 'kernels')} (kernel {kernel!r} runs "
+                                    f"{KERNEL_ITERATOR[kernel]!r})")
     locator = Locator(str(bpath), btext, raw, {}, braw, places)
     cell = Cell(len(cells), source, bpath.stem, variant, kernel, seed, tuple(values),
                 None)  # type: ignore[arg-type]

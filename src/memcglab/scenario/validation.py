@@ -139,8 +139,12 @@ class Locator:
         self._file: Any = file  # the file's own tables (parsed from text when not given)
 
     def from_command_line(self, loc: Loc) -> bool:
+        """Whether the value at ``loc`` was given outside the file (a flag, or a place such
+        as a sweep's axis: that one is blamed even where it equals the file's own)."""
         if self.raw is None:
             return False
+        if self.place(loc):
+            return True
         if self.where == "command line":
             return True
         if self._file is None:
