@@ -100,11 +100,19 @@ def run_pool(jobs: Sequence[Job], done: Done, say: Say, workers: int,
     running: set[cf.Future[Outcome]] = set()
     draining = False
     try:
-        while running or (queue and not draining):
+        def refill() -> None:
             while queue and not stop.requested and len(running) < workers:
                 running.add(pool.submit(run_job, queue.pop()))
+
+        while running or (queue and not draining):
+            refill()
             finished, running = cf.wait(running, timeout=POLL_S,
                                         return_when=cf.FIRST_COMPLETED)
+            broken = False
+            try:
+                refill()  # before writing what finished: no worker waits for the writes
+            except cf.process.BrokenProcessPool:
+                broken = True  # a worker died: reported below, after writing what finished
             if stop.requested and not draining:
                 draining = True
                 say(f"interrupted: finishing the {len(running)} running cells (Ctrl-C again "
@@ -113,9 +121,9 @@ def run_pool(jobs: Sequence[Job], done: Done, say: Say, workers: int,
             for f in finished:
                 if f.exception() is None:
                     done(f.result())
-            if failed:  # after writing what did finish: the sweep ends, the cells are kept
-                e = failed[0].exception()
-                if isinstance(e, cf.process.BrokenProcessPool):
+            if failed or broken:  # after writing what did finish: the sweep ends
+                e = failed[0].exception() if failed else None
+                if broken or isinstance(e, cf.process.BrokenProcessPool):
                     raise MemcglabError(
                         "a worker of the local pool died (killed by a signal or by the "
                         "kernel's OOM killer: fewer --jobs or a lower --max-memory may help); "
