@@ -7,8 +7,10 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "memcglab"
 CORE = ("model", "runtime", "kernel", "explore", "sim", "metrics")
-# memcglab.live is an edge too: the live kernel's I/O (cgroupfs, tracefs, processes).
-SHELL = ("memcglab.scenario", "memcglab.report", "memcglab.cli", "memcglab.live")
+# memcglab.live is an edge too: the live kernel's I/O (cgroupfs, tracefs, processes); so are
+# memcglab.grid (sweeps: processes, Ray, files) and memcglab.api (notebooks).
+SHELL = ("memcglab.scenario", "memcglab.report", "memcglab.cli", "memcglab.live",
+         "memcglab.grid", "memcglab.api")
 
 
 def test_core_does_not_import_the_shell() -> None:
@@ -42,3 +44,16 @@ def test_the_live_edge_does_not_import_the_reports_or_the_cli() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert not node.module.startswith(("memcglab.report", "memcglab.cli")), path
+
+
+def test_the_package_root_imports_no_api_until_asked() -> None:
+    """``import memcglab`` stays cheap for the command line: the API (pandas) comes on first
+    use of memcglab.run / sweep / results."""
+    import subprocess
+    import sys
+
+    code = ("import sys, memcglab; assert 'memcglab.api' not in sys.modules; "
+            "assert 'pandas' not in sys.modules; memcglab.run; "
+            "assert 'memcglab.api' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   env={"PYTHONPATH": str(SRC.parent)})
