@@ -91,8 +91,10 @@ def run_pool(jobs: Sequence[Job], done: Done, say: Say, workers: int,
     "__main__":`` guard; a fork does not, and memcglab's driver runs no thread of its own
     at that moment (its progress bar refreshes from the callbacks, not from a thread), so
     no lock is copied held. A fork pool starts all its workers at the first submit. At most
-    ``workers`` cells are in flight at a time (the pool would start any more it holds, so a
-    drain could not stop them); a Ctrl-C stops submitting and waits for those."""
+    ``workers`` + 1 cells are in flight at a time: one running per worker and the one the
+    pool queues for the next free worker (so that no worker waits for the driver between
+    two cells; the pool would start any more it held, so a drain could not stop them). A
+    Ctrl-C stops submitting and waits for those."""
     stop = stop or Stop()
     ctx = multiprocessing.get_context("fork")
     pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
@@ -101,7 +103,7 @@ def run_pool(jobs: Sequence[Job], done: Done, say: Say, workers: int,
     draining = False
     try:
         def refill() -> None:
-            while queue and not stop.requested and len(running) < workers:
+            while queue and not stop.requested and len(running) < workers + 1:
                 running.add(pool.submit(run_job, queue.pop()))
 
         while running or (queue and not draining):
@@ -115,8 +117,8 @@ def run_pool(jobs: Sequence[Job], done: Done, say: Say, workers: int,
                 broken = True  # a worker died: reported below, after writing what finished
             if stop.requested and not draining:
                 draining = True
-                say(f"interrupted: finishing the {len(running)} running cells (Ctrl-C again "
-                    "to abandon them)")
+                say(f"interrupted: finishing the {len(running)} cells handed to the workers "
+                    "(Ctrl-C again to abandon them)")
             failed = [f for f in finished if f.exception() is not None]
             for f in finished:
                 if f.exception() is None:
