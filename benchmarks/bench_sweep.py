@@ -15,7 +15,6 @@ not per cell. The metric columns of all three are compared: they must be equal.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from memcglab.cli.resources import usable_cores  # noqa: E402
 from memcglab.grid.cells import Job, Outcome, flatten  # noqa: E402
 from memcglab.grid.executors import (  # noqa: E402
     ray_available,
@@ -75,7 +75,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.cells, args.duration, args.repeat = 16, "50ms", 1
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     work = jobs(args.cells, args.duration)
     say = print
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep."))

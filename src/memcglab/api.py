@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from memcglab.errors import ConfigError
-from memcglab.scenario.sim_scenario import ScenarioFile, build, load
-from memcglab.scenario.validation import Locator, validate_model
+from memcglab.scenario.sim_scenario import build_tables, load
 from memcglab.sim.engine import SimRun, simulate
 from memcglab.sim.plan import Plan
 
@@ -53,10 +52,8 @@ def _plan(scenario: Scenario, overrides: dict[str, Any]) -> Plan:
     else:
         raise ConfigError(f"memcglab.run: expected a scenario file's path, TOML text, a dict "
                           f"of its tables or a Plan, got {type(scenario).__name__}")
-    locator = Locator(where, text, raw, {}, {k: v for k, v in raw.items()
-                                             if k not in overrides}, places)
-    f = validate_model(ScenarioFile, raw, locator)
-    return build(f, where, "scenario", locator, base=Path.cwd())
+    return build_tables(raw, {k: v for k, v in raw.items() if k not in overrides}, text,
+                        where, "scenario", Path.cwd(), places=places)
 
 
 @dataclass(frozen=True)

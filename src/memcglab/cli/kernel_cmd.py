@@ -110,18 +110,29 @@ def run_kernel(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus
     return ExitStatus.SUCCESS
 
 
+def live_budget(max_memory: str | None) -> int | None:
+    """Bytes a live run's groups may hold: ``--max-memory``, else MEMORY_SHARE of
+    MemAvailable (None when unknown)."""
+    if max_memory is not None:
+        return resources.memory_budget(max_memory)
+    avail = resources.mem_available_bytes()
+    return None if avail is None else int(avail * MEMORY_SHARE)
+
+
+def probe_near(workdir: Path) -> Probe:
+    """The machine's probe, reading the device of the work directory (or of its nearest
+    existing parent: the directory itself is made by the run, as root)."""
+    existing = next((p for p in (workdir, *workdir.parents) if p.is_dir()), None)
+    return gather(workdir=existing)
+
+
 def live_options(args: argparse.Namespace) -> tuple[Options, int | None]:
     """The live flags, checked: (options, the memory budget in bytes)."""
     if args.repeat < 1 or args.repeat > 100:
         raise ConfigError(f"--repeat: expected 1 to 100, got {args.repeat}")
     workdir = Path(os.path.abspath(args.workdir))
-    if args.max_memory is not None:
-        budget = resources.memory_budget(args.max_memory)
-    else:
-        avail = resources.mem_available_bytes()
-        budget = None if avail is None else int(avail * MEMORY_SHARE)
     return Options(workdir=workdir, zram_bytes=zram_size(args.zram), bpf=args.bpf,
-                   record=not args.no_record), budget
+                   record=not args.no_record), live_budget(args.max_memory)
 
 
 def measure_scenario(args: argparse.Namespace, overrides: dict[str, object], err: TextIO,
@@ -130,11 +141,9 @@ def measure_scenario(args: argparse.Namespace, overrides: dict[str, object], err
     plan = load(args.scenario, overrides)
     opts, budget = live_options(args)
     if probe is None:
-        # The probe reads the work directory's device (readahead); the directory itself
-        # is made by the run (as root) and its files removed at the end.
-        existing = next((p for p in (opts.workdir, *opts.workdir.parents) if p.is_dir()),
-                        None)
-        probe = gather(workdir=existing)
+        # The probe reads the work directory's device (readahead); its files are removed
+        # at the end of the run.
+        probe = probe_near(opts.workdir)
     show = err.isatty()
 
     def say(msg: str) -> None:

@@ -1,6 +1,6 @@
-"""The machine's memory, read at the shell's edge: what is available, what this process
-uses, and the ``--max-memory`` budget. The core gets only the answers (convention: pure
-core, I/O at the edges)."""
+"""The machine's memory and cores, read at the shell's edge: what is available, what this
+process uses and may use, and the ``--max-memory`` budget. The core gets only the answers
+(convention: pure core, I/O at the edges)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ def mem_available_bytes() -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def rss_bytes() -> int:

@@ -90,11 +90,9 @@ def run_sweep_cmd(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitSta
     if args.ray is None and args.batch_seconds != 1.0:
         raise ConfigError("--batch-seconds: only with --ray")
     if args.ray is not None:
-        from memcglab.grid.executors import ray_available
+        from memcglab.grid.executors import RAY_MISSING, ray_available
         if not ray_available():
-            raise ConfigError("--ray: Ray is not installed; install memcglab's Ray extra: "
-                              "pip install 'memcglab[ray]' (or run without --ray: the local "
-                              "pool)")
+            raise ConfigError(RAY_MISSING)
 
     def note(msg: str) -> None:
         err.write(f"memcglab sweep: note: {msg}\n")

@@ -113,32 +113,24 @@ def run_job(job: Job) -> Outcome:
                    socket.gethostname(), code_fingerprint())
 
 
-def run_batch(jobs: list[Job]) -> list[Outcome]:
-    return [run_job(j) for j in jobs]
-
-
 KERNEL_LOCK = Path("/var/tmp/memcglab/.sweep-kernel.lock")
 
 
 def _run_kernel(plan: Plan) -> dict[str, Any]:
     import fcntl
 
-    from memcglab.cli import resources
+    from memcglab.cli.kernel_cmd import live_budget, probe_near
     from memcglab.cli.live_args import DEFAULT_WORKDIR
-    from memcglab.live.probe import gather
     from memcglab.live.runner import Options
-    from memcglab.live.session import MEMORY_SHARE, measure_kernel
+    from memcglab.live.session import measure_kernel
 
     KERNEL_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with open(KERNEL_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        existing = next((p for p in (DEFAULT_WORKDIR, *DEFAULT_WORKDIR.parents)
-                         if p.is_dir()), None)
-        avail = resources.mem_available_bytes()
-        budget = None if avail is None else int(avail * MEMORY_SHARE)
         measured = measure_kernel(plan, Options(workdir=DEFAULT_WORKDIR, zram_bytes=None,
                                                 bpf="auto", record=True),
-                                  1, gather(workdir=existing), budget, lambda _: None)
+                                  1, probe_near(DEFAULT_WORKDIR), live_budget(None),
+                                  lambda _: None)
         return measured.metrics[0]
 
 
@@ -170,6 +162,14 @@ def flatten(metrics: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def variant_label(cell: Cell) -> str:
+    """The row's ``variant``: as the sweep names it, else the base's own; the live kernel's
+    cells are ``live-kernel``."""
+    if cell.source == "kernel":
+        return LIVE_VARIANT
+    return cell.variant or cell.plan.variant_spec or cell.plan.variant
+
+
 def identity(cell: Cell, cid: str, sweep: Sweep, out: Outcome) -> dict[str, Any]:
     """The columns that say which cell a row is: its id, the sweep, model or kernel, base
     scenario, variant, kernel, cgroup interface, seed, and each axis twice: the value as the
@@ -180,12 +180,11 @@ def identity(cell: Cell, cid: str, sweep: Sweep, out: Outcome) -> dict[str, Any]
     kernel = str(out.metrics.get("scenario", {}).get("kernel", "")) if live else plan.kernel
     row: dict[str, Any] = {
         "cell_id": cid, "source": cell.source, "scenario": cell.scenario,
-        "variant": LIVE_VARIANT if live else (cell.variant or plan.variant_spec or plan.variant),
-        "kernel": kernel, "cgroup": plan.cgroup, "seed": cell.seed}
-    kinds = {n: k for a in sweep.axes for n, k in zip(a.names, a.kinds, strict=True)}
+        "variant": variant_label(cell), "kernel": kernel, "cgroup": plan.cgroup,
+        "seed": cell.seed}
     for name, value in cell.axes:
         row[name] = value if isinstance(value, str) else json.dumps(value)
-        row[f"{name}:value"] = numeric(kinds[name], value)
+        row[f"{name}:value"] = numeric(sweep.kind(name), value)
     row["wall_s"] = out.wall_s
     row["host"] = out.host
     row["code"] = code_fingerprint()[:12]  # metrics.json's own "memcglab" is the version

@@ -31,9 +31,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from memcglab.errors import ConfigError, MemcglabError, Terminated
-from memcglab.grid.cells import Job, Outcome, run_batch, run_job
+from memcglab.grid.cells import Job, Outcome, run_job
 from memcglab.report.outdir import signals_deferred
 
+RAY_MISSING = ("--ray: Ray is not installed; install memcglab's Ray extra: pip install "
+               "'memcglab[ray]' (or run without --ray: the local pool)")
 Done = Callable[[Outcome], None]
 Say = Callable[[str], None]
 
@@ -173,9 +175,7 @@ def ray_session(address: str | None, cpus: int) -> Iterator[Any]:
     try:
         import ray
     except ImportError:
-        raise ConfigError("--ray: Ray is not installed; install memcglab's Ray extra: "
-                          "pip install 'memcglab[ray]' (or run without --ray: the local "
-                          "pool)") from None
+        raise ConfigError(RAY_MISSING) from None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry leaves the machine
     # ray.init replaces the SIGTERM handler and does not put it back (measured); memcglab's
     # own (it unwinds the run) is installed again after it.
@@ -286,5 +286,5 @@ def ray_cells(ray: Any, jobs: Sequence[Job], done: Done, say: Say, cpus: int,
         raise KeyboardInterrupt
 
 
-__all__ = ["Done", "Stop", "ray_available", "ray_cells", "ray_session", "run_batch",
+__all__ = ["RAY_MISSING", "Done", "Stop", "ray_available", "ray_cells", "ray_session",
            "run_pool", "run_ray", "run_serial", "sigint_drains"]

@@ -3,13 +3,13 @@ result written as it arrives; and the store's progress (``memcglab sweep --statu
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from memcglab.cli.resources import usable_cores
 from memcglab.errors import ConfigError
 from memcglab.grid.cells import (
     SCHEMA_VERSION,
@@ -20,6 +20,7 @@ from memcglab.grid.cells import (
     flatten,
     identity,
     plan_key,
+    variant_label,
 )
 from memcglab.grid.executors import run_pool, run_ray, run_serial, sigint_drains
 from memcglab.grid.store import Store
@@ -55,10 +56,8 @@ def plan_workers(sweep: Sweep, jobs: int | None, max_memory: str | None,
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int)
                              or not 1 <= jobs <= 1024):
         raise ConfigError(f"{flags[0]}: expected 1 to 1024, got {jobs!r}")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-    want = jobs or cores
-    limit = resources.memory_budget(max_memory)
+    want = jobs or resources.usable_cores()
+    limit = resources.memory_budget(max_memory, flags[1])
     model = [c for c in sweep.cells if c.source == "model"]
     if limit is None or not model:
         return want
@@ -169,25 +168,23 @@ def run_sweep(sweep: Sweep, store: Store, *, executor: str = "pool", workers: in
     return RunReport(total, total - len(todo), computed, time.monotonic() - start, executor)
 
 
-def status(sweep: Sweep, store: Store, ids: list[str] | None = None) -> dict[str, Any]:
+def status(sweep: Sweep, store: Store, ids: list[str] | None = None,
+           walls: list[float] | None = None) -> dict[str, Any]:
     """What is finished, what is left (per variant), what is stale, and an estimate of the
-    time left at the mean cell time so far."""
+    time left at the mean cell time so far (``walls``: the finished cells' times, when the
+    caller has read them already)."""
     ids = ids if ids is not None else cell_ids(sweep)
     done_ids = store.done()
     mine = set(ids)
     per: dict[str, Counter[str]] = {}
     for c, i in zip(sweep.cells, ids, strict=True):
-        key = c.variant or ("live kernel" if c.source == "kernel" else
-                            c.plan.variant_spec or c.plan.variant)
+        key = variant_label(c)
         per.setdefault(key, Counter())["total"] += 1
         if i in done_ids:
             per[key]["done"] += 1
     finished = [i for i in ids if i in done_ids]
-    walls: list[float] = []
-    if finished:
-        table = store.load(finished)
-        if "wall_s" in table.column_names:
-            walls = [w for w in table.column("wall_s").to_pylist() if w is not None]
+    if walls is None:
+        walls = store.walls(finished)
     mean = sum(walls) / len(walls) if walls else None
     left = len(ids) - len(finished)
     return {
@@ -197,6 +194,5 @@ def status(sweep: Sweep, store: Store, ids: list[str] | None = None) -> dict[str
         "by_variant": {k: {"done": v["done"], "total": v["total"]} for k, v in per.items()},
         "mean_cell_s": round(mean, 4) if mean is not None else None,
         "left_cpu_s": round(mean * left, 1) if mean is not None else None,
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-        else (os.cpu_count() or 1),
+        "cores": usable_cores(),
     }

@@ -52,6 +52,7 @@ swap-backed and sit on the anon LRU). ``unevictable`` is neither and is left out
 
 from __future__ import annotations
 
+import abc
 import os
 import re
 import stat
@@ -580,7 +581,9 @@ class _Knobs:
     usage: int | None = None
 
 
-class _Reader:
+class _Reader(abc.ABC):
+    """What v1 and v2 read alike; each interface reads its own knobs."""
+
     interface: Interface
 
     def __init__(self, top: Path, notes: list[str]) -> None:
@@ -611,8 +614,9 @@ class _Reader:
             return _protection(d / file, text)
         return _bytes(d / file, text, max_word=max_word)
 
+    @abc.abstractmethod
     def knobs(self, rel: str) -> _Knobs:
-        raise NotImplementedError
+        """A group's limits and protections, by its interface's files."""
 
 
 class _V1Reader(_Reader):

@@ -96,7 +96,7 @@ def images(sweep: Sweep, frame: Any, table: Any) -> dict[str, bytes]:
     order = list(dict.fromkeys(frame[x].tolist())) if x in frame.columns else []
     num_col = f"{x}:value"
     numeric = num_col in frame.columns and bool(frame[num_col].notna().all())
-    kind = _kind(sweep, x)
+    kind = sweep.kind(x)
     scale, unit = ((1 << 20, " (MiB)") if kind == "size" else
                    (1_000_000, " (ms)") if kind == "duration" else (1, ""))
     if numeric:
@@ -127,13 +127,6 @@ def images(sweep: Sweep, frame: Any, table: Any) -> dict[str, bytes]:
                                          None if numeric else [str(v) for v in order],
                                          connect=numeric)
     return out
-
-
-def _kind(sweep: Sweep, column: str) -> str:
-    for a in sweep.axes:
-        if column in a.names:
-            return a.kinds[a.names.index(column)]
-    return "plain"
 
 
 def html_report(sweep: Sweep, frame: Any, table: Any, imgs: dict[str, bytes],
@@ -191,6 +184,8 @@ def finish(sweep: Sweep, store: Store, ids: list[str] | None = None
     frame = store.load(ids).to_pandas()
     table = summary(sweep, frame)
     imgs = images(sweep, frame, table)
-    st = status(sweep, store, ids)
+    walls = ([float(w) for w in frame["wall_s"].dropna()] if "wall_s" in frame.columns
+             else [])
+    st = status(sweep, store, ids, walls)
     write_report(store, sweep, describe(sweep, ids), frame, table, imgs, st)
     return frame, table, imgs, st

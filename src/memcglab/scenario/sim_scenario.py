@@ -155,9 +155,19 @@ def load(path: Path, overrides: dict[str, Any] | None = None,
     file, text = read_toml(path)
     raw = {**file, **(overrides or {})}
     flags: dict[Loc, str] = {(k,): "--" + k.replace("_", "-") for k in overrides or {}}
-    locator = Locator(str(path), text, raw, flags, file, places)
+    return build_tables(raw, file, text, str(path), path.stem, path.parent, flags, places)
+
+
+def build_tables(raw: dict[str, Any], file: dict[str, Any], text: str, where: str, name: str,
+                 base: Path, flags: dict[Loc, str] | None = None,
+                 places: dict[Loc, str] | None = None) -> Plan:
+    """Validate and build a scenario's tables: ``raw`` as given (the file's ``file``, whose
+    ``text`` is ``where``, with values set by flags or by ``places``: a sweep's axes, the
+    API's arguments), so that each error names where its value came from; ``base`` is the
+    folder a variant file is relative to."""
+    locator = Locator(where, text, raw, flags or {}, file, places)
     f = validate_model(ScenarioFile, raw, locator)
-    return build(f, str(path), path.stem, locator, base=path.parent)
+    return build(f, where, name, locator, base=base)
 
 
 def _variant_spec(variant: str, loc: Locator, base: Path | None) -> str:

@@ -47,7 +47,7 @@ from memcglab.scenario.sim_scenario import (
     ScenarioFile,
     _duration,
     _size,
-    build,
+    build_tables,
 )
 from memcglab.scenario.units import duration_ns, size_to_bytes
 from memcglab.scenario.validation import Loc, Locator, read_toml, toml_index, validate_model
@@ -164,6 +164,13 @@ class Sweep:
         """The axis columns, in order (kernels and variants are identity columns)."""
         cols = ["scenario"] if len(self.bases) > 1 else []
         return cols + [n for a in self.axes for n in a.names]
+
+    def kind(self, column: str) -> str:
+        """How an axis column's values become numbers: "size", "duration" or "plain"."""
+        for a in self.axes:
+            if column in a.names:
+                return a.kinds[a.names.index(column)]
+        return "plain"
 
     def points(self) -> list[str]:
         """What tells the points apart: the variant, the kernel (when several), the axes."""
@@ -554,12 +561,11 @@ def _add_cell(cells: list[Cell], skipped: list[tuple[str, str]], source: str,
             raw["variant"] = KERNEL_ITERATOR[kernel]
             places[("variant",)] = (f"{line('sweep', 'kernels')} (kernel {kernel!r} runs "
                                     f"{KERNEL_ITERATOR[kernel]!r})")
-    locator = Locator(str(bpath), btext, raw, {}, braw, places)
     cell = Cell(len(cells), source, bpath.stem, variant, kernel, seed, tuple(values),
                 None)  # type: ignore[arg-type]
     try:
-        f = validate_model(ScenarioFile, raw, locator)
-        plan = build(f, str(bpath), bpath.stem, locator, base=bpath.parent)
+        plan = build_tables(raw, braw, btext, str(bpath), bpath.stem, bpath.parent,
+                            places=places)
     except ConfigError as e:
         if skip_invalid:
             skipped.append((cell.label(), str(e)))
